@@ -1,0 +1,11 @@
+//! Request bodies: the media type, a size cap read off the stream, a pre-parse guard against deep
+//! nesting and out-of-range integers, and JSON:API documents parsed with every error pointing at
+//! the offending member (unknown attributes are refused, not ignored).
+
+mod document;
+mod guard;
+mod read;
+
+pub use document::{JsonApiBody, nullable, parse_json, parse_resource};
+pub use guard::MAX_DEPTH;
+pub use read::{MediaType, read_body};

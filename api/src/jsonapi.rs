@@ -1,0 +1,134 @@
+//! JSON:API response documents: resource objects (`id`, `type`, `attributes`, `relationships`,
+//! `links`), single-resource and list documents (`links.next` for the following page), and the
+//! responses carrying them.
+
+use std::collections::BTreeMap;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use serde::Serialize;
+
+/// The JSON:API media type of every response document.
+pub const MEDIA_TYPE: &str = "application/vnd.api+json";
+
+/// A resource object.
+#[derive(Debug, Serialize)]
+pub struct Resource<A> {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub attributes: A,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub relationships: BTreeMap<&'static str, Relationship>,
+    pub links: Links,
+}
+
+impl<A> Resource<A> {
+    pub fn new(kind: &'static str, id: impl Into<String>, attributes: A, self_link: String) -> Self {
+        Self { id: id.into(), kind, attributes, relationships: BTreeMap::new(), links: Links::to(self_link) }
+    }
+
+    /// Adds a to-one relationship; `None` renders as `"data": null`.
+    pub fn related(mut self, name: &'static str, target: Option<Identifier>, related: Option<String>) -> Self {
+        let links = related.map(|related| RelatedLink { related });
+        self.relationships.insert(name, Relationship { links, data: target });
+        self
+    }
+
+    /// Adds a link beside `self` (e.g. `versions`).
+    pub fn link(mut self, name: &'static str, href: String) -> Self {
+        self.links.others.insert(name, href);
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_link: String,
+    #[serde(flatten)]
+    pub others: BTreeMap<&'static str, String>,
+}
+
+impl Links {
+    fn to(self_link: String) -> Self {
+        Self { self_link, others: BTreeMap::new() }
+    }
+}
+
+/// A resource identifier object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identifier {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+}
+
+impl Identifier {
+    pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into() }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Relationship {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<RelatedLink>,
+    pub data: Option<Identifier>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RelatedLink {
+    pub related: String,
+}
+
+/// A top-level document: one resource or a list, optional included resources and list links.
+#[derive(Debug, Serialize)]
+pub struct Document<D, I = ()> {
+    pub data: D,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included: Option<Vec<I>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<ListLinks>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListLinks {
+    /// The next page, absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `200 OK` with one resource.
+pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
+    respond(HttpResponse::Ok(), &Document::<_, ()> { data: resource, included: None, links: None })
+}
+
+/// `201 Created` with the new resource and a `Location` header at its `self` link.
+pub fn created<A: Serialize>(resource: Resource<A>) -> HttpResponse {
+    let mut builder = HttpResponse::Created();
+    builder.insert_header((header::LOCATION, resource.links.self_link.clone()));
+    respond(builder, &Document::<_, ()> { data: resource, included: None, links: None })
+}
+
+/// `200 OK` with one resource and the resources it includes.
+pub fn ok_with_included<A: Serialize, I: Serialize>(resource: Resource<A>, included: Option<Vec<I>>) -> HttpResponse {
+    respond(HttpResponse::Ok(), &Document { data: resource, included, links: None })
+}
+
+/// `200 OK` with a page of resources and the link to the next page, if any.
+pub fn list<A: Serialize>(resources: Vec<Resource<A>>, next: Option<String>) -> HttpResponse {
+    respond(
+        HttpResponse::Ok(),
+        &Document::<_, ()> { data: resources, included: None, links: Some(ListLinks { next }) },
+    )
+}
+
+/// `204 No Content`.
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+fn respond<T: Serialize>(mut builder: actix_web::HttpResponseBuilder, document: &T) -> HttpResponse {
+    builder.content_type(MEDIA_TYPE).json(document)
+}

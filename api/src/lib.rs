@@ -1,0 +1,29 @@
+//! Gantry's REST API (DESIGN §6): a stateless actix-web server in front of PostgreSQL.
+//!
+//! * `startup` — [`Application`]: binds the listener, builds the shared [`state::AppState`], runs
+//!   the server and this process's outbox relay until a shutdown token is cancelled.
+//! * `router` — the route table; every `/api` route sits behind the bearer-token check in `auth`.
+//! * `error` — the one error type of the HTTP boundary, rendered as JSON:API errors (opaque 5xx).
+//! * `body`, `query`, `jsonapi` — request bodies (size, depth, unknown fields), query strings
+//!   (filters, sort, paging) and response documents.
+//! * `domain` — validated request values (names, Git remote URLs, revisions, actions).
+//! * `routes` — one module per resource, one file per operation, each with its own SQL.
+//! * `audit` — the append-only `events` rows written next to every change of state.
+//! * `migrate`, `shutdown`, `telemetry` — the `migrate` command, signal handling, request tracing.
+
+pub mod audit;
+pub mod auth;
+pub mod body;
+pub mod domain;
+pub mod error;
+pub mod jsonapi;
+pub mod migrate;
+pub mod query;
+pub mod router;
+pub mod routes;
+pub mod shutdown;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use startup::Application;

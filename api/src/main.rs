@@ -1,0 +1,34 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gantry_api::{Application, migrate, shutdown};
+use gantry_shared::{settings::Settings, telemetry};
+
+/// Gantry's REST API server.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load().context("loading the settings")?;
+    telemetry::init(&settings.telemetry);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => migrate::run(&settings.database).await,
+        Command::Serve => {
+            let application = Application::build(settings).await?;
+            application.run_until_stopped(shutdown::on_signal()).await
+        }
+    }
+}

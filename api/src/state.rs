@@ -1,0 +1,33 @@
+//! What every request handler shares: the database pool, the cipher, the API settings and the
+//! wake-up signal of this process's outbox relay. No other process-wide state exists.
+
+use deadpool_postgres::{Client, Pool};
+use gantry_shared::crypto::Cipher;
+use gantry_shared::outbox::OutboxSignal;
+use gantry_shared::settings::ApiSettings;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, Context};
+
+pub struct AppState {
+    pub pool: Pool,
+    pub cipher: Cipher,
+    pub api: ApiSettings,
+    pub outbox: OutboxSignal,
+    /// SHA-256 of the configured admin token: presented tokens are hashed and compared in
+    /// constant time, so neither the length nor a prefix of the token leaks through timing.
+    pub admin_token_digest: [u8; 32],
+}
+
+impl AppState {
+    pub fn new(pool: Pool, cipher: Cipher, api: ApiSettings, outbox: OutboxSignal) -> Self {
+        let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
+        Self { pool, cipher, api, outbox, admin_token_digest }
+    }
+
+    /// A pooled connection; an unreachable database becomes a 503.
+    pub async fn client(&self) -> Result<Client, ApiError> {
+        self.pool.get().await.context("getting a database connection")
+    }
+}

@@ -1,0 +1,44 @@
+//! `gantry-runner`, the static binary inside every runner image: it speaks the step protocol
+//! (DESIGN §5) so that any base image can run steps.
+//!
+//! * `cli` — the command line; `paths` — where the protocol files are (from options or env).
+//! * `run` — `run <action>`: properties, files and env for the action, its commands, the result.
+//! * `properties_cmd`, `store_file`, `child`, `exec` — the helpers an action calls.
+//! * `pointer` — JSON pointer edits; `fsio` — JSON and atomic file I/O; `error` — exit codes.
+
+pub mod cli;
+mod child;
+mod envvars;
+mod error;
+mod exec;
+mod fsio;
+mod owner_docs;
+mod paths;
+mod pointer;
+mod properties_cmd;
+mod run;
+mod store_file;
+
+pub use error::RunnerError;
+
+use cli::{Cli, Commands};
+use paths::Paths;
+
+/// Runs one command line.
+pub fn execute(cli: Cli) -> Result<(), RunnerError> {
+    let paths = Paths::new(&cli.locations);
+    match cli.command {
+        Commands::Run { action } => run::run_action(&paths, &cli.locations.secret_names, &action),
+        Commands::Properties(command) => properties_cmd::execute(&paths, command),
+        Commands::StoreFile {
+            owner,
+            path,
+            format,
+        } => store_file::store(&paths, owner, &path, format.into()),
+        Commands::RemoveFile { owner, path } => store_file::remove(&paths, owner, &path),
+        Commands::Child(cli::ChildCommand::Add { actions, parallel, sequential }) => {
+            child::add(&paths, &actions, cli::strategy(parallel, sequential))
+        }
+        Commands::Exec { command } => exec::exec(&paths, &cli.locations.secret_names, &command),
+    }
+}

@@ -1,0 +1,38 @@
+//! Shared Gantry building blocks.
+//!
+//! * `properties`, `protocol`, `manifest` — pure logic and wire formats, usable by `gantry-runner`
+//!   (no async runtime, no database, no broker).
+//! * Behind the `runtime` feature: `settings` (the typed configuration), `crypto` (encryption at
+//!   rest), `db` (pool, error classes), `amqp` (topology, confirming publisher), `messages` (wire
+//!   messages), `outbox` (transactional outbox and its relay), `domain` (codes, statuses) and
+//!   `telemetry`.
+
+pub mod manifest;
+pub mod properties;
+pub mod protocol;
+
+#[cfg(feature = "runtime")]
+pub mod amqp;
+#[cfg(feature = "runtime")]
+pub mod crypto;
+#[cfg(feature = "runtime")]
+pub mod db;
+#[cfg(feature = "runtime")]
+pub mod domain;
+#[cfg(feature = "runtime")]
+pub mod messages;
+#[cfg(feature = "runtime")]
+pub mod outbox;
+#[cfg(feature = "runtime")]
+pub mod settings;
+#[cfg(feature = "runtime")]
+pub mod store;
+#[cfg(feature = "runtime")]
+pub mod telemetry;
+
+/// Gantry's version, reported by `/api/info` and passed to image builds as `GANTRY_VERSION`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The default step Dockerfile (DESIGN §5.1), used when a commit has none and served at
+/// `GET /api/downloads/Dockerfile`.
+pub const DEFAULT_DOCKERFILE: &str = include_str!("../assets/Dockerfile");

@@ -1,0 +1,138 @@
+//! The transactional outbox (DESIGN §7). A message is first a row written in the same transaction
+//! as the state it announces; a relay in every api and worker process publishes unpublished rows
+//! with confirms and only then marks them published. Several relays may run: rows are claimed with
+//! `FOR UPDATE SKIP LOCKED`, and a crash between publish and mark only duplicates a message, which
+//! every consumer tolerates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Pool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::{self, Outgoing, Publisher, Topology};
+use crate::messages::{EXCHANGE, Message};
+use crate::settings::AmqpSettings;
+
+/// Rows published per transaction.
+const BATCH: i64 = 256;
+/// The relay also sweeps on this period, for rows written by processes without a relay wake-up.
+const SWEEP: Duration = Duration::from_millis(500);
+
+/// Wakes the relay of this process after a commit that wrote outbox rows.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Writes a message into the outbox inside the caller's transaction.
+pub async fn insert_message(
+    client: &impl GenericClient,
+    message: &Message,
+    headers: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), tokio_postgres::Error> {
+    let payload = serde_json::to_vec(message).expect("messages always serialise");
+    client
+        .execute(
+            "INSERT INTO outbox (exchange, routing_key, payload, headers) VALUES ($1, $2, $3, $4)",
+            &[&EXCHANGE, &message.queue().name(), &payload, &serde_json::Value::Object(headers.clone())],
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("database: {0}")]
+    Db(String),
+    #[error("broker: {0}")]
+    Broker(String),
+}
+
+/// Runs until `shutdown`: connects (forever, with backoff), then drains the outbox whenever woken.
+pub async fn run_relay(pool: Pool, settings: AmqpSettings, signal: OutboxSignal, shutdown: CancellationToken) {
+    let topology = Topology::new(&settings);
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match relay_connected(&pool, &settings, &topology, &signal, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay failed, reconnecting in {:?}", backoff);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn relay_connected(
+    pool: &Pool,
+    settings: &AmqpSettings,
+    topology: &Topology,
+    signal: &OutboxSignal,
+    shutdown: &CancellationToken,
+) -> Result<(), RelayError> {
+    let connection = amqp::connect(settings, "gantry-outbox-relay").await.map_err(|e| RelayError::Broker(e.to_string()))?;
+    let publisher = Publisher::open(&connection, topology.clone()).await.map_err(|e| RelayError::Broker(e.to_string()))?;
+    loop {
+        while drain_once(pool, &publisher).await? == BATCH as usize {}
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = drain_once(pool, &publisher).await;
+                let _ = connection.close(200, "shutdown".into()).await;
+                return Ok(());
+            }
+            _ = signal.0.notified() => {}
+            _ = tokio::time::sleep(SWEEP) => {}
+        }
+    }
+}
+
+/// Publishes one batch of unpublished rows and marks them; returns how many there were.
+async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayError> {
+    let db = |e: &dyn std::fmt::Display| RelayError::Db(e.to_string());
+    let mut client = pool.get().await.map_err(|e| db(&e))?;
+    let tx = client.transaction().await.map_err(|e| db(&e))?;
+    let rows = tx
+        .query(
+            "SELECT id, routing_key, payload, headers FROM outbox WHERE published_at IS NULL \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&BATCH],
+        )
+        .await
+        .map_err(|e| db(&e))?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let keys: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+    let payloads: Vec<Vec<u8>> = rows.iter().map(|r| r.get(2)).collect();
+    let headers: Vec<serde_json::Map<String, serde_json::Value>> = rows
+        .iter()
+        .map(|r| r.get::<_, serde_json::Value>(3).as_object().cloned().unwrap_or_default())
+        .collect();
+    let batch: Vec<Outgoing<'_>> = (0..rows.len())
+        .map(|i| Outgoing { routing_key: &keys[i], payload: &payloads[i], headers: &headers[i] })
+        .collect();
+    publisher.publish_all(&batch).await.map_err(|e| RelayError::Broker(e.to_string()))?;
+    tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&ids])
+        .await
+        .map_err(|e| db(&e))?;
+    // Published rows are kept an hour for inspection, then removed so the table stays small.
+    tx.execute(
+        "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'",
+        &[],
+    )
+    .await
+    .map_err(|e| db(&e))?;
+    tx.commit().await.map_err(|e| db(&e))?;
+    Ok(ids.len())
+}

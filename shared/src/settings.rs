@@ -1,0 +1,136 @@
+//! The one typed settings tree (DESIGN §8): `configuration/base.yaml` → `<environment>.yaml` →
+//! `GANTRY_<SECTION>__<KEY>` environment variables. Nothing else in Gantry reads the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub api: ApiSettings,
+    pub encryption: EncryptionSettings,
+    pub worker: WorkerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    pub prefix: String,
+    pub delivery_limit: u32,
+    pub heartbeat_seconds: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    pub host: String,
+    pub port: u16,
+    pub admin_token: SecretString,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EncryptionSettings {
+    pub key_id: String,
+    pub key: SecretString,
+    #[serde(default)]
+    pub previous_keys: BTreeMap<String, SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Planner,
+    Runner,
+    Results,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub roles: Vec<Role>,
+    pub concurrency: usize,
+    pub lease_seconds: u64,
+    pub reaper_interval_seconds: u64,
+    pub max_attempts: i32,
+    pub git_cache_dir: PathBuf,
+    pub step_timeout_seconds: u64,
+    pub runner_image: String,
+    pub runner_network: String,
+    pub repo_folder: String,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+    pub tmp_size: String,
+    pub max_log_bytes_per_step: usize,
+    pub max_log_line_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub level: String,
+    pub json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads `<dir>/base.yaml`, then `<dir>/<environment>.yaml` if present, then the environment
+    /// variables, and validates the result.
+    pub fn load_from(dir: &Path, environment: &str) -> Result<Self, SettingsError> {
+        let built = config::Config::builder()
+            .add_source(config::File::from(dir.join("base.yaml")))
+            .add_source(config::File::from(dir.join(format!("{environment}.yaml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("GANTRY")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("worker.roles")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = built.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Loads from `GANTRY_CONFIG_DIR` (default `configuration`) and `GANTRY_ENVIRONMENT`
+    /// (default `local`): the entry point of the binaries.
+    pub fn load() -> Result<Self, SettingsError> {
+        let dir = std::env::var("GANTRY_CONFIG_DIR").unwrap_or_else(|_| "configuration".into());
+        let environment = std::env::var("GANTRY_ENVIRONMENT").unwrap_or_else(|_| "local".into());
+        Self::load_from(Path::new(&dir), &environment)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        use secrecy::ExposeSecret;
+        if self.api.admin_token.expose_secret().len() < 16 {
+            return Err(SettingsError("api.admin_token must be at least 16 characters".into()));
+        }
+        crate::crypto::Cipher::from_settings(&self.encryption)
+            .map_err(|e| SettingsError(format!("encryption: {e}")))?;
+        if self.worker.concurrency == 0 {
+            return Err(SettingsError("worker.concurrency must be at least 1".into()));
+        }
+        if self.worker.lease_seconds < 3 {
+            return Err(SettingsError("worker.lease_seconds must be at least 3".into()));
+        }
+        if self.worker.max_attempts < 1 {
+            return Err(SettingsError("worker.max_attempts must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Properties persistence shared by the api (user updates) and the worker (step results):
+//! encrypted documents, a version per update with no gaps, the full history kept.
+
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::crypto::{Cipher, CryptoError, properties_aad};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("properties {0} could not be decrypted: {1}")]
+    Crypto(Uuid, CryptoError),
+    #[error("properties {0} not found")]
+    NotFound(Uuid),
+}
+
+/// Who caused a properties version: a user (name) or a step.
+#[derive(Debug, Clone)]
+pub struct Author<'a> {
+    pub name: &'a str,
+    pub step_id: Option<Uuid>,
+}
+
+/// A properties document at a version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub id: Uuid,
+    pub version: i64,
+    pub document: Value,
+}
+
+/// Creates the properties of a new project or environment at version 1 with an empty document.
+pub async fn create_properties(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    owner: Owner,
+    author: &Author<'_>,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    let document = Value::Object(Default::default());
+    let sealed = cipher.encrypt_json(&document, &properties_aad(id, 1));
+    let (project_id, environment_id) = match owner {
+        Owner::Project(p) => (Some(p), None),
+        Owner::Environment(e) => (None, Some(e)),
+    };
+    client
+        .execute(
+            "INSERT INTO properties (id, project_id, environment_id, version, document) VALUES ($1, $2, $3, 1, $4)",
+            &[&id, &project_id, &environment_id, &sealed],
+        )
+        .await?;
+    insert_version(client, id, 1, &sealed, author).await?;
+    Ok(id)
+}
+
+/// The owner of a properties document.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    Project(Uuid),
+    Environment(Uuid),
+}
+
+async fn insert_version(
+    client: &impl GenericClient,
+    id: Uuid,
+    version: i64,
+    sealed: &[u8],
+    author: &Author<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &version, &sealed, &author.name, &author.step_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Reads the current document; with `for_update` the row stays locked until the caller's
+/// transaction ends, so the version read is the version the next write builds on.
+pub async fn load(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Versioned, StoreError> {
+    let sql = if for_update {
+        "SELECT version, document FROM properties WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT version, document FROM properties WHERE id = $1"
+    };
+    let row = client.query_opt(sql, &[&id]).await?.ok_or(StoreError::NotFound(id))?;
+    let version: i64 = row.get(0);
+    let sealed: Vec<u8> = row.get(1);
+    let document = cipher.decrypt_json(&sealed, &properties_aad(id, version)).map_err(|e| StoreError::Crypto(id, e))?;
+    Ok(Versioned { id, version, document })
+}
+
+/// Reads one historical version.
+pub async fn load_version(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    id: Uuid,
+    version: i64,
+) -> Result<Option<(Value, chrono::DateTime<chrono::Utc>, String, Option<Uuid>)>, StoreError> {
+    let Some(row) = client
+        .query_opt(
+            "SELECT document, created_at, created_by, step_id FROM properties_versions \
+             WHERE properties_id = $1 AND version = $2",
+            &[&id, &version],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let sealed: Vec<u8> = row.get(0);
+    let document = cipher.decrypt_json(&sealed, &properties_aad(id, version)).map_err(|e| StoreError::Crypto(id, e))?;
+    Ok(Some((document, row.get(1), row.get(2), row.get(3))))
+}
+
+/// Writes `document` as the version after `current_version`. The caller holds the row lock (see
+/// [`load`]) or relies on the version predicate: `Ok(None)` means another writer got there first.
+pub async fn write_next(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    id: Uuid,
+    current_version: i64,
+    document: &Value,
+    author: &Author<'_>,
+) -> Result<Option<i64>, StoreError> {
+    let next = current_version + 1;
+    let sealed = cipher.encrypt_json(document, &properties_aad(id, next));
+    let updated = client
+        .execute(
+            "UPDATE properties SET version = $3, document = $4, updated_at = now() WHERE id = $1 AND version = $2",
+            &[&id, &current_version, &next, &sealed],
+        )
+        .await?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    insert_version(client, id, next, &sealed, author).await?;
+    Ok(Some(next))
+}

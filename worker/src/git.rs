@@ -1,0 +1,204 @@
+//! The Git mirror cache, shared by the planner (rev resolution, manifest) and the runner (the
+//! repository archive). It drives the `git` binary, which handles every transport and credential
+//! form faithfully. Credentials reach git through the environment (never argv, never the URL):
+//! a Basic auth header via GIT_CONFIG_* for https, a 0600 key file via GIT_SSH_COMMAND for ssh.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git {action} failed: {message}")]
+    Failed { action: &'static str, message: String },
+    #[error("revision {rev:?} was not found in the repository")]
+    UnknownRevision { rev: String },
+    #[error("i/o while {0}: {1}")]
+    Io(&'static str, std::io::Error),
+}
+
+/// Where and how to fetch a project's repository.
+#[derive(Clone)]
+pub struct Remote {
+    pub url: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ssh_key: Option<String>,
+}
+
+/// The cache directory, plus one async lock per mirror so one process never runs two fetches
+/// into the same mirror at once.
+#[derive(Clone)]
+pub struct GitCache {
+    root: PathBuf,
+    locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl GitCache {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root, locks: Default::default() }
+    }
+
+    fn mirror_dir(&self, url: &str) -> PathBuf {
+        let digest = hex::encode(Sha256::digest(url.as_bytes()));
+        self.root.join("mirrors").join(format!("{}.git", &digest[..24]))
+    }
+
+    fn lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("the lock table is never poisoned");
+        locks.entry(dir.to_owned()).or_default().clone()
+    }
+
+    /// Fetches the remote into its mirror (cloning it first if new) and resolves `rev` to a
+    /// commit sha.
+    pub async fn resolve(&self, remote: &Remote, rev: &str) -> Result<String, GitError> {
+        let dir = self.fetch(remote).await?;
+        let spec = format!("{rev}^{{commit}}");
+        let out = git(&dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec], &[]).await?;
+        if !out.status.success() {
+            return Err(GitError::UnknownRevision { rev: rev.to_owned() });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Makes sure `sha` is in the mirror, fetching only when it is missing.
+    pub async fn ensure_commit(&self, remote: &Remote, sha: &str) -> Result<PathBuf, GitError> {
+        let dir = self.mirror_dir(&remote.url);
+        if has_commit(&dir, sha).await {
+            return Ok(dir);
+        }
+        let dir = self.fetch(remote).await?;
+        if has_commit(&dir, sha).await {
+            Ok(dir)
+        } else {
+            Err(GitError::UnknownRevision { rev: sha.to_owned() })
+        }
+    }
+
+    async fn fetch(&self, remote: &Remote) -> Result<PathBuf, GitError> {
+        let dir = self.mirror_dir(&remote.url);
+        let lock = self.lock(&dir);
+        let _guard = lock.lock().await;
+        let creds = Credentials::prepare(remote, &self.root).await?;
+        let env = creds.env();
+        if dir.join("HEAD").exists() {
+            let out = git(&dir, &["fetch", "--prune", "--force", "--quiet", "origin"], &env).await?;
+            check(out, "fetch")?;
+        } else {
+            let parent = dir.parent().expect("mirror dirs have a parent");
+            tokio::fs::create_dir_all(parent).await.map_err(|e| GitError::Io("creating the git cache", e))?;
+            let tmp = parent.join(format!(".clone-{}", uuid::Uuid::new_v4().simple()));
+            let target = tmp.to_string_lossy().into_owned();
+            let out = git(parent, &["clone", "--mirror", "--quiet", "--", &remote.url, &target], &env).await?;
+            if let Err(e) = check(out, "clone") {
+                let _ = tokio::fs::remove_dir_all(&tmp).await;
+                return Err(e);
+            }
+            tokio::fs::rename(&tmp, &dir).await.map_err(|e| GitError::Io("placing the mirror", e))?;
+        }
+        Ok(dir)
+    }
+
+    /// The content of `path` at `sha`, or None when the commit has no such file.
+    pub async fn read_file(&self, remote: &Remote, sha: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let dir = self.ensure_commit(remote, sha).await?;
+        let object = format!("{sha}:{path}");
+        let exists = git(&dir, &["cat-file", "-e", &object], &[]).await?;
+        if !exists.status.success() {
+            return Ok(None);
+        }
+        let out = git(&dir, &["cat-file", "blob", &object], &[]).await?;
+        Ok(Some(check(out, "cat-file")?))
+    }
+
+    /// `git archive` of the commit as a tar, cached per sha (the tar of a commit never changes).
+    pub async fn archive(&self, remote: &Remote, sha: &str) -> Result<Vec<u8>, GitError> {
+        let cached = self.root.join("archives").join(format!("{sha}.tar"));
+        if let Ok(bytes) = tokio::fs::read(&cached).await {
+            return Ok(bytes);
+        }
+        let dir = self.ensure_commit(remote, sha).await?;
+        let out = git(&dir, &["archive", "--format=tar", sha], &[]).await?;
+        let bytes = check(out, "archive")?;
+        let parent = cached.parent().expect("archive paths have a parent");
+        tokio::fs::create_dir_all(parent).await.map_err(|e| GitError::Io("creating the archive cache", e))?;
+        let tmp = parent.join(format!(".{sha}.{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&tmp, &bytes).await.map_err(|e| GitError::Io("caching an archive", e))?;
+        tokio::fs::rename(&tmp, &cached).await.map_err(|e| GitError::Io("caching an archive", e))?;
+        Ok(bytes)
+    }
+}
+
+async fn has_commit(dir: &Path, sha: &str) -> bool {
+    let spec = format!("{sha}^{{commit}}");
+    dir.join("HEAD").exists()
+        && matches!(git(dir, &["cat-file", "-e", &spec], &[]).await, Ok(out) if out.status.success())
+}
+
+async fn git(dir: &Path, args: &[&str], env: &[(String, String)]) -> Result<std::process::Output, GitError> {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        .env("SSH_ASKPASS", "/bin/false")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| GitError::Io("running git", e))
+}
+
+fn check(out: std::process::Output, action: &'static str) -> Result<Vec<u8>, GitError> {
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        Err(GitError::Failed { action, message: if message.is_empty() { format!("exit status {}", out.status) } else { message } })
+    }
+}
+
+/// Credentials materialised for one git invocation; the key file is removed on drop.
+struct Credentials {
+    env: Vec<(String, String)>,
+    key_file: Option<tempfile::TempPath>,
+}
+
+impl Credentials {
+    async fn prepare(remote: &Remote, root: &Path) -> Result<Self, GitError> {
+        use base64::Engine;
+        let mut env = Vec::new();
+        if let (Some(user), Some(password)) = (&remote.user, &remote.password) {
+            env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
+            env.push(("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()));
+            env.push(("GIT_CONFIG_VALUE_0".into(), format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))));
+        }
+        let mut key_file = None;
+        if let Some(key) = &remote.ssh_key {
+            let dir = root.join("keys");
+            std::fs::create_dir_all(&dir).map_err(|e| GitError::Io("creating the key directory", e))?;
+            let file = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .tempfile_in(&dir)
+                .map_err(|e| GitError::Io("writing the ssh key", e))?;
+            std::fs::write(file.path(), format!("{}\n", key.trim_end())).map_err(|e| GitError::Io("writing the ssh key", e))?;
+            let path = file.into_temp_path();
+            env.push((
+                "GIT_SSH_COMMAND".into(),
+                format!("ssh -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o BatchMode=yes", path.display()),
+            ));
+            key_file = Some(path);
+        }
+        Ok(Self { env, key_file })
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let _ = &self.key_file;
+        self.env.clone()
+    }
+}

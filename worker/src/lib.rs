@@ -1,0 +1,27 @@
+//! The Gantry worker: one binary, three roles chosen by configuration (DESIGN §1).
+//!
+//! * `planner` — initialises a change: Git fetch and rev resolution, the actions manifest, the
+//!   root step, the per-environment FIFO lock.
+//! * `runner` — claims a step, builds or reuses its image, runs the hardened container, streams
+//!   its logs, collects `step_result.json` and publishes the outcome.
+//! * `results` — applies an outcome in one transaction: property patches with optimistic
+//!   versioning, step status, children, parent and change roll-up (`results::orchestrate`).
+//!
+//! `consume` is the one consume loop (reconnects, bounded concurrency, the only place that acks);
+//! `reaper` re-queues steps whose lease expired; `steplog` batches log lines into PostgreSQL;
+//! `git` is the mirror cache shared by the planner and the runner.
+
+pub mod consume;
+pub mod context;
+pub mod git;
+pub mod planner;
+pub mod reaper;
+pub mod results;
+pub mod runner;
+pub mod startup;
+pub mod steplog;
+
+pub use startup::Worker;
+
+/// A git remote with its credentials decrypted (used by the planner and the runner).
+pub use planner::remote as planner_remote;

@@ -1,0 +1,26 @@
+use anyhow::Context;
+use gantry_shared::settings::Settings;
+use gantry_worker::Worker;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load().context("loading settings")?;
+    gantry_shared::telemetry::init(&settings.telemetry);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let worker = Worker::build(settings).await.context("starting the worker")?;
+    worker.run_until_stopped(shutdown).await;
+    Ok(())
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+    token.cancel();
+}

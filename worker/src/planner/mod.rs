@@ -1,0 +1,136 @@
+//! The `planner` role: turns an `initializing` change into a planned one (DESIGN §1, §3).
+//! Git and the manifest are read outside any transaction; the plan is written in one
+//! transaction that re-checks the change is still `initializing` (duplicate messages are no-ops).
+
+mod load;
+
+use gantry_shared::domain::ChangeStatus;
+use gantry_shared::manifest::{self, MANIFEST_NAMES, Manifest, WAIT_ACTION};
+use uuid::Uuid;
+
+use crate::consume::Disposition;
+use crate::context::Ctx;
+use crate::git::GitError;
+use crate::results::orchestrate;
+use crate::steplog::system_lines;
+use load::ChangeToPlan;
+pub use load::remote;
+
+pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
+    match plan(&ctx, change_id).await {
+        Ok(()) => {
+            ctx.signal.notify();
+            Disposition::Ack
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, %change_id, "planning failed; it will be retried");
+            Disposition::Requeue
+        }
+    }
+}
+
+/// Why a change cannot run; the change ends in `error` with this reason in its log.
+struct Invalid(String);
+
+async fn plan(ctx: &Ctx, change_id: Uuid) -> anyhow::Result<()> {
+    let client = ctx.pool.get().await?;
+    let Some(change) = load::change_to_plan(&client, &ctx.cipher, change_id).await? else {
+        tracing::info!(%change_id, "not planning a change that is unknown or already planned");
+        return Ok(());
+    };
+    drop(client);
+    match read_plan(ctx, &change).await? {
+        Ok((sha, manifest)) => write_plan(ctx, &change, &sha, &manifest).await,
+        Err(Invalid(reason)) => fail(ctx, change_id, &reason).await,
+    }
+}
+
+/// Resolves the revision and reads and validates the manifest. Git transport failures of a
+/// reachable-looking remote are reported to the user too: retrying would not fix a bad URL.
+async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Result<(String, Manifest), Invalid>> {
+    let sha = match ctx.git.resolve(&change.remote, &change.git_rev).await {
+        Ok(sha) => sha,
+        Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => return Ok(Err(Invalid(e.to_string()))),
+        Err(e) => return Err(e.into()),
+    };
+    let folder = ctx.settings.worker.repo_folder.trim_end_matches('/');
+    for name in MANIFEST_NAMES {
+        let path = format!("{folder}/{name}");
+        let Some(bytes) = ctx.git.read_file(&change.remote, &sha, &path).await? else { continue };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return Ok(Err(Invalid(format!("{path} is not UTF-8 text")))),
+        };
+        let manifest = match manifest::parse(name, &text) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(Invalid(format!("{path}: {e}")))),
+        };
+        if let Err(e) = manifest.validate_tree(&change.action) {
+            return Ok(Err(Invalid(format!("{path}: {e}"))));
+        }
+        if uses_wait(&manifest, &change.action) {
+            return Ok(Err(Invalid(format!("{path}: wait steps are not supported by this version of Gantry"))));
+        }
+        return Ok(Ok((sha, manifest)));
+    }
+    Ok(Err(Invalid(format!("commit {sha} has no actions manifest ({folder}/actions.yaml, .json or .toml)"))))
+}
+
+fn uses_wait(manifest: &Manifest, root: &str) -> bool {
+    let mut stack = vec![root.to_owned()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(action) = stack.pop() {
+        if !seen.insert(action.clone()) {
+            continue;
+        }
+        if let Some(def) = manifest.actions.get(&action) {
+            if def.steps.iter().any(|s| s == WAIT_ACTION) {
+                return true;
+            }
+            stack.extend(def.steps.iter().cloned());
+        }
+    }
+    false
+}
+
+async fn write_plan(ctx: &Ctx, change: &ChangeToPlan, sha: &str, manifest: &Manifest) -> anyhow::Result<()> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    // Lock order: environment, then change (the same order as a finishing change that starts
+    // the next one).
+    tx.execute("SELECT 1 FROM environments WHERE id = $1 FOR UPDATE", &[&change.environment_id]).await?;
+    if !load::lock_initializing(&tx, change.id).await? {
+        return Ok(());
+    }
+    let tree = serde_json::to_value(manifest)?;
+    tx.execute(
+        "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = 'pending' WHERE id = $1",
+        &[&change.id, &sha, &tree],
+    )
+    .await?;
+    let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
+    tx.execute(
+        "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
+         VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
+        &[&Uuid::now_v7(), &change.id, &change.action, &has_command, &strategy.as_str()],
+    )
+    .await?;
+    let line = format!("Resolved {} to commit {sha}; the change is pending until its environment is free", change.git_rev);
+    system_lines(&tx, change.id, None, &[&line]).await?;
+    orchestrate::start_next_changes(&tx, change.environment_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn fail(ctx: &Ctx, change_id: Uuid, reason: &str) -> anyhow::Result<()> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    if !load::lock_initializing(&tx, change_id).await? {
+        return Ok(());
+    }
+    let line = format!("ERROR: the change cannot run: {reason}");
+    system_lines(&tx, change_id, None, &[&line]).await?;
+    orchestrate::finish_change(&tx, change_id, ChangeStatus::Error).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Step and change rows as the results role reads them, with their SQL.
+
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::StepStatus;
+use gantry_shared::manifest::Manifest;
+use gantry_shared::protocol::ExecutionStrategy;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub id: Uuid,
+    pub change_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub position: i32,
+    pub action: String,
+    pub name: String,
+    pub has_command: bool,
+    pub strategy: ExecutionStrategy,
+    pub status: StepStatus,
+    pub attempt: i32,
+    pub command_finished: bool,
+    pub project_properties_version: Option<i64>,
+    pub environment_properties_version: Option<i64>,
+}
+
+const STEP_COLUMNS: &str = "id, change_id, parent_id, position, action, name, has_command, \
+    child_execution_strategy, status_code, attempt, command_finished_at IS NOT NULL, \
+    project_properties_version, environment_properties_version";
+
+fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
+    StepRow {
+        id: row.get(0),
+        change_id: row.get(1),
+        parent_id: row.get(2),
+        position: row.get(3),
+        action: row.get(4),
+        name: row.get(5),
+        has_command: row.get(6),
+        strategy: if row.get::<_, &str>(7) == "parallel" { ExecutionStrategy::Parallel } else { ExecutionStrategy::Sequential },
+        status: row.get::<_, &str>(8).parse().unwrap_or(StepStatus::Error),
+        attempt: row.get(9),
+        command_finished: row.get(10),
+        project_properties_version: row.get(11),
+        environment_properties_version: row.get(12),
+    }
+}
+
+/// Locks the change row: the first lock of every transaction that changes a change's step tree.
+pub async fn lock_change(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_opt("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id]).await?.is_some())
+}
+
+pub async fn lock_step(client: &impl GenericClient, id: Uuid) -> Result<Option<StepRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR UPDATE");
+    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(step_from_row))
+}
+
+pub async fn children_of(client: &impl GenericClient, parent: Uuid) -> Result<Vec<StepRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE parent_id = $1 ORDER BY position FOR UPDATE");
+    Ok(client.query(&sql, &[&parent]).await?.iter().map(step_from_row).collect())
+}
+
+pub async fn root_step(client: &impl GenericClient, change_id: Uuid) -> Result<Option<StepRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id IS NULL");
+    Ok(client.query_opt(&sql, &[&change_id]).await?.as_ref().map(step_from_row))
+}
+
+pub async fn set_step_status(
+    client: &impl GenericClient,
+    id: Uuid,
+    status: StepStatus,
+) -> Result<(), tokio_postgres::Error> {
+    let finished = status.is_final();
+    client
+        .execute(
+            "UPDATE steps SET status_code = $2, lease_owner = NULL, lease_expires_at = NULL, \
+             started_at = COALESCE(started_at, now()), \
+             finished_at = CASE WHEN $3 THEN now() ELSE finished_at END WHERE id = $1",
+            &[&id, &status.as_str(), &finished],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_children(
+    client: &impl GenericClient,
+    parent: &StepRow,
+    children: &[(String, bool, ExecutionStrategy)],
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let mut ids = Vec::with_capacity(children.len());
+    for (position, (action, has_command, strategy)) in children.iter().enumerate() {
+        let id = Uuid::now_v7();
+        client
+            .execute(
+                "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, \
+                 child_execution_strategy, status_code) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, 'pending')",
+                &[&id, &parent.change_id, &parent.id, &(position as i32), action, has_command, &strategy.as_str()],
+            )
+            .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The change's manifest, stored by the planner.
+pub async fn change_manifest(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<Manifest> {
+    let row = client.query_one("SELECT step_tree FROM changes WHERE id = $1", &[&change_id]).await?;
+    let tree: Option<serde_json::Value> = row.get(0);
+    Ok(serde_json::from_value(tree.unwrap_or_default())?)
+}

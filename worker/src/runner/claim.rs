@@ -1,0 +1,155 @@
+//! Claiming a step (DESIGN §7 "claim, then ack") and reading everything its container needs.
+
+use deadpool_postgres::GenericClient;
+use gantry_shared::crypto::Cipher;
+use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
+use gantry_shared::store;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::git::Remote;
+use crate::planner_remote;
+
+/// A claimed attempt with what the runner needs to run it.
+pub struct Claimed {
+    pub change_id: Uuid,
+    pub step_id: Uuid,
+    pub attempt: i32,
+    pub action: String,
+    pub name: String,
+    pub commit_sha: String,
+    pub git_rev: String,
+    pub project_code: String,
+    pub remote: Remote,
+    pub context: StepContext,
+    /// The action's `timeout`, when its manifest sets one.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Claims a `queued` step (`running`, attempt + 1, lease) and records the properties versions it
+/// starts from. `None` when the step is not queued: a duplicate or stale message.
+pub async fn claim(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    step_id: Uuid,
+    worker_id: &str,
+    lease_seconds: f64,
+) -> anyhow::Result<Option<Claimed>> {
+    let row = client
+        .query_opt(
+            "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
+             lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \
+             WHERE id = $1 AND status_code = 'queued' RETURNING change_id, attempt, action, name, parent_id",
+            &[&step_id, &worker_id, &lease_seconds],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let change_id: Uuid = row.get(0);
+    let attempt: i32 = row.get(1);
+    let action: String = row.get(2);
+    let name: String = row.get(3);
+    let parent_id: Option<Uuid> = row.get(4);
+    client
+        .execute(
+            "UPDATE changes SET status_code = 'running', started_at = COALESCE(started_at, now()) \
+             WHERE id = $1 AND status_code = 'queued'",
+            &[&change_id],
+        )
+        .await?;
+    let c = client
+        .query_one(
+            "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
+                    p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
+                    pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree \
+             FROM changes c JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
+             JOIN properties pp ON pp.project_id = p.id JOIN properties ep ON ep.environment_id = e.id \
+             JOIN git_remotes r ON r.project_id = p.id AND r.name = c.git_remote_name WHERE c.id = $1",
+            &[&change_id],
+        )
+        .await?;
+    let project_props = store::load(client, cipher, c.get(14), false).await?;
+    let environment_props = store::load(client, cipher, c.get(15), false).await?;
+    client
+        .execute(
+            "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
+            &[&step_id, &project_props.version, &environment_props.version],
+        )
+        .await?;
+    let created_by: String = c.get(4);
+    let commit_sha: String = c.get(1);
+    let context = ContextInfo {
+        project: object(json!({"id": c.get::<_, Uuid>(6), "code": c.get::<_, String>(7), "name": c.get::<_, String>(8), "description": c.get::<_, Option<String>>(9)})),
+        environment: object(json!({"id": c.get::<_, Uuid>(10), "code": c.get::<_, String>(11), "name": c.get::<_, String>(12), "description": c.get::<_, Option<String>>(13)})),
+        change: object(json!({"id": change_id, "action": c.get::<_, String>(2), "git_rev": c.get::<_, String>(0), "commit_sha": commit_sha, "metadata": c.get::<_, Value>(3), "git_remote_name": c.get::<_, String>(5), "created_by": created_by})),
+        step: object(json!({"id": step_id, "action": action, "name": name, "attempt": attempt, "parent_id": parent_id})),
+        user: object(json!({"name": created_by})),
+    };
+    let manifest: Option<gantry_shared::manifest::Manifest> =
+        c.get::<_, Option<Value>>(21).and_then(|tree| serde_json::from_value(tree).ok());
+    let timeout_seconds = manifest.as_ref().and_then(|m| m.actions.get(&action)).and_then(|a| a.timeout);
+    Ok(Some(Claimed {
+        timeout_seconds,
+        change_id,
+        step_id,
+        attempt,
+        action,
+        name,
+        git_rev: c.get(0),
+        project_code: c.get(7),
+        remote: planner_remote(cipher, c.get(16), c.get(17), c.get(18), c.get(19), c.get(20))?,
+        commit_sha,
+        context: StepContext {
+            context,
+            project: OwnerProperties { properties: project_props.document, properties_version: project_props.version },
+            environment: OwnerProperties { properties: environment_props.document, properties_version: environment_props.version },
+        },
+    }))
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Renews the lease; `false` means this worker no longer owns the attempt (reaped or fenced).
+pub async fn renew_lease(
+    client: &impl GenericClient,
+    step_id: Uuid,
+    attempt: i32,
+    worker_id: &str,
+    lease_seconds: f64,
+) -> Result<bool, tokio_postgres::Error> {
+    let updated = client
+        .execute(
+            "UPDATE steps SET lease_expires_at = now() + make_interval(secs => $4) \
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
+            &[&step_id, &attempt, &worker_id, &lease_seconds],
+        )
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Releases the lease and writes the outcome to the outbox, atomically, if this worker still owns
+/// the attempt. `false` means it does not, and the outcome is dropped.
+pub async fn hand_over(
+    client: &impl GenericClient,
+    step_id: Uuid,
+    attempt: i32,
+    worker_id: &str,
+    message: &gantry_shared::messages::Message,
+) -> Result<bool, tokio_postgres::Error> {
+    let released = client
+        .execute(
+            "UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
+            &[&step_id, &attempt, &worker_id],
+        )
+        .await?;
+    if released != 1 {
+        return Ok(false);
+    }
+    gantry_shared::outbox::insert_message(client, message, &Default::default()).await?;
+    Ok(true)
+}

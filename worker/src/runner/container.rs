@@ -1,0 +1,244 @@
+//! The hardened step container (DESIGN §5.2): created, given its `step_context.json`, started,
+//! its output streamed into the step log, waited for (with the step timeout), its
+//! `step_result.json` copied out with a size cap and without following symlinks, and removed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptions, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use gantry_shared::protocol::{CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, STEP_RESULT_FILE};
+use gantry_shared::settings::WorkerSettings;
+use tokio_util::sync::CancellationToken;
+
+use crate::steplog::{StepLog, Stream};
+
+pub struct ContainerSpec<'a> {
+    pub name: String,
+    pub image: &'a str,
+    pub action: &'a str,
+    pub labels: HashMap<String, String>,
+    pub env: Vec<String>,
+    pub step_context_json: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// How the container ended.
+pub enum Ended {
+    Exited { code: i64, result: Result<Option<serde_json::Value>, String> },
+    TimedOut,
+    /// This worker lost the step's lease: the container was killed and nothing is reported.
+    LeaseLost,
+}
+
+pub async fn run(
+    docker: &Docker,
+    settings: &WorkerSettings,
+    spec: ContainerSpec<'_>,
+    log: &StepLog,
+    lease_lost: &CancellationToken,
+) -> Result<Ended, bollard::errors::Error> {
+    let id = create(docker, settings, &spec).await?;
+    let ended = run_created(docker, &id, settings, spec, log, lease_lost).await;
+    let remove = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    if let Err(e) = docker.remove_container(&id, Some(remove)).await {
+        tracing::warn!(error = %e, container = %id, "removing a step container failed");
+    }
+    ended
+}
+
+async fn run_created(
+    docker: &Docker,
+    id: &str,
+    settings: &WorkerSettings,
+    spec: ContainerSpec<'_>,
+    log: &StepLog,
+    lease_lost: &CancellationToken,
+) -> Result<Ended, bollard::errors::Error> {
+    let upload = UploadToContainerOptionsBuilder::default().path(CONTAINER_HOME).build();
+    docker.upload_to_container(id, Some(upload), bollard::body_full(context_tar(&spec.step_context_json).into())).await?;
+    docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+    let logs = tokio::spawn(stream_logs(docker.clone(), id.to_owned(), settings.max_log_line_bytes, log_sender(log)));
+    let code = tokio::select! {
+        code = wait(docker, id) => code?,
+        _ = tokio::time::sleep(spec.timeout) => {
+            kill(docker, id).await;
+            let _ = logs.await;
+            return Ok(Ended::TimedOut);
+        }
+        _ = lease_lost.cancelled() => {
+            kill(docker, id).await;
+            return Ok(Ended::LeaseLost);
+        }
+    };
+    let _ = logs.await;
+    let result = if code == 0 { read_result(docker, id).await } else { Ok(None) };
+    Ok(Ended::Exited { code, result })
+}
+
+async fn create(docker: &Docker, settings: &WorkerSettings, spec: &ContainerSpec<'_>) -> Result<String, bollard::errors::Error> {
+    let host_config = HostConfig {
+        network_mode: Some(settings.runner_network.clone()),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        tmpfs: Some(HashMap::from([("/tmp".to_owned(), format!("rw,nosuid,nodev,size={}", settings.tmp_size))])),
+        memory: Some(settings.memory_bytes),
+        memory_swap: Some(settings.memory_bytes),
+        nano_cpus: Some(settings.nano_cpus),
+        pids_limit: Some(settings.pids_limit),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.to_owned()),
+        cmd: Some(vec!["run".into(), spec.action.to_owned()]),
+        user: Some(format!("{RUNNER_UID}:{RUNNER_UID}")),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.clone()),
+        working_dir: Some(CONTAINER_HOME.to_owned()),
+        // An anonymous volume: writable, filled from the image's /opt/gantry, removed with the
+        // container; uploads into it work although the root filesystem is read-only.
+        volumes: Some(vec![CONTAINER_HOME.to_owned()]),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+    Ok(docker.create_container(Some(options), body).await?.id)
+}
+
+/// `.gantry/step_context.json` owned by the runner user, for upload into /opt/gantry.
+fn context_tar(step_context: &[u8]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_uid(u64::from(RUNNER_UID));
+    dir.set_gid(u64::from(RUNNER_UID));
+    dir.set_size(0);
+    dir.set_cksum();
+    let protocol_dir = PROTOCOL_DIR.trim_start_matches(CONTAINER_HOME).trim_start_matches('/');
+    builder.append_data(&mut dir, format!("{protocol_dir}/"), std::io::empty()).expect("in-memory tar");
+    let mut file = tar::Header::new_gnu();
+    file.set_mode(0o600);
+    file.set_uid(u64::from(RUNNER_UID));
+    file.set_gid(u64::from(RUNNER_UID));
+    file.set_size(step_context.len() as u64);
+    file.set_cksum();
+    builder
+        .append_data(&mut file, format!("{protocol_dir}/{}", gantry_shared::protocol::STEP_CONTEXT_FILE), step_context)
+        .expect("in-memory tar");
+    builder.into_inner().expect("in-memory tar")
+}
+
+async fn wait(docker: &Docker, id: &str) -> Result<i64, bollard::errors::Error> {
+    let mut stream = docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+    match stream.next().await {
+        Some(Ok(response)) => Ok(response.status_code),
+        // A non-zero exit arrives as this error: it is an exit status, not a transport failure.
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(e),
+        None => Ok(-1),
+    }
+}
+
+async fn kill(docker: &Docker, id: &str) {
+    if let Err(e) = docker.kill_container(id, None::<KillContainerOptions>).await {
+        tracing::warn!(error = %e, container = %id, "killing a step container failed");
+    }
+}
+
+type LineSink = Box<dyn Fn(Stream, String) + Send>;
+
+fn log_sender(log: &StepLog) -> LineSink {
+    let sender = log.sender();
+    Box::new(move |stream, text| sender(stream, text))
+}
+
+/// Follows the container's output, splitting it into lines per stream; a line longer than
+/// `max_line` is stored in pieces of that size.
+async fn stream_logs(docker: Docker, id: String, max_line: usize, sink: LineSink) {
+    let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+    let mut logs = docker.logs(&id, Some(options));
+    let mut buffers: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    while let Some(item) = logs.next().await {
+        let (stream, bytes) = match item {
+            Ok(LogOutput::StdOut { message }) => (Stream::Stdout, message),
+            Ok(LogOutput::StdErr { message }) => (Stream::Stderr, message),
+            Ok(LogOutput::Console { message }) => (Stream::Stdout, message),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, container = %id, "log stream ended early");
+                break;
+            }
+        };
+        let buffer = &mut buffers[usize::from(stream == Stream::Stderr)];
+        buffer.extend_from_slice(&bytes);
+        while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=pos).collect();
+            emit(&sink, stream, &line[..line.len() - 1], max_line);
+        }
+        if buffer.len() > max_line {
+            let piece: Vec<u8> = buffer.drain(..max_line).collect();
+            emit(&sink, stream, &piece, max_line);
+        }
+    }
+    for (i, buffer) in buffers.iter().enumerate() {
+        if !buffer.is_empty() {
+            emit(&sink, if i == 0 { Stream::Stdout } else { Stream::Stderr }, buffer, max_line);
+        }
+    }
+}
+
+fn emit(sink: &LineSink, stream: Stream, bytes: &[u8], max_line: usize) {
+    for piece in bytes.chunks(max_line.max(1)) {
+        let text = String::from_utf8_lossy(piece);
+        sink(stream, text.trim_end_matches('\r').to_owned());
+    }
+}
+
+/// Copies `step_result.json` out: a missing file is `Ok(None)`; a symlink, a non-regular file, an
+/// oversized or invalid file is an error message for the step log.
+async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Value>, String> {
+    let path = format!("{PROTOCOL_DIR}/{STEP_RESULT_FILE}");
+    let options = DownloadFromContainerOptionsBuilder::default().path(&path).build();
+    let mut stream = docker.download_from_container(id, Some(options));
+    let mut archive = Vec::new();
+    // The tar around the file adds headers; anything beyond the cap plus room for them is refused
+    // without reading further, so a huge file cannot exhaust the worker's memory.
+    let limit = MAX_STEP_RESULT_BYTES as usize + 64 * 1024;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                archive.extend_from_slice(&bytes);
+                if archive.len() > limit {
+                    return Err(format!("The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"));
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            Err(e) => return Err(format!("Could not copy {STEP_RESULT_FILE} out of the container: {e}")),
+        }
+    }
+    parse_result_archive(&archive)
+}
+
+fn parse_result_archive(archive: &[u8]) -> Result<Option<serde_json::Value>, String> {
+    let mut tar = tar::Archive::new(archive);
+    let mut entries = tar.entries().map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
+    let Some(entry) = entries.next() else { return Ok(None) };
+    let mut entry = entry.map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(format!("The {STEP_RESULT_FILE} is not a regular file (symlinks and devices are refused)"));
+    }
+    if entry.size() > MAX_STEP_RESULT_BYTES {
+        return Err(format!("The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| format!("Reading {STEP_RESULT_FILE} failed: {e}"))?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("The {STEP_RESULT_FILE} is not valid JSON: {e}"))
+}

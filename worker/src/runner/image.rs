@@ -1,0 +1,155 @@
+//! The step image (DESIGN §5.1): the commit's `<repo folder>/Dockerfile` or the default one, built
+//! from `repo.tar` + `step_context_env.json`, tagged by a content hash of everything that goes
+//! into the build, so an unchanged build is skipped entirely.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::git::{GitCache, Remote};
+use crate::steplog::{StepLog, Stream};
+
+pub enum ImageError {
+    /// The user's build failed (their Dockerfile or files): the step fails.
+    Build(String),
+    /// Gantry could not build (Docker or Git unavailable): the attempt is retried.
+    Infrastructure(String),
+}
+
+pub struct ImageRequest<'a> {
+    pub remote: &'a Remote,
+    pub commit_sha: &'a str,
+    pub git_rev: &'a str,
+    pub repo_folder: &'a str,
+    pub base_image: &'a str,
+    pub network: &'a str,
+    pub project_code: &'a str,
+    pub context_env_json: &'a [u8],
+    pub step_name: &'a str,
+}
+
+/// Returns the tag of the step image, building it only when no image with that content hash exists.
+pub async fn ensure_image(docker: &Docker, git: &GitCache, req: &ImageRequest<'_>, log: &StepLog) -> Result<String, ImageError> {
+    let infra = |what: &str, e: &dyn std::fmt::Display| ImageError::Infrastructure(format!("{what}: {e}"));
+    let base = docker.inspect_image(req.base_image).await.map_err(|e| {
+        ImageError::Infrastructure(format!("the base runner image {} is not available ({e}); build it with `make runner-image`", req.base_image))
+    })?;
+    let base_id = base.id.unwrap_or_default();
+    let dockerfile_path = format!("{}/Dockerfile", req.repo_folder.trim_end_matches('/'));
+    let custom = git.read_file(req.remote, req.commit_sha, &dockerfile_path).await.map_err(|e| infra("reading the Dockerfile", &e))?;
+    let dockerfile = custom.clone().unwrap_or_else(|| gantry_shared::DEFAULT_DOCKERFILE.as_bytes().to_vec());
+    let args = build_args(req);
+    let tag = content_tag(&base_id, &dockerfile, req.commit_sha, req.context_env_json, &args);
+    if docker.inspect_image(&tag).await.is_ok() {
+        log.system(format!("===> Reusing image {tag} for step \"{}\"", req.step_name));
+        return Ok(tag);
+    }
+    log.system(format!("===> Starting image build for step \"{}\"", req.step_name));
+    if custom.is_some() {
+        log.system(format!("===> Using \"{dockerfile_path}\" to build the image for step \"{}\"", req.step_name));
+    }
+    let repo_tar = git.archive(req.remote, req.commit_sha).await.map_err(|e| infra("archiving the repository", &e))?;
+    let context = build_context(&dockerfile, &repo_tar, req.context_env_json).map_err(|e| infra("packing the build context", &e))?;
+    build(docker, req, &tag, args, context, log).await?;
+    log.system(format!("===> Finished image build for step \"{}\"", req.step_name));
+    Ok(tag)
+}
+
+fn build_args(req: &ImageRequest<'_>) -> HashMap<String, String> {
+    HashMap::from([
+        ("GIT_REV".to_owned(), req.git_rev.to_owned()),
+        ("GIT_SHA".to_owned(), req.commit_sha.to_owned()),
+        ("GANTRY_BASE_RUNNER".to_owned(), req.base_image.to_owned()),
+        ("GANTRY_VERSION".to_owned(), gantry_shared::VERSION.to_owned()),
+    ])
+}
+
+/// The content hash: base image id, Dockerfile, commit (the archive of a commit is a function of
+/// it), the env file and the build args.
+fn content_tag(base_id: &str, dockerfile: &[u8], sha: &str, env_json: &[u8], args: &HashMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for part in [b"gantry-image-v1".as_slice(), base_id.as_bytes(), dockerfile, sha.as_bytes(), env_json] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let mut sorted: Vec<_> = args.iter().collect();
+    sorted.sort();
+    for (k, v) in sorted {
+        hasher.update(format!("{}={}\n{}", k.len(), k, v).as_bytes());
+    }
+    format!("gantry-step:{}", &hex::encode(hasher.finalize())[..32])
+}
+
+fn build_context(dockerfile: &[u8], repo_tar: &[u8], env_json: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::with_capacity(repo_tar.len() + 4096));
+    for (name, data) in [("Dockerfile", dockerfile), ("repo.tar", repo_tar), ("step_context_env.json", env_json)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, data)?;
+    }
+    builder.into_inner()
+}
+
+async fn build(
+    docker: &Docker,
+    req: &ImageRequest<'_>,
+    tag: &str,
+    args: HashMap<String, String>,
+    context: Vec<u8>,
+    log: &StepLog,
+) -> Result<(), ImageError> {
+    let labels = HashMap::from([
+        ("gantry".to_owned(), "true".to_owned()),
+        ("gantry.project".to_owned(), req.project_code.to_owned()),
+        ("gantry.commit".to_owned(), req.commit_sha.to_owned()),
+    ]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .labels(&labels)
+        .networkmode(req.network)
+        .build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream {
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        log.line(Stream::Stdout, line);
+                    }
+                }
+                if let Some(detail) = info.error_detail {
+                    return Err(ImageError::Build(detail.message.unwrap_or_default()));
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(ImageError::Build(error)),
+            Err(e) => return Err(ImageError::Infrastructure(format!("building the image: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_changes_with_every_input_and_only_then() {
+        let args = HashMap::from([("A".to_owned(), "1".to_owned())]);
+        let base = content_tag("img", b"FROM x", "sha", b"{}", &args);
+        assert_eq!(base, content_tag("img", b"FROM x", "sha", b"{}", &args));
+        assert_ne!(base, content_tag("img2", b"FROM x", "sha", b"{}", &args));
+        assert_ne!(base, content_tag("img", b"FROM y", "sha", b"{}", &args));
+        assert_ne!(base, content_tag("img", b"FROM x", "sha2", b"{}", &args));
+        assert_ne!(base, content_tag("img", b"FROM x", "sha", b"{\"a\":1}", &args));
+        assert_ne!(base, content_tag("img", b"FROM x", "sha", b"{}", &HashMap::new()));
+    }
+}

@@ -1,0 +1,179 @@
+//! The `runner` role: claim a step, build or reuse its image, run its container, hand the outcome
+//! to the `results` role through the outbox (DESIGN §5, §7).
+
+mod claim;
+mod container;
+mod image;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gantry_shared::messages::{Message, StepOutcome};
+use gantry_shared::protocol::StepContextEnv;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::consume::{Disposition, EarlyAck};
+use crate::context::Ctx;
+use crate::steplog::StepLog;
+use claim::Claimed;
+use container::{ContainerSpec, Ended};
+use image::{ImageError, ImageRequest};
+
+pub async fn handle(ctx: Ctx, step_id: Uuid, ack: EarlyAck) -> Disposition {
+    let claimed = match claim_step(&ctx, step_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Disposition::Ack,
+        Err(e) => {
+            tracing::warn!(error = ?e, %step_id, "claiming a step failed; the message will be redelivered");
+            return Disposition::Requeue;
+        }
+    };
+    // The claim is committed: from here the database, not the message, holds the work.
+    ack.ack().await;
+    run_claimed(&ctx, claimed).await;
+    Disposition::Ack
+}
+
+async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let lease = ctx.settings.worker.lease_seconds as f64;
+    let claimed = claim::claim(&tx, &ctx.cipher, step_id, &ctx.worker_id, lease).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+#[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
+async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
+    let log = StepLog::start(ctx.pool.clone(), claimed.change_id, Some(claimed.step_id), ctx.settings.worker.max_log_bytes_per_step);
+    log.system(format!("===> Starting step processing for step \"{}\"", claimed.name));
+    let lease_lost = CancellationToken::new();
+    let done = CancellationToken::new();
+    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), claimed.step_id, claimed.attempt, lease_lost.clone(), done.clone()));
+    let outcome = execute(ctx, &claimed, &log, &lease_lost).await;
+    done.cancel();
+    let _ = heartbeat.await;
+    log.close().await;
+    match outcome {
+        Some(outcome) => hand_over(ctx, &claimed, outcome).await,
+        None => tracing::warn!("the step's lease was lost; its outcome is dropped"),
+    }
+}
+
+/// Runs the attempt; `None` when the lease was lost (another attempt owns the step now).
+async fn execute(ctx: &Ctx, claimed: &Claimed, log: &StepLog, lease_lost: &CancellationToken) -> Option<StepOutcome> {
+    let outcome = |exit_code, result, error: Option<String>, system| StepOutcome {
+        change_id: claimed.change_id,
+        step_id: claimed.step_id,
+        attempt: claimed.attempt,
+        exit_code,
+        result,
+        error,
+        system,
+    };
+    let Some(docker) = ctx.docker.as_ref() else {
+        return Some(outcome(None, None, Some("this worker has no Docker engine".into()), true));
+    };
+    let settings = &ctx.settings.worker;
+    let env_file = match StepContextEnv::from_step_context(&claimed.context) {
+        Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
+        Err(e) => return Some(outcome(None, None, Some(format!("Invalid properties: {e}")), false)),
+    };
+    let request = ImageRequest {
+        remote: &claimed.remote,
+        commit_sha: &claimed.commit_sha,
+        git_rev: &claimed.git_rev,
+        repo_folder: &settings.repo_folder,
+        base_image: &settings.runner_image,
+        network: &settings.runner_network,
+        project_code: &claimed.project_code,
+        context_env_json: &env_file,
+        step_name: &claimed.name,
+    };
+    let image = match image::ensure_image(docker, &ctx.git, &request, log).await {
+        Ok(tag) => tag,
+        Err(ImageError::Build(msg)) => return Some(outcome(None, None, Some(format!("The step image build failed: {msg}")), false)),
+        Err(ImageError::Infrastructure(msg)) => return Some(outcome(None, None, Some(msg), true)),
+    };
+    log.system(format!("===> Starting step \"{}\"", claimed.name));
+    let timeout = claimed.timeout_seconds.unwrap_or(settings.step_timeout_seconds);
+    let spec = ContainerSpec {
+        name: format!("gantry-step-{}-{}", claimed.step_id, claimed.attempt),
+        image: &image,
+        action: &claimed.action,
+        labels: HashMap::from([
+            ("gantry".to_owned(), "true".to_owned()),
+            ("gantry.change_id".to_owned(), claimed.change_id.to_string()),
+            ("gantry.step_id".to_owned(), claimed.step_id.to_string()),
+            ("gantry.attempt".to_owned(), claimed.attempt.to_string()),
+            ("gantry.worker".to_owned(), ctx.worker_id.clone()),
+        ]),
+        env: vec![format!("GANTRY_REPO_FOLDER={}", settings.repo_folder), "HOME=/opt/gantry".to_owned()],
+        step_context_json: serde_json::to_vec(&claimed.context).expect("serialisable"),
+        timeout: Duration::from_secs(timeout),
+    };
+    match container::run(docker, settings, spec, log, lease_lost).await {
+        Ok(Ended::Exited { code: 0, result: Ok(result) }) => Some(outcome(Some(0), result, None, false)),
+        Ok(Ended::Exited { code: 0, result: Err(msg) }) => Some(outcome(Some(0), None, Some(msg), false)),
+        Ok(Ended::Exited { code, .. }) => Some(outcome(Some(code), None, None, false)),
+        Ok(Ended::TimedOut) => Some(outcome(None, None, Some(format!("The step timed out after {timeout} seconds and was killed")), false)),
+        Ok(Ended::LeaseLost) => None,
+        Err(e) => Some(outcome(None, None, Some(format!("Docker failed running the step container: {e}")), true)),
+    }
+}
+
+async fn heartbeat(ctx: Ctx, step_id: Uuid, attempt: i32, lost: CancellationToken, done: CancellationToken) {
+    let lease = ctx.settings.worker.lease_seconds as f64;
+    let period = Duration::from_secs_f64(lease / 3.0);
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let renewed = match ctx.pool.get().await {
+            Ok(client) => claim::renew_lease(&client, step_id, attempt, &ctx.worker_id, lease).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the lease: no database connection");
+                continue;
+            }
+        };
+        match renewed {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing the lease failed; retrying"),
+        }
+    }
+}
+
+/// Writes the outcome to the outbox with the lease release, retrying while the database is away.
+/// If it never succeeds the lease expires and the reaper runs the step again.
+async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
+    let message = Message::StepResultV1(outcome);
+    let mut backoff = Duration::from_millis(100);
+    for _ in 0..8 {
+        let attempt = async {
+            let mut client = ctx.pool.get().await?;
+            let tx = client.transaction().await?;
+            let handed = claim::hand_over(&tx, claimed.step_id, claimed.attempt, &ctx.worker_id, &message).await?;
+            tx.commit().await?;
+            anyhow::Ok(handed)
+        };
+        match attempt.await {
+            Ok(true) => {
+                ctx.signal.notify();
+                return;
+            }
+            Ok(false) => {
+                tracing::warn!("the step's lease was taken over; its outcome is dropped");
+                return;
+            }
+            Err(e) => tracing::warn!(error = ?e, "handing over a step outcome failed; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,75 @@
+//! Builds a worker from settings and runs its roles until shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bollard::Docker;
+use gantry_shared::crypto::Cipher;
+use gantry_shared::messages::{Message, Queue};
+use gantry_shared::outbox::{self, OutboxSignal};
+use gantry_shared::settings::{Role, Settings};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::consume::{self, Disposition};
+use crate::context::{Context, Ctx};
+use crate::git::GitCache;
+
+pub struct Worker {
+    ctx: Ctx,
+}
+
+impl Worker {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = gantry_shared::db::pool(&settings.database)?;
+        let cipher = Cipher::from_settings(&settings.encryption)?;
+        let docker = if settings.worker.roles.contains(&Role::Runner) {
+            let docker = Docker::connect_with_socket_defaults().context("connecting to the Docker engine")?;
+            Some(docker.negotiate_version().await.context("negotiating the Docker API version")?)
+        } else {
+            None
+        };
+        let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let git = GitCache::new(settings.worker.git_cache_dir.clone());
+        let ctx = Arc::new(Context { pool, cipher, settings, signal: OutboxSignal::default(), worker_id, docker, git });
+        Ok(Self { ctx })
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.ctx.worker_id
+    }
+
+    /// Runs the outbox relay, the reaper and one consumer per configured role until `shutdown`,
+    /// then waits for in-flight work.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let ctx = self.ctx;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(outbox::run_relay(ctx.pool.clone(), ctx.settings.amqp.clone(), ctx.signal.clone(), shutdown.clone()));
+        tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
+        for role in ctx.settings.worker.roles.clone() {
+            let (queue, permits) = match role {
+                Role::Planner => (Queue::Changes, 4),
+                Role::Runner => (Queue::Steps, ctx.settings.worker.concurrency),
+                Role::Results => (Queue::Results, 8),
+            };
+            let handler_ctx = ctx.clone();
+            let handler = move |message, ack| dispatch(handler_ctx.clone(), message, ack);
+            tasks.spawn(consume::run(ctx.settings.amqp.clone(), queue, permits, shutdown.clone(), handler));
+        }
+        tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, "worker running");
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("worker stopped");
+    }
+}
+
+async fn dispatch(ctx: Ctx, message: Message, ack: consume::EarlyAck) -> Disposition {
+    match message {
+        Message::PlanChangeV1 { change_id } => crate::planner::handle(ctx, change_id).await,
+        Message::RunStepV1 { step_id, .. } => crate::runner::handle(ctx, step_id, ack).await,
+        Message::StepResultV1(outcome) => crate::results::handle_outcome(ctx, outcome).await,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "worker".into())
+}
