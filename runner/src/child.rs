@@ -24,9 +24,11 @@ pub fn add(
         )));
     }
     let mut children: ChildSteps = read_json_if_exists(&paths.children())?.unwrap_or_default();
-    children.children.extend(actions.iter().map(|action| ChildStep {
-        action: action.clone(),
-    }));
+    children
+        .children
+        .extend(actions.iter().map(|action| ChildStep {
+            action: action.clone(),
+        }));
     if strategy.is_some() {
         children.child_execution_strategy = strategy;
     }

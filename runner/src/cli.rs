@@ -17,6 +17,7 @@ pub struct Cli {
 
 /// Where things are. The defaults are the container layout; tests and local use override them.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Locations")]
 pub struct Locations {
     /// The repository checkout and the runner's home.
     #[arg(long, global = true, env = "GANTRY_HOME", default_value = CONTAINER_HOME)]
@@ -28,7 +29,12 @@ pub struct Locations {
     #[arg(long, global = true, env = "GANTRY_PROPERTIES_DIR")]
     pub properties_dir: Option<PathBuf>,
     /// The repository folder holding the manifest and property files, relative to the home.
-    #[arg(long, global = true, env = "GANTRY_REPO_FOLDER", default_value = ".gantry")]
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_REPO_FOLDER",
+        default_value = ".gantry"
+    )]
     pub repo_folder: PathBuf,
     /// Environment variables holding secrets, never overridden by `gantry.env`.
     #[arg(long, global = true, hide = true, env = SECRET_NAMES_ENV, value_delimiter = ',')]

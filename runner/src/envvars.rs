@@ -25,7 +25,10 @@ pub fn step_env(
         ("GANTRY_METADATA", Some(info.metadata().to_string())),
         ("GANTRY_HOME", Some(path_text(&paths.home))),
         ("GANTRY_PROTOCOL_DIR", Some(path_text(&paths.protocol_dir))),
-        ("GANTRY_PROPERTIES_DIR", Some(path_text(&paths.properties_dir))),
+        (
+            "GANTRY_PROPERTIES_DIR",
+            Some(path_text(&paths.properties_dir)),
+        ),
     ];
     for (name, value) in protocol {
         if let Some(value) = value {

@@ -6,8 +6,8 @@
 //! * `properties_cmd`, `store_file`, `child`, `exec` — the helpers an action calls.
 //! * `pointer` — JSON pointer edits; `fsio` — JSON and atomic file I/O; `error` — exit codes.
 
-pub mod cli;
 mod child;
+pub mod cli;
 mod envvars;
 mod error;
 mod exec;
@@ -36,9 +36,11 @@ pub fn execute(cli: Cli) -> Result<(), RunnerError> {
             format,
         } => store_file::store(&paths, owner, &path, format.into()),
         Commands::RemoveFile { owner, path } => store_file::remove(&paths, owner, &path),
-        Commands::Child(cli::ChildCommand::Add { actions, parallel, sequential }) => {
-            child::add(&paths, &actions, cli::strategy(parallel, sequential))
-        }
+        Commands::Child(cli::ChildCommand::Add {
+            actions,
+            parallel,
+            sequential,
+        }) => child::add(&paths, &actions, cli::strategy(parallel, sequential)),
         Commands::Exec { command } => exec::exec(&paths, &cli.locations.secret_names, &command),
     }
 }

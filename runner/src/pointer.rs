@@ -15,7 +15,9 @@ pub enum PointerError {
         at: String,
         found: &'static str,
     },
-    #[error("cannot use \"{pointer}\": \"{token}\" is not a valid index into the array at \"{at}\"")]
+    #[error(
+        "cannot use \"{pointer}\": \"{token}\" is not a valid index into the array at \"{at}\""
+    )]
     BadIndex {
         pointer: String,
         at: String,
@@ -37,10 +39,11 @@ fn tokens(pointer: &str) -> Result<Vec<String>, PointerError> {
 pub fn set(document: &mut Value, pointer: &str, value: Value) -> Result<(), PointerError> {
     let tokens = tokens(pointer)?;
     let Some((last, parents)) = tokens.split_last() else {
-        return match value.is_object() {
-            true => Ok(*document = value),
-            false => Err(PointerError::RootNotObject),
-        };
+        if !value.is_object() {
+            return Err(PointerError::RootNotObject);
+        }
+        *document = value;
+        return Ok(());
     };
     let mut current = document;
     for (depth, token) in parents.iter().enumerate() {
@@ -53,12 +56,18 @@ pub fn set(document: &mut Value, pointer: &str, value: Value) -> Result<(), Poin
             map.insert(last.clone(), value);
             Ok(())
         }
-        Value::Array(items) => match (last.as_str(), index(last)) {
-            ("-", _) => Ok(items.push(value)),
-            (_, Some(i)) if i == items.len() => Ok(items.push(value)),
-            (_, Some(i)) if i < items.len() => Ok(items[i] = value),
-            _ => Err(bad_index(pointer, &at, last)),
-        },
+        Value::Array(items) => {
+            let position = match last.as_str() {
+                "-" => Some(items.len()),
+                token => index(token).filter(|i| *i <= items.len()),
+            };
+            match position {
+                Some(i) if i == items.len() => items.push(value),
+                Some(i) => items[i] = value,
+                None => return Err(bad_index(pointer, &at, last)),
+            }
+            Ok(())
+        }
         other => Err(not_a_container(pointer, &at, other)),
     }
 }
@@ -166,8 +175,14 @@ mod tests {
         set(&mut doc, "/l/-", json!(3)).expect("append");
         set(&mut doc, "/l/3", json!(4)).expect("append at length");
         assert_eq!(doc, json!({"l": [9, 2, 3, 4]}));
-        assert!(matches!(set(&mut doc, "/l/9", json!(0)), Err(PointerError::BadIndex { .. })));
-        assert!(matches!(set(&mut doc, "/l/01", json!(0)), Err(PointerError::BadIndex { .. })));
+        assert!(matches!(
+            set(&mut doc, "/l/9", json!(0)),
+            Err(PointerError::BadIndex { .. })
+        ));
+        assert!(matches!(
+            set(&mut doc, "/l/01", json!(0)),
+            Err(PointerError::BadIndex { .. })
+        ));
     }
 
     #[test]
@@ -185,8 +200,14 @@ mod tests {
         let mut doc = json!({"a": 1});
         set(&mut doc, "", json!({"b": 2})).expect("set");
         assert_eq!(doc, json!({"b": 2}));
-        assert_eq!(set(&mut doc, "", json!(1)), Err(PointerError::RootNotObject));
-        assert!(matches!(set(&mut doc, "a", json!(1)), Err(PointerError::Invalid { .. })));
+        assert_eq!(
+            set(&mut doc, "", json!(1)),
+            Err(PointerError::RootNotObject)
+        );
+        assert!(matches!(
+            set(&mut doc, "a", json!(1)),
+            Err(PointerError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -13,7 +13,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 /// Stores the file at `path` under `gantry.files` with its mode. Raw files must be UTF-8 text.
-pub fn store(paths: &Paths, owner: Owner, path: &str, format: FileFormat) -> Result<(), RunnerError> {
+pub fn store(
+    paths: &Paths,
+    owner: Owner,
+    path: &str,
+    format: FileFormat,
+) -> Result<(), RunnerError> {
     let (key, file) = file_key(paths, path)?;
     let bytes = fs::read(&file).map_err(RunnerError::io("read", &file))?;
     let meta = fs::metadata(&file).map_err(RunnerError::io("inspect", &file))?;

@@ -66,7 +66,9 @@ pub enum ManifestError {
     Format(#[from] FormatError),
     #[error("action \"{0}\" is not defined in the actions manifest")]
     UnknownRoot(String),
-    #[error("action {path} lists \"{missing}\" in its {list}, but no action \"{missing}\" is defined")]
+    #[error(
+        "action {path} lists \"{missing}\" in its {list}, but no action \"{missing}\" is defined"
+    )]
     UnknownAction {
         path: String,
         list: &'static str,
@@ -78,7 +80,9 @@ pub enum ManifestError {
     RunAndScript(String),
     #[error("\"wait\" is reserved for wait steps and cannot be defined as an action")]
     WaitDefined,
-    #[error("action \"{0}\" lists \"wait\" in its prerequisites; a wait step can only be a child step")]
+    #[error(
+        "action \"{0}\" lists \"wait\" in its prerequisites; a wait step can only be a child step"
+    )]
     WaitPrerequisite(String),
 }
 
@@ -125,7 +129,10 @@ impl Manifest {
             return Ok(());
         };
         stack.push(name);
-        for (list, children) in [("steps", &action.steps), ("prerequisites", &action.prerequisites)] {
+        for (list, children) in [
+            ("steps", &action.steps),
+            ("prerequisites", &action.prerequisites),
+        ] {
             for child in children {
                 self.check_child(name, list, child, stack)?;
                 if child != WAIT_ACTION {
@@ -169,7 +176,8 @@ impl Manifest {
             return Some(Command::Shell(run.clone()));
         }
         let path = def.script.clone()?;
-        let interpreter = match path.rsplit_once('.').map(|(_, ext)| ext) {
+        let extension = std::path::Path::new(&path).extension();
+        let interpreter = match extension.and_then(|e| e.to_str()) {
             Some("py") => Some("python3"),
             Some("ps1") => Some("pwsh"),
             Some("sh") => Some("sh"),
@@ -239,12 +247,16 @@ mod tests {
 
     #[test]
     fn unknown_actions_are_reported_with_their_path() {
-        let m = manifest(r#"{"actions": {"a": {"steps": ["b"]}, "b": {"prerequisites": ["lnt"]}}}"#);
+        let m =
+            manifest(r#"{"actions": {"a": {"steps": ["b"]}, "b": {"prerequisites": ["lnt"]}}}"#);
         assert_eq!(
             m.validate_tree("a").expect_err("invalid").to_string(),
             "action \"a\" -> \"b\" lists \"lnt\" in its prerequisites, but no action \"lnt\" is defined"
         );
-        assert_eq!(m.validate_tree("zz"), Err(ManifestError::UnknownRoot("zz".into())));
+        assert_eq!(
+            m.validate_tree("zz"),
+            Err(ManifestError::UnknownRoot("zz".into()))
+        );
     }
 
     #[test]
@@ -255,7 +267,10 @@ mod tests {
             "action \"a\" -> \"b\" -> \"a\" forms a cycle"
         );
         let self_loop = manifest(r#"{"actions": {"x": {"steps": ["x"]}}}"#);
-        assert!(matches!(self_loop.validate_tree("x"), Err(ManifestError::Cycle(_))));
+        assert!(matches!(
+            self_loop.validate_tree("x"),
+            Err(ManifestError::Cycle(_))
+        ));
     }
 
     #[test]
@@ -269,7 +284,10 @@ mod tests {
     #[test]
     fn run_and_script_together_are_refused() {
         let m = manifest(r#"{"actions": {"a": {"run": "x", "script": "y.sh"}}}"#);
-        assert_eq!(m.validate_tree("a"), Err(ManifestError::RunAndScript("a".into())));
+        assert_eq!(
+            m.validate_tree("a"),
+            Err(ManifestError::RunAndScript("a".into()))
+        );
     }
 
     #[test]
@@ -286,18 +304,29 @@ mod tests {
     #[test]
     fn commands_follow_run_or_the_script_extension() {
         let m = parse("actions.yaml", YAML).expect("valid");
-        assert_eq!(m.command_for("build"), Some(Command::Shell("make build".into())));
+        assert_eq!(
+            m.command_for("build"),
+            Some(Command::Shell("make build".into()))
+        );
         assert_eq!(
             m.command_for("deploy"),
-            Some(Command::Script { interpreter: Some("python3"), path: "scripts/deploy.py".into() })
+            Some(Command::Script {
+                interpreter: Some("python3"),
+                path: "scripts/deploy.py".into()
+            })
         );
         assert!(!m.has_command("default"));
         assert!(!m.has_command("missing"));
-        let scripts = manifest(r#"{"actions": {"p": {"script": "a.ps1"}, "s": {"script": "a.sh"}, "x": {"script": "bin/tool"}}}"#);
+        let scripts = manifest(
+            r#"{"actions": {"p": {"script": "a.ps1"}, "s": {"script": "a.sh"}, "x": {"script": "bin/tool"}}}"#,
+        );
         let interpreter = |a: &str| match scripts.command_for(a) {
             Some(Command::Script { interpreter, .. }) => interpreter,
             other => panic!("unexpected {other:?}"),
         };
-        assert_eq!((interpreter("p"), interpreter("s"), interpreter("x")), (Some("pwsh"), Some("sh"), None));
+        assert_eq!(
+            (interpreter("p"), interpreter("s"), interpreter("x")),
+            (Some("pwsh"), Some("sh"), None)
+        );
     }
 }

@@ -97,7 +97,10 @@ impl ContextInfo {
 
     /// The change's metadata object (`{}` when absent).
     pub fn metadata(&self) -> Value {
-        self.change.get("metadata").cloned().unwrap_or_else(|| json!({}))
+        self.change
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
     }
 }
 
@@ -216,7 +219,8 @@ mod tests {
 
     #[test]
     fn steps_may_be_omitted_but_owners_may_not() {
-        let minimal = json!({"project": {"properties_diff": []}, "environment": {"properties_diff": []}});
+        let minimal =
+            json!({"project": {"properties_diff": []}, "environment": {"properties_diff": []}});
         let result: StepResult = serde_json::from_value(minimal).expect("valid");
         assert_eq!(result.steps, ChildSteps::default());
         assert!(serde_json::from_value::<StepResult>(json!({})).is_err());
@@ -243,6 +247,9 @@ mod tests {
 
     #[test]
     fn strategies_are_lowercase_on_the_wire() {
-        assert_eq!(serde_json::to_value(ExecutionStrategy::Parallel).ok(), Some(json!("parallel")));
+        assert_eq!(
+            serde_json::to_value(ExecutionStrategy::Parallel).ok(),
+            Some(json!("parallel"))
+        );
     }
 }

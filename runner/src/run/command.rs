@@ -40,7 +40,11 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn prerequisites_of(&self, action: &str, done: &mut BTreeSet<String>) -> Result<(), RunnerError> {
+    fn prerequisites_of(
+        &self,
+        action: &str,
+        done: &mut BTreeSet<String>,
+    ) -> Result<(), RunnerError> {
         let Some(def) = self.manifest.actions.get(action) else {
             return Ok(());
         };
@@ -76,13 +80,18 @@ impl Runner<'_> {
             .get(action)
             .is_some_and(|def| def.ignore_failure);
         if ignore {
-            println!("===> Action \"{action}\" failed ({reason}); continuing as it sets ignore_failure");
+            println!(
+                "===> Action \"{action}\" failed ({reason}); continuing as it sets ignore_failure"
+            );
             return Ok(());
         }
         Err(RunnerError::CommandFailed {
             action: action.to_owned(),
             reason,
-            code: status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1),
+            code: status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1),
         })
     }
 
@@ -109,7 +118,10 @@ impl Runner<'_> {
                 path,
             } => Process::new(home.join(path)),
         };
-        process.current_dir(home).envs(self.env).stdin(Stdio::null());
+        process
+            .current_dir(home)
+            .envs(self.env)
+            .stdin(Stdio::null());
         process
     }
 }

@@ -40,7 +40,9 @@ pub fn render(key: &str, spec: &FileSpec) -> Result<Vec<u8>, RunnerError> {
         return Ok(Vec::new());
     };
     let invalid = |reason: String| {
-        RunnerError::Setup(format!("`gantry.files` entry \"{key}\" is invalid: {reason}"))
+        RunnerError::Setup(format!(
+            "`gantry.files` entry \"{key}\" is invalid: {reason}"
+        ))
     };
     match (spec.format, content.as_str()) {
         (FileFormat::Raw, Some(text)) => Ok(text.as_bytes().to_vec()),
@@ -112,6 +114,10 @@ mod tests {
     #[test]
     fn invalid_base64_names_the_entry() {
         let error = render("/tmp/x", &spec(json!("!!"), FileFormat::Base64)).expect_err("invalid");
-        assert!(error.to_string().contains("\"/tmp/x\" is invalid: content is not valid base64"));
+        assert!(
+            error
+                .to_string()
+                .contains("\"/tmp/x\" is invalid: content is not valid base64")
+        );
     }
 }

@@ -34,7 +34,13 @@ pub fn run_action(paths: &Paths, secret_names: &[String], action: &str) -> Resul
         &context.environment.properties,
     ]);
     let files = files_from_properties(&merged)?;
-    let env = step_env(paths, &context, action, env_from_properties(&merged)?, secret_names);
+    let env = step_env(
+        paths,
+        &context,
+        action,
+        env_from_properties(&merged)?,
+        secret_names,
+    );
 
     owner_docs::write_initial(
         paths,

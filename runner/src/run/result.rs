@@ -12,7 +12,11 @@ use std::fs;
 
 /// Diffs what the action left in `project.json` / `environment.json` against what the step
 /// received and writes the result atomically (the worker must never read half a result).
-pub fn write_result(paths: &Paths, context: &StepContext, merged: Value) -> Result<(), RunnerError> {
+pub fn write_result(
+    paths: &Paths,
+    context: &StepContext,
+    merged: Value,
+) -> Result<(), RunnerError> {
     let project = edited(paths, Owner::Project)?;
     let environment = edited(paths, Owner::Environment)?;
     let steps: ChildSteps = read_json_if_exists(&paths.children())?.unwrap_or_default();

@@ -33,7 +33,9 @@ pub(crate) fn reserved<'a>(
 }
 
 /// The variables of `gantry.env` in a properties document; empty when the key is absent.
-pub fn env_from_properties(properties: &Value) -> Result<BTreeMap<String, String>, PropertiesError> {
+pub fn env_from_properties(
+    properties: &Value,
+) -> Result<BTreeMap<String, String>, PropertiesError> {
     match reserved(properties, "env")? {
         Some(env) => parse_env(env),
         None => Ok(BTreeMap::new()),
@@ -129,8 +131,13 @@ mod tests {
 
     #[test]
     fn a_non_string_value_is_refused_naming_the_key() {
-        let message = parse_env(&json!({"PORT": 8080})).expect_err("refused").to_string();
-        assert_eq!(message, "`gantry.env.PORT` must be a string, found a number");
+        let message = parse_env(&json!({"PORT": 8080}))
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            message,
+            "`gantry.env.PORT` must be a string, found a number"
+        );
     }
 
     #[test]
@@ -156,21 +163,33 @@ mod tests {
     fn nul_bytes_and_non_objects_are_refused() {
         assert!(parse_env(&json!({"A": "a\0b"})).is_err());
         let message = parse_env(&json!("A=1")).expect_err("refused").to_string();
-        assert_eq!(message, "`gantry.env` must be a JSON object, found a string");
+        assert_eq!(
+            message,
+            "`gantry.env` must be a JSON object, found a string"
+        );
     }
 
     #[test]
     fn the_combined_size_is_limited() {
         let big = "x".repeat(MAX_ENV_BYTES);
-        let message = parse_env(&json!({ "BIG": big })).expect_err("refused").to_string();
-        assert!(message.contains("more than the 131072 bytes allowed"), "{message}");
+        let message = parse_env(&json!({ "BIG": big }))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("more than the 131072 bytes allowed"),
+            "{message}"
+        );
     }
 
     #[test]
     fn env_is_read_from_under_the_gantry_key() {
         let props = json!({"gantry": {"env": {"A": "1"}}});
         assert_eq!(env_from_properties(&props).expect("valid").len(), 1);
-        assert!(env_from_properties(&json!({"other": 1})).expect("valid").is_empty());
+        assert!(
+            env_from_properties(&json!({"other": 1}))
+                .expect("valid")
+                .is_empty()
+        );
         assert!(env_from_properties(&json!({"gantry": "x"})).is_err());
     }
 

@@ -65,7 +65,8 @@ fn parse_spec(path: &str, spec: &Value) -> Result<FileSpec, PropertiesError> {
         path: path.to_owned(),
         reason,
     };
-    let spec: FileSpec = serde_json::from_value(spec.clone()).map_err(|e| invalid(e.to_string()))?;
+    let spec: FileSpec =
+        serde_json::from_value(spec.clone()).map_err(|e| invalid(e.to_string()))?;
     if let Some(mode) = &spec.mode {
         parse_mode(mode).map_err(|e| invalid(e.to_string()))?;
     }
@@ -123,7 +124,11 @@ pub fn resolve_path(
     let expanded = match path.strip_prefix('~') {
         Some("") => home.to_path_buf(),
         Some(rest) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
-        Some(_) => return Err(refuse("only `~` and `~/…` are expanded (to the runner's home)")),
+        Some(_) => {
+            return Err(refuse(
+                "only `~` and `~/…` are expanded (to the runner's home)",
+            ));
+        }
         None => PathBuf::from(path),
     };
     if !expanded.is_absolute() {
@@ -136,7 +141,10 @@ pub fn resolve_path(
         .iter()
         .any(|root| expanded.starts_with(root) && expanded != *root);
     if !under_root {
-        let roots: Vec<String> = allowed_roots.iter().map(|r| r.display().to_string()).collect();
+        let roots: Vec<String> = allowed_roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
         return Err(refuse(&format!(
             "files may only be written under {}",
             roots.join(" or ")
@@ -162,14 +170,20 @@ mod tests {
 
     #[test]
     fn tilde_expands_to_the_home_directory() {
-        assert_eq!(resolve("~/a/b.txt"), Ok(PathBuf::from("/opt/gantry/a/b.txt")));
+        assert_eq!(
+            resolve("~/a/b.txt"),
+            Ok(PathBuf::from("/opt/gantry/a/b.txt"))
+        );
         assert_eq!(resolve("/tmp/x"), Ok(PathBuf::from("/tmp/x")));
     }
 
     #[test]
     fn parent_components_are_refused_with_the_path_named() {
         let message = refusal("/opt/gantry/../etc/passwd");
-        assert!(message.contains("\"/opt/gantry/../etc/passwd\""), "{message}");
+        assert!(
+            message.contains("\"/opt/gantry/../etc/passwd\""),
+            "{message}"
+        );
         assert!(message.contains("`..`"), "{message}");
         assert!(refusal("~/../x").contains("`..`"));
     }
@@ -209,17 +223,32 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         let (_, json_spec) = parsed.iter().find(|(p, _)| p == "~/b.json").expect("entry");
         assert_eq!(json_spec.format, FileFormat::Json);
-        let (_, empty) = parsed.iter().find(|(p, _)| p == "/tmp/empty").expect("entry");
+        let (_, empty) = parsed
+            .iter()
+            .find(|(p, _)| p == "/tmp/empty")
+            .expect("entry");
         assert_eq!(empty, &FileSpec::default());
     }
 
     #[test]
     fn invalid_specs_name_the_path_and_the_problem() {
         let cases = [
-            (json!({"/tmp/a": {"contents": "x"}}), "unknown field `contents`"),
-            (json!({"/tmp/a": {"content": 1}}), "content must be a string"),
-            (json!({"/tmp/a": {"content": "x", "mode": "9"}}), "\"9\" is invalid"),
-            (json!({"/tmp/a": {"format": "zip"}}), "unknown variant `zip`"),
+            (
+                json!({"/tmp/a": {"contents": "x"}}),
+                "unknown field `contents`",
+            ),
+            (
+                json!({"/tmp/a": {"content": 1}}),
+                "content must be a string",
+            ),
+            (
+                json!({"/tmp/a": {"content": "x", "mode": "9"}}),
+                "\"9\" is invalid",
+            ),
+            (
+                json!({"/tmp/a": {"format": "zip"}}),
+                "unknown variant `zip`",
+            ),
         ];
         for (files, expected) in cases {
             let message = parse_files(&files).expect_err("invalid").to_string();
@@ -230,8 +259,13 @@ mod tests {
 
     #[test]
     fn files_must_be_an_object() {
-        let message = parse_files(&json!(["/tmp/a"])).expect_err("invalid").to_string();
-        assert_eq!(message, "`gantry.files` must be a JSON object, found an array");
+        let message = parse_files(&json!(["/tmp/a"]))
+            .expect_err("invalid")
+            .to_string();
+        assert_eq!(
+            message,
+            "`gantry.files` must be a JSON object, found an array"
+        );
     }
 
     #[test]

@@ -84,7 +84,11 @@ mod tests {
             ("p.yml", "a: {b: [1, two]}"),
         ];
         for (file, text) in docs {
-            assert_eq!(parse_document::<Value>(file, text), Ok(expected.clone()), "{file}");
+            assert_eq!(
+                parse_document::<Value>(file, text),
+                Ok(expected.clone()),
+                "{file}"
+            );
         }
     }
 
@@ -92,7 +96,10 @@ mod tests {
     fn errors_name_the_file_and_the_format() {
         let error = parse_document::<Value>("dir/p.toml", "a = ").expect_err("invalid");
         let message = error.to_string();
-        assert!(message.starts_with("dir/p.toml: invalid TOML: "), "{message}");
+        assert!(
+            message.starts_with("dir/p.toml: invalid TOML: "),
+            "{message}"
+        );
     }
 
     #[test]

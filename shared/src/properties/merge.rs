@@ -58,8 +58,14 @@ mod tests {
     #[test]
     fn a_type_mismatch_is_replaced_by_the_overlay() {
         let mut base = json!({"a": {"nested": 1}, "b": "text"});
-        deep_merge(&mut base, &json!({"a": "now a string", "b": {"now": "an object"}}));
-        assert_eq!(base, json!({"a": "now a string", "b": {"now": "an object"}}));
+        deep_merge(
+            &mut base,
+            &json!({"a": "now a string", "b": {"now": "an object"}}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": "now a string", "b": {"now": "an object"}})
+        );
     }
 
     #[test]

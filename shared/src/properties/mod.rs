@@ -20,7 +20,9 @@ pub use env::{
     BUILD_SECRETS_KEY, MAX_ENV_BYTES, RUNNER_SECRETS_KEY, env_from_properties, parse_env,
     secret_names, strip_secret_refs,
 };
-pub use files::{FileFormat, FileSpec, files_from_properties, parse_files, parse_mode, resolve_path};
+pub use files::{
+    FileFormat, FileSpec, files_from_properties, parse_files, parse_mode, resolve_path,
+};
 pub use format::{Format, FormatError, parse_document};
 pub use merge::{deep_merge, merge_levels};
 pub use patch::{PatchConflict, apply_patch, apply_step_patch, diff};

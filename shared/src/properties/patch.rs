@@ -213,7 +213,11 @@ mod tests {
         let conflict = apply_step_patch(&base, 1, &json!({}), 2, &bar).expect_err("conflict");
         assert_eq!(conflict.op, "replace");
         assert_eq!(conflict.path, "/parent/child");
-        assert!(conflict.error.contains("path is invalid"), "{}", conflict.error);
+        assert!(
+            conflict.error.contains("path is invalid"),
+            "{}",
+            conflict.error
+        );
     }
 
     #[test]

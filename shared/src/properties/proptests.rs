@@ -34,8 +34,11 @@ fn object() -> impl Strategy<Value = Value> {
 
 /// Edits of top-level keys `<prefix><key>`: `Some` sets the value, `None` deletes the key.
 fn edits(prefix: &'static str) -> impl Strategy<Value = Vec<(String, Option<Value>)>> {
-    btree_map(key(), proptest::option::of(value()), 0..4)
-        .prop_map(move |m| m.into_iter().map(|(k, v)| (format!("{prefix}{k}"), v)).collect())
+    btree_map(key(), proptest::option::of(value()), 0..4).prop_map(move |m| {
+        m.into_iter()
+            .map(|(k, v)| (format!("{prefix}{k}"), v))
+            .collect()
+    })
 }
 
 fn apply_edits(base: &Value, edits: &[(String, Option<Value>)]) -> Value {

@@ -1,0 +1,38 @@
+# Gantry — the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export GANTRY_CONFIG_DIR := $(CURDIR)/configuration
+
+.PHONY: help services build runner-image demo stop test lint fmt
+
+help:
+	@echo "make demo          install/start services, build, run the example change"
+	@echo "make test          install/start services, run the whole test suite"
+	@echo "make stop          stop the api and worker started by make demo"
+	@echo "make runner-image  build the offline base runner image (gantry-runner:local)"
+	@echo "make lint          cargo fmt --check and clippy -D warnings"
+
+services:
+	@bash scripts/services.sh
+
+build: services
+	cargo build --workspace --bins
+
+runner-image: services
+	@bash scripts/runner-image.sh
+
+demo: build runner-image
+	@bash scripts/demo.sh
+
+stop:
+	@bash scripts/stop.sh
+
+test: services runner-image
+	@bash scripts/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

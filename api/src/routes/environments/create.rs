@@ -1,0 +1,108 @@
+//! `POST /api/projects/{project}/environments`: the environment, its (empty) properties and an
+//! audit event, in one transaction.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
+use gantry_shared::store::{self, Author, Owner};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::select_environment;
+use crate::audit::{Event, insert_event};
+use crate::auth::User;
+use crate::body::JsonApiBody;
+use crate::domain::{Description, Name};
+use crate::error::{ApiError, Context, conflict_on_unique};
+use crate::jsonapi;
+use crate::routes::{paths, projects};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironmentAttributes {
+    code: String,
+    name: String,
+    description: Option<String>,
+}
+
+struct NewEnvironment {
+    code: Code,
+    name: Name,
+    description: Option<Description>,
+}
+
+impl TryFrom<CreateEnvironmentAttributes> for NewEnvironment {
+    type Error = ApiError;
+
+    fn try_from(attributes: CreateEnvironmentAttributes) -> Result<Self, ApiError> {
+        Ok(Self {
+            code: Code::parse(&attributes.code).map_err(|e| ApiError::invalid_attribute("code", e))?,
+            name: Name::parse(attributes.name).map_err(|e| ApiError::invalid_attribute("name", e))?,
+            description: attributes
+                .description
+                .map(Description::parse)
+                .transpose()
+                .map_err(|e| ApiError::invalid_attribute("description", e))?,
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
+pub async fn create_environment(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<String>,
+    JsonApiBody(attributes): JsonApiBody<CreateEnvironmentAttributes>,
+) -> Result<HttpResponse, ApiError> {
+    let project_code = paths::code(&path, "project")?;
+    let environment = NewEnvironment::try_from(attributes)?;
+    let mut client = state.client().await?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    let project = projects::select_project(&tx, &project_code)
+        .await
+        .context("loading the project")?
+        .ok_or_else(|| paths::not_found("project", project_code.as_str()))?;
+    let id = Uuid::now_v7();
+    conflict_on_unique(
+        insert_environment(&tx, id, project.id, &environment).await,
+        || format!("an environment with code {} already exists in project {project_code}", environment.code),
+        "inserting the environment",
+    )?;
+    let author = Author { name: user.name(), step_id: None };
+    store::create_properties(&tx, &state.cipher, Owner::Environment(id), &author)
+        .await
+        .context("creating the environment properties")?;
+    let event = Event {
+        kind: "api:environments:create",
+        actor: user.name(),
+        target: format!("/projects/{project_code}/environments/{}", environment.code),
+        payload: json!({ "id": id, "name": environment.name.as_str() }),
+    };
+    insert_event(&tx, &event).await.context("recording the event")?;
+    let created = select_environment(&tx, &project_code, &environment.code).await.context("reading the environment")?;
+    tx.commit().await.context("committing the new environment")?;
+    let created = created.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new environment was not found")))?;
+    Ok(jsonapi::created(created.into_resource()))
+}
+
+async fn insert_environment(
+    client: &impl GenericClient,
+    id: Uuid,
+    project_id: Uuid,
+    environment: &NewEnvironment,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO environments (id, project_id, code, name, description) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &id,
+                &project_id,
+                &environment.code.as_str(),
+                &environment.name.as_str(),
+                &environment.description.as_ref().map(Description::as_str),
+            ],
+        )
+        .await
+}

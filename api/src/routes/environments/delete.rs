@@ -1,0 +1,68 @@
+//! `DELETE /api/projects/{project}/environments/{environment}`: only without changes.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{Event, insert_event};
+use crate::auth::User;
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::paths;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1, user = user.name()), err(level = "info"))]
+pub async fn delete_environment(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, code) = (paths::code(&path.0, "project")?, paths::code(&path.1, "environment")?);
+    let mut client = state.client().await?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    let id = lock_environment(&tx, &project, &code)
+        .await
+        .context("locking the environment")?
+        .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
+    if environment_has_changes(&tx, id).await.context("looking for changes of the environment")? {
+        return Err(ApiError::Conflict(format!(
+            "environment {code} of project {project} has changes and cannot be deleted; archive it instead"
+        )));
+    }
+    delete_environment_row(&tx, id).await.context("deleting the environment")?;
+    let event = Event {
+        kind: "api:environments:delete",
+        actor: user.name(),
+        target: format!("/projects/{project}/environments/{code}"),
+        payload: json!({ "id": id }),
+    };
+    insert_event(&tx, &event).await.context("recording the event")?;
+    tx.commit().await.context("committing the deletion")?;
+    Ok(jsonapi::no_content())
+}
+
+async fn lock_environment(
+    client: &impl GenericClient,
+    project: &Code,
+    code: &Code,
+) -> Result<Option<Uuid>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT e.id FROM environments e JOIN projects p ON p.id = e.project_id \
+             WHERE p.code = $1 AND e.code = $2 FOR UPDATE OF e",
+            &[&project.as_str(), &code.as_str()],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+async fn environment_has_changes(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+    let row = client.query_one("SELECT EXISTS (SELECT 1 FROM changes WHERE environment_id = $1)", &[&id]).await?;
+    Ok(row.get(0))
+}
+
+async fn delete_environment_row(client: &impl GenericClient, id: Uuid) -> Result<u64, tokio_postgres::Error> {
+    client.execute("DELETE FROM environments WHERE id = $1", &[&id]).await
+}

@@ -1,0 +1,23 @@
+//! `GET /api/projects/{project}/environments/{environment}`.
+
+use actix_web::{HttpResponse, web};
+
+use super::select_environment;
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::paths;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1), err(level = "info"))]
+pub async fn show_environment(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, code) = (paths::code(&path.0, "project")?, paths::code(&path.1, "environment")?);
+    let client = state.client().await?;
+    let environment = select_environment(&client, &project, &code)
+        .await
+        .context("loading the environment")?
+        .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
+    Ok(jsonapi::ok(environment.into_resource()))
+}

@@ -1,0 +1,47 @@
+//! `GET /api/projects/{project}/git_remotes`: ordered by name, paged with `page[after]=<name>`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::record::{GIT_REMOTE_SELECT, GitRemoteRecord};
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::query::{ListQuery, ListSpec};
+use crate::routes::{paths, projects};
+use crate::state::AppState;
+
+const SPEC: ListSpec = ListSpec::paged(100, 500);
+
+#[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
+pub async fn list_git_remotes(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let code = paths::code(&path, "project")?;
+    let query = ListQuery::parse(&req, &SPEC)?;
+    let client = state.client().await?;
+    let project = projects::select_project(&client, &code)
+        .await
+        .context("loading the project")?
+        .ok_or_else(|| paths::not_found("project", code.as_str()))?;
+    let rows = select_git_remotes(&client, project.id, query.after.as_deref(), query.fetch_limit())
+        .await
+        .context("listing git remotes")?;
+    let (page, next) = query.page(rows, &format!("/api/projects/{code}/git_remotes"), |r| r.attributes.name.clone());
+    Ok(jsonapi::list(page.into_iter().map(GitRemoteRecord::into_resource).collect(), next))
+}
+
+async fn select_git_remotes(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<GitRemoteRecord>, tokio_postgres::Error> {
+    let sql = format!(
+        "{GIT_REMOTE_SELECT} WHERE r.project_id = $1 AND ($2::text IS NULL OR r.name > $2) ORDER BY r.name LIMIT $3"
+    );
+    let rows = client.query(&sql, &[&project_id, &after, &limit]).await?;
+    Ok(rows.iter().map(GitRemoteRecord::from_row).collect())
+}

@@ -1,0 +1,36 @@
+//! `/health`: the process answers. `/ready`: it can also reach its database (load balancers send
+//! traffic only to ready replicas).
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// How long `/ready` waits for the database before answering 503.
+const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match tokio::time::timeout(READY_TIMEOUT, database_answers(&state)).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Err(error)) => not_ready(&error),
+        Err(_) => not_ready(&"the database did not answer in time"),
+    }
+}
+
+async fn database_answers(state: &AppState) -> Result<(), String> {
+    let client = state.pool.get().await.map_err(|e| e.to_string())?;
+    client.execute("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn not_ready(cause: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::warn!(%cause, "not ready");
+    HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable" }))
+}

@@ -1,0 +1,16 @@
+//! Request handlers, one module per resource and one file per operation; each statement's SQL
+//! sits in a small function next to the handler that runs it.
+
+pub mod changes;
+pub mod downloads;
+pub mod environments;
+pub mod events;
+pub mod git_remotes;
+pub mod health;
+pub mod info;
+pub mod log_lines;
+pub mod patching;
+pub mod paths;
+pub mod projects;
+pub mod properties;
+pub mod steps;

@@ -1,0 +1,100 @@
+//! `POST /api/projects`: the project, its (empty) properties and an audit event, in one
+//! transaction.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
+use gantry_shared::store::{self, Author, Owner};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::select_project;
+use crate::audit::{Event, insert_event};
+use crate::auth::User;
+use crate::body::JsonApiBody;
+use crate::domain::{Description, Name};
+use crate::error::{ApiError, Context, conflict_on_unique};
+use crate::jsonapi;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectAttributes {
+    code: String,
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    allow_parallel_changes: bool,
+}
+
+struct NewProject {
+    code: Code,
+    name: Name,
+    description: Option<Description>,
+    allow_parallel_changes: bool,
+}
+
+impl TryFrom<CreateProjectAttributes> for NewProject {
+    type Error = ApiError;
+
+    fn try_from(attributes: CreateProjectAttributes) -> Result<Self, ApiError> {
+        Ok(Self {
+            code: Code::parse(&attributes.code).map_err(|e| ApiError::invalid_attribute("code", e))?,
+            name: Name::parse(attributes.name).map_err(|e| ApiError::invalid_attribute("name", e))?,
+            description: attributes
+                .description
+                .map(Description::parse)
+                .transpose()
+                .map_err(|e| ApiError::invalid_attribute("description", e))?,
+            allow_parallel_changes: attributes.allow_parallel_changes,
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user = user.name()), err(level = "info"))]
+pub async fn create_project(
+    state: web::Data<AppState>,
+    user: User,
+    JsonApiBody(attributes): JsonApiBody<CreateProjectAttributes>,
+) -> Result<HttpResponse, ApiError> {
+    let project = NewProject::try_from(attributes)?;
+    let mut client = state.client().await?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    let id = Uuid::now_v7();
+    conflict_on_unique(
+        insert_project(&tx, id, &project).await,
+        || format!("a project with code {} already exists", project.code),
+        "inserting the project",
+    )?;
+    let author = Author { name: user.name(), step_id: None };
+    store::create_properties(&tx, &state.cipher, Owner::Project(id), &author)
+        .await
+        .context("creating the project properties")?;
+    let event = Event {
+        kind: "api:projects:create",
+        actor: user.name(),
+        target: format!("/projects/{}", project.code),
+        payload: json!({ "id": id, "name": project.name.as_str() }),
+    };
+    insert_event(&tx, &event).await.context("recording the event")?;
+    let created = select_project(&tx, &project.code).await.context("reading the new project")?;
+    tx.commit().await.context("committing the new project")?;
+    let created = created.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new project was not found")))?;
+    Ok(jsonapi::created(created.into_resource()))
+}
+
+async fn insert_project(client: &impl GenericClient, id: Uuid, project: &NewProject) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO projects (id, code, name, description, allow_parallel_changes) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &id,
+                &project.code.as_str(),
+                &project.name.as_str(),
+                &project.description.as_ref().map(Description::as_str),
+                &project.allow_parallel_changes,
+            ],
+        )
+        .await
+}

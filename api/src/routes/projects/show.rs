@@ -1,0 +1,20 @@
+//! `GET /api/projects/{project}`.
+
+use actix_web::{HttpResponse, web};
+
+use super::select_project;
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::paths;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
+pub async fn show_project(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let code = paths::code(&path, "project")?;
+    let client = state.client().await?;
+    let project = select_project(&client, &code)
+        .await
+        .context("loading the project")?
+        .ok_or_else(|| paths::not_found("project", code.as_str()))?;
+    Ok(jsonapi::ok(project.into_resource()))
+}

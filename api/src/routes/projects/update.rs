@@ -1,0 +1,119 @@
+//! `PATCH /api/projects/{project}`: name, description, archived, allow_parallel_changes. The
+//! code is immutable.
+
+use actix_web::{HttpResponse, web};
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::select_project;
+use crate::audit::{Event, insert_event};
+use crate::auth::User;
+use crate::body::{JsonApiBody, nullable};
+use crate::domain::{Description, Name};
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::{patching, paths};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectAttributes {
+    #[serde(default, deserialize_with = "nullable")]
+    code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    archived: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    allow_parallel_changes: Option<Option<bool>>,
+}
+
+struct ProjectChanges {
+    name: Option<Name>,
+    description: Option<Option<Description>>,
+    archived: Option<bool>,
+    allow_parallel_changes: Option<bool>,
+}
+
+impl ProjectChanges {
+    fn parse(code: &Code, attributes: UpdateProjectAttributes) -> Result<Self, ApiError> {
+        patching::immutable("code", code.as_str(), attributes.code)?;
+        Ok(Self {
+            name: patching::required("name", attributes.name)?
+                .map(Name::parse)
+                .transpose()
+                .map_err(|e| ApiError::invalid_attribute("name", e))?,
+            description: patching::optional("description", attributes.description, Description::parse)?,
+            archived: patching::required("archived", attributes.archived)?,
+            allow_parallel_changes: patching::required("allow_parallel_changes", attributes.allow_parallel_changes)?,
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
+pub async fn update_project(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<String>,
+    JsonApiBody(attributes): JsonApiBody<UpdateProjectAttributes>,
+) -> Result<HttpResponse, ApiError> {
+    let code = paths::code(&path, "project")?;
+    let changes = ProjectChanges::parse(&code, attributes)?;
+    let mut client = state.client().await?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    if update_project_row(&tx, &code, &changes).await.context("updating the project")? == 0 {
+        return Err(paths::not_found("project", code.as_str()));
+    }
+    let event = Event {
+        kind: "api:projects:update",
+        actor: user.name(),
+        target: format!("/projects/{code}"),
+        payload: json!({ "changed": changed_names(&changes) }),
+    };
+    insert_event(&tx, &event).await.context("recording the event")?;
+    let project = select_project(&tx, &code).await.context("reading the project")?;
+    tx.commit().await.context("committing the project update")?;
+    let project = project.ok_or_else(|| paths::not_found("project", code.as_str()))?;
+    Ok(jsonapi::ok(project.into_resource()))
+}
+
+fn changed_names(changes: &ProjectChanges) -> Vec<&'static str> {
+    [
+        ("name", changes.name.is_some()),
+        ("description", changes.description.is_some()),
+        ("archived", changes.archived.is_some()),
+        ("allow_parallel_changes", changes.allow_parallel_changes.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
+async fn update_project_row(
+    client: &impl GenericClient,
+    code: &Code,
+    changes: &ProjectChanges,
+) -> Result<u64, tokio_postgres::Error> {
+    let description = changes.description.as_ref().map(|d| d.as_ref().map(Description::as_str));
+    client
+        .execute(
+            "UPDATE projects SET name = COALESCE($2, name), \
+             description = CASE WHEN $3::boolean THEN $4::text ELSE description END, \
+             archived = COALESCE($5, archived), \
+             allow_parallel_changes = COALESCE($6, allow_parallel_changes), updated_at = now() \
+             WHERE code = $1",
+            &[
+                &code.as_str(),
+                &changes.name.as_ref().map(Name::as_str),
+                &description.is_some(),
+                &description.flatten(),
+                &changes.archived,
+                &changes.allow_parallel_changes,
+            ],
+        )
+        .await
+}

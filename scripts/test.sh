@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite against the real PostgreSQL, RabbitMQ and Docker engine (make test).
+# Every test makes its own database and RabbitMQ prefix, so tests run in parallel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+echo "==> make test took $(( $(date +%s) - start ))s of test time"

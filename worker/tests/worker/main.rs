@@ -1,0 +1,6 @@
+//! End-to-end tests: real PostgreSQL, RabbitMQ and Docker; the api and worker in-process.
+
+mod failures;
+mod helpers;
+mod pipeline;
+mod properties;

@@ -1,0 +1,103 @@
+//! The seed's "Changing properties in concurrent steps" examples, end to end.
+
+use serde_json::json;
+
+use crate::helpers::{Repo, spawn_stack, step_statuses};
+
+const DIFFERENT: &str = r#"
+actions:
+  default:
+    run: gantry-runner properties set project /foo '"old_foo"' && gantry-runner properties set project /bar '"old_bar"'
+    steps: [foo, bar]
+    run_as: parallel
+  foo:
+    run: gantry-runner properties set project /foo '"new_foo"'
+  bar:
+    run: gantry-runner properties set project /bar '"new_bar"'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_steps_modifying_different_properties_are_both_merged() {
+    let stack = spawn_stack().await;
+    let repo = Repo::new(&[(".gantry/actions.yaml", DIFFERENT)]);
+    let (project_props, _) = stack.project_with_repo(&repo.path()).await;
+
+    let change_id = stack.create_change("default", "main").await;
+    let change = stack.wait_final(&change_id).await;
+
+    assert_eq!(change["data"]["attributes"]["status_code"], "success", "log:\n{}", stack.log(&change_id).await.join("\n"));
+    let (version, document) = stack.properties(&project_props).await;
+    assert_eq!(document, json!({"foo": "new_foo", "bar": "new_bar"}));
+    assert_eq!(version, 4);
+    stack.stop().await;
+}
+
+const SCENARIO_1: &str = r#"
+actions:
+  default:
+    run: gantry-runner properties set project /parent '{"child":"value"}'
+    steps: [foo, bar]
+    run_as: parallel
+  foo:
+    run: gantry-runner properties delete project /parent
+  bar:
+    run: gantry-runner properties set project /parent/child '"new value"' && sleep 4
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_with_the_four_document_log() {
+    let stack = spawn_stack().await;
+    let repo = Repo::new(&[(".gantry/actions.yaml", SCENARIO_1)]);
+    let (project_props, _) = stack.project_with_repo(&repo.path()).await;
+
+    let change_id = stack.create_change("default", "main").await;
+    let change = stack.wait_final(&change_id).await;
+
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    let mut statuses = step_statuses(&change);
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![("bar".into(), "error".into()), ("default".into(), "error".into()), ("foo".into(), "success".into())]
+    );
+    let bar_id = change["included"].as_array().unwrap().iter().find(|s| s["attributes"]["name"] == "bar").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = format!(
+        r#"ERROR: Updates made to the project properties in step "[{bar_id}] bar" could not be applied.
+
+Original project properties supplied to the step:
+{{
+  "parent": {{
+    "child": "value"
+  }}
+}}
+
+JSON Patch reflecting the updates made to the properties in the step (that cannot be applied):
+[
+  {{
+    "op": "replace",
+    "path": "/parent/child",
+    "value": "new value"
+  }}
+]
+
+Patched original properties - that could not be saved because the project properties were modified outside this step:
+{{
+  "parent": {{
+    "child": "new value"
+  }}
+}}
+
+Current value of project properties (that the JSON Patch fails to apply to):
+{{}}
+
+Please resolve this conflict manually and correct the project properties via the `gantry project set-properties` command. If applicable, retry the change to complete any remaining steps."#
+    );
+    let log = stack.log(&change_id).await;
+    assert!(log.iter().any(|l| l == &expected), "the conflict log is missing; log:\n{}", log.join("\n"));
+    let (version, document) = stack.properties(&project_props).await;
+    assert_eq!((version, document), (3, json!({})), "bar's patch was not applied");
+    stack.stop().await;
+}
