@@ -60,7 +60,7 @@ verify_image() {
 
 main() {
   build_binary
-  local ctx
+  # Global, not local: the EXIT trap runs after main returns.
   ctx=$(mktemp -d)
   trap 'rm -rf "$ctx"' EXIT
   assemble_context "$ctx"
@@ -73,8 +73,13 @@ main() {
   fi
   log "building $IMAGE"
   # The classic builder: this engine has no BuildKit CLI plugin, and the Dockerfile needs none.
-  DOCKER_BUILDKIT=0 docker build --quiet --network none --label "$LABEL=$hash" \
-    -t "$IMAGE" "$ctx" >/dev/null
+  # Its output (with a deprecation notice) is only shown when the build fails.
+  local out
+  if ! out=$(DOCKER_BUILDKIT=0 docker build --network none --label "$LABEL=$hash" \
+    -t "$IMAGE" "$ctx" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "docker build of $IMAGE failed"
+  fi
   verify_image
   log "built $IMAGE ($LABEL=$hash)"
 }
