@@ -71,6 +71,8 @@ main() {
     log "$IMAGE is up to date ($LABEL=$hash)"
     return
   fi
+  local previous
+  previous=$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   log "building $IMAGE"
   # The classic builder: this engine has no BuildKit CLI plugin, and the Dockerfile needs none.
   # Its output (with a deprecation notice) is only shown when the build fails.
@@ -81,6 +83,8 @@ main() {
     die "docker build of $IMAGE failed"
   fi
   verify_image
+  # The replaced image is dangling now; it stays only while step images still build on it.
+  [ -z "$previous" ] || docker image rm "$previous" >/dev/null 2>&1 || true
   log "built $IMAGE ($LABEL=$hash)"
 }
 

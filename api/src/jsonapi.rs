@@ -20,12 +20,18 @@ pub struct Resource<A> {
     pub attributes: A,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub relationships: BTreeMap<&'static str, Relationship>,
-    pub links: Links,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
 }
 
 impl<A> Resource<A> {
     pub fn new(kind: &'static str, id: impl Into<String>, attributes: A, self_link: String) -> Self {
-        Self { id: id.into(), kind, attributes, relationships: BTreeMap::new(), links: Links::to(self_link) }
+        Self { links: Some(Links::to(self_link)), ..Self::unlinked(kind, id, attributes) }
+    }
+
+    /// A resource without a URL of its own (log lines, events).
+    pub fn unlinked(kind: &'static str, id: impl Into<String>, attributes: A) -> Self {
+        Self { id: id.into(), kind, attributes, relationships: BTreeMap::new(), links: None }
     }
 
     /// Adds a to-one relationship; `None` renders as `"data": null`.
@@ -37,7 +43,9 @@ impl<A> Resource<A> {
 
     /// Adds a link beside `self` (e.g. `versions`).
     pub fn link(mut self, name: &'static str, href: String) -> Self {
-        self.links.others.insert(name, href);
+        if let Some(links) = self.links.as_mut() {
+            links.others.insert(name, href);
+        }
         self
     }
 }
@@ -107,7 +115,9 @@ pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
 /// `201 Created` with the new resource and a `Location` header at its `self` link.
 pub fn created<A: Serialize>(resource: Resource<A>) -> HttpResponse {
     let mut builder = HttpResponse::Created();
-    builder.insert_header((header::LOCATION, resource.links.self_link.clone()));
+    if let Some(links) = &resource.links {
+        builder.insert_header((header::LOCATION, links.self_link.clone()));
+    }
     respond(builder, &Document::<_, ()> { data: resource, included: None, links: None })
 }
 

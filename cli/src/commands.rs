@@ -13,10 +13,21 @@ use crate::render;
 #[command(name = "gantry", version, about = "The Gantry command-line client")]
 pub struct Cli {
     /// The API's base URL.
-    #[arg(long, env = "GANTRY_URL", default_value = "http://127.0.0.1:3000", global = true)]
+    #[arg(
+        long,
+        env = "GANTRY_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
     url: String,
     /// The API token.
-    #[arg(long, env = "GANTRY_TOKEN", hide_env_values = true, global = true, default_value = "")]
+    #[arg(
+        long,
+        env = "GANTRY_TOKEN",
+        hide_env_values = true,
+        global = true,
+        default_value = ""
+    )]
     token: String,
     #[command(subcommand)]
     command: Command,
@@ -25,15 +36,38 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create a project (or show the existing one).
-    ProjectCreate { code: String, #[arg(long)] name: String },
+    ProjectCreate {
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
     /// Create an environment of a project (or show the existing one).
-    EnvironmentCreate { project: String, code: String, #[arg(long)] name: String },
+    EnvironmentCreate {
+        project: String,
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
     /// Add a Git remote to a project (or show the existing one).
-    RemoteAdd { project: String, name: String, url: String },
+    RemoteAdd {
+        project: String,
+        name: String,
+        url: String,
+    },
     /// Show the properties of a project, or of an environment with --environment.
-    ShowProperties { project: String, #[arg(long)] environment: Option<String> },
+    ShowProperties {
+        project: String,
+        #[arg(long)]
+        environment: Option<String>,
+    },
     /// Replace the properties with the JSON object in a file.
-    SetProperties { project: String, #[arg(long)] environment: Option<String>, #[arg(long)] file: std::path::PathBuf },
+    SetProperties {
+        project: String,
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
     /// Create a change; with --wait, follow it to its final status (exit 1 unless it succeeded).
     ChangeCreate {
         project: String,
@@ -60,30 +94,83 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = Client::new(&cli.url, &cli.token);
     match cli.command {
         Command::ProjectCreate { code, name } => {
-            let doc = client.ensure("/api/projects", &format!("/api/projects/{code}"), json!({"code": code, "name": name})).await?;
+            let doc = client
+                .ensure(
+                    "/api/projects",
+                    &format!("/api/projects/{code}"),
+                    json!({"code": code, "name": name}),
+                )
+                .await?;
             println!("project {}", doc["data"]["id"].as_str().unwrap_or(&code));
         }
-        Command::EnvironmentCreate { project, code, name } => {
+        Command::EnvironmentCreate {
+            project,
+            code,
+            name,
+        } => {
             let collection = format!("/api/projects/{project}/environments");
-            let doc = client.ensure(&collection, &format!("{collection}/{code}"), json!({"code": code, "name": name})).await?;
-            println!("environment {}", doc["data"]["id"].as_str().unwrap_or(&code));
+            let doc = client
+                .ensure(
+                    &collection,
+                    &format!("{collection}/{code}"),
+                    json!({"code": code, "name": name}),
+                )
+                .await?;
+            println!(
+                "environment {}",
+                doc["data"]["id"].as_str().unwrap_or(&code)
+            );
         }
-        Command::RemoteAdd { project, name, url } => add_remote(&client, &project, &name, &url).await?,
-        Command::ShowProperties { project, environment } => {
-            let (version, data) = properties(&client, &project, environment.as_deref()).await?.1;
-            println!("version {version}\n{}", serde_json::to_string_pretty(&data)?);
+        Command::RemoteAdd { project, name, url } => {
+            add_remote(&client, &project, &name, &url).await?
         }
-        Command::SetProperties { project, environment, file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let data: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+        Command::ShowProperties {
+            project,
+            environment,
+        } => {
+            let (version, data) = properties(&client, &project, environment.as_deref())
+                .await?
+                .1;
+            println!(
+                "version {version}\n{}",
+                serde_json::to_string_pretty(&data)?
+            );
+        }
+        Command::SetProperties {
+            project,
+            environment,
+            file,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let data: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
             let (id, _) = properties(&client, &project, environment.as_deref()).await?;
-            let doc = client.call(reqwest::Method::PATCH, &format!("/api/properties/{id}"), Some(json!({"data": {"attributes": {"data": data}}}))).await?;
+            let doc = client
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/api/properties/{id}"),
+                    Some(json!({"data": {"attributes": {"data": data}}})),
+                )
+                .await?;
             println!("version {}", doc["data"]["attributes"]["version"]);
         }
-        Command::ChangeCreate { project, environment, action, remote, rev, wait } => {
+        Command::ChangeCreate {
+            project,
+            environment,
+            action,
+            remote,
+            rev,
+            wait,
+        } => {
             let body = json!({"data": {"attributes": {"project_code": project, "environment_code": environment, "git_remote_name": remote, "git_rev": rev, "action": action}}});
-            let doc = client.call(reqwest::Method::POST, "/api/changes", Some(body)).await?;
-            let id = doc["data"]["id"].as_str().context("the API returned no change id")?.to_owned();
+            let doc = client
+                .call(reqwest::Method::POST, "/api/changes", Some(body))
+                .await?;
+            let id = doc["data"]["id"]
+                .as_str()
+                .context("the API returned no change id")?
+                .to_owned();
             println!("change {id}");
             if wait {
                 let status = wait_final(&client, &id).await?;
@@ -93,7 +180,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::ChangeShow { id } => print!("{}", render::tree(&client.get(&format!("/api/changes/{id}?include=steps")).await?)),
+        Command::ChangeShow { id } => print!(
+            "{}",
+            render::tree(
+                &client
+                    .get(&format!("/api/changes/{id}?include=steps"))
+                    .await?
+            )
+        ),
         Command::ChangeLogs { id } => print_logs(&client, &id).await?,
     }
     Ok(())
@@ -102,32 +196,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn add_remote(client: &Client, project: &str, name: &str, url: &str) -> anyhow::Result<()> {
     let collection = format!("/api/projects/{project}/git_remotes");
     let existing = client.get(&collection).await?;
-    if let Some(remote) = existing["data"].as_array().into_iter().flatten().find(|r| r["attributes"]["name"] == name) {
-        println!("remote {name} ({})", remote["attributes"]["url"].as_str().unwrap_or(""));
+    if let Some(remote) = existing["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["attributes"]["name"] == name)
+    {
+        println!(
+            "remote {name} ({})",
+            remote["attributes"]["url"].as_str().unwrap_or("")
+        );
         return Ok(());
     }
-    client.call(reqwest::Method::POST, &collection, Some(json!({"data": {"attributes": {"name": name, "url": url}}}))).await?;
+    client
+        .call(
+            reqwest::Method::POST,
+            &collection,
+            Some(json!({"data": {"attributes": {"name": name, "url": url}}})),
+        )
+        .await?;
     println!("remote {name} ({url})");
     Ok(())
 }
 
 /// The properties id and (version, document) of a project or environment.
-async fn properties(client: &Client, project: &str, environment: Option<&str>) -> anyhow::Result<(String, (i64, Value))> {
+async fn properties(
+    client: &Client,
+    project: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<(String, (i64, Value))> {
     let owner = match environment {
-        Some(e) => client.get(&format!("/api/projects/{project}/environments/{e}")).await?,
+        Some(e) => {
+            client
+                .get(&format!("/api/projects/{project}/environments/{e}"))
+                .await?
+        }
         None => client.get(&format!("/api/projects/{project}")).await?,
     };
-    let related = owner["data"]["relationships"]["properties"]["links"]["related"].as_str().context("no properties link")?;
+    let related = owner["data"]["relationships"]["properties"]["links"]["related"]
+        .as_str()
+        .context("no properties link")?;
     let doc = client.get(related).await?;
     let id = doc["data"]["id"].as_str().unwrap_or_default().to_owned();
-    Ok((id, (doc["data"]["attributes"]["version"].as_i64().unwrap_or(0), doc["data"]["attributes"]["data"].clone())))
+    Ok((
+        id,
+        (
+            doc["data"]["attributes"]["version"].as_i64().unwrap_or(0),
+            doc["data"]["attributes"]["data"].clone(),
+        ),
+    ))
 }
 
 async fn wait_final(client: &Client, id: &str) -> anyhow::Result<String> {
     let mut last = String::new();
     loop {
         let doc = client.get(&format!("/api/changes/{id}")).await?;
-        let status = doc["data"]["attributes"]["status_code"].as_str().unwrap_or_default().to_owned();
+        let status = doc["data"]["attributes"]["status_code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if status != last {
             eprintln!("  {status}");
             last = status.clone();
@@ -147,7 +274,9 @@ async fn print_logs(client: &Client, id: &str) -> anyhow::Result<()> {
             println!("{}", render::log_line(line));
         }
         match doc["links"]["next"].as_str() {
-            Some(next) if doc["data"].as_array().is_some_and(|d| !d.is_empty()) => path = next.to_owned(),
+            Some(next) if doc["data"].as_array().is_some_and(|d| !d.is_empty()) => {
+                path = next.to_owned()
+            }
             _ => return Ok(()),
         }
     }

@@ -19,8 +19,16 @@ pub fn tree(document: &Value) -> String {
         change["commit_sha"].as_str().unwrap_or("unresolved"),
     );
     let mut children: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for step in document["included"].as_array().into_iter().flatten().filter(|s| s["type"] == "steps") {
-        let parent = step["relationships"]["parent"]["data"]["id"].as_str().unwrap_or("").to_owned();
+    for step in document["included"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["type"] == "steps")
+    {
+        let parent = step["relationships"]["parent"]["data"]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         children.entry(parent).or_default().push(step);
     }
     for list in children.values_mut() {
@@ -30,7 +38,12 @@ pub fn tree(document: &Value) -> String {
     out
 }
 
-fn write_level(out: &mut String, children: &BTreeMap<String, Vec<&Value>>, parent: &str, depth: usize) {
+fn write_level(
+    out: &mut String,
+    children: &BTreeMap<String, Vec<&Value>>,
+    parent: &str,
+    depth: usize,
+) {
     for step in children.get(parent).into_iter().flatten() {
         let a = &step["attributes"];
         let strategy = a["child_execution_strategy"].as_str().unwrap_or("");
@@ -42,7 +55,11 @@ fn write_level(out: &mut String, children: &BTreeMap<String, Vec<&Value>>, paren
             "  ".repeat(depth),
             a["name"].as_str().unwrap_or(""),
             a["status_code"].as_str().unwrap_or(""),
-            if has_children { format!(" children run {strategy}") } else { String::new() },
+            if has_children {
+                format!(" children run {strategy}")
+            } else {
+                String::new()
+            },
             duration(a),
         );
         write_level(out, children, id, depth + 1);
@@ -50,7 +67,11 @@ fn write_level(out: &mut String, children: &BTreeMap<String, Vec<&Value>>, paren
 }
 
 fn duration(attributes: &Value) -> String {
-    let parse = |k: &str| attributes[k].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let parse = |k: &str| {
+        attributes[k]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
     match (parse("started_at"), parse("finished_at")) {
         (Some(s), Some(f)) => format!(" {:.2}s", (f - s).num_milliseconds() as f64 / 1000.0),
         _ => String::new(),
@@ -62,5 +83,11 @@ pub fn log_line(line: &Value) -> String {
     let at = a["logged_at"].as_str().unwrap_or("");
     let stream = a["stream"].as_str().unwrap_or("");
     let marker = if stream == "stderr" { "!" } else { " " };
-    a["text"].as_str().unwrap_or("").lines().map(|l| format!("{at}{marker} {l}")).collect::<Vec<_>>().join("\n")
+    a["text"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .map(|l| format!("{at}{marker} {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -3,8 +3,8 @@
 //! sees [`Message`]s; lapin types stay here and in the worker's consume loop.
 
 use lapin::options::{
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions, ExchangeDeleteOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -24,7 +24,10 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(settings: &AmqpSettings) -> Self {
-        Self { prefix: settings.prefix.clone(), delivery_limit: settings.delivery_limit }
+        Self {
+            prefix: settings.prefix.clone(),
+            delivery_limit: settings.delivery_limit,
+        }
     }
     pub fn exchange(&self) -> String {
         format!("{}{EXCHANGE}", self.prefix)
@@ -42,13 +45,17 @@ impl Topology {
 
 /// Connects with the configured heartbeat so a dead or paused broker is noticed within about two
 /// heartbeats. Reconnecting is the caller's loop: lapin's own recovery gives up after a while.
-pub async fn connect(settings: &AmqpSettings, connection_name: &str) -> Result<Connection, AmqpError> {
+pub async fn connect(
+    settings: &AmqpSettings,
+    connection_name: &str,
+) -> Result<Connection, AmqpError> {
     let mut url = settings.url.expose_secret().to_owned();
     if !url.contains("heartbeat=") {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("heartbeat={}", settings.heartbeat_seconds));
     }
-    let properties = ConnectionProperties::default().with_connection_name(LongString::from(connection_name));
+    let properties =
+        ConnectionProperties::default().with_connection_name(LongString::from(connection_name));
     Connection::connect(&url, properties).await
 }
 
@@ -59,12 +66,25 @@ fn text(value: &str) -> AMQPValue {
 /// Declares the exchange, the dead-letter exchange and every queue with its dead-letter queue.
 /// Idempotent: every process declares on connect.
 pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpError> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     channel
-        .exchange_declare(topology.exchange().into(), ExchangeKind::Direct, durable, FieldTable::default())
+        .exchange_declare(
+            topology.exchange().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     channel
-        .exchange_declare(topology.dead_letter_exchange().into(), ExchangeKind::Direct, durable, FieldTable::default())
+        .exchange_declare(
+            topology.dead_letter_exchange().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     for queue in Queue::ALL {
         declare_queue(channel, topology, queue).await?;
@@ -72,38 +92,81 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpE
     Ok(())
 }
 
-async fn declare_queue(channel: &Channel, topology: &Topology, queue: Queue) -> Result<(), AmqpError> {
-    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+async fn declare_queue(
+    channel: &Channel,
+    topology: &Topology,
+    queue: Queue,
+) -> Result<(), AmqpError> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let mut dlq_args = FieldTable::default();
     dlq_args.insert("x-queue-type".into(), text("quorum"));
     let dlq = topology.dead_letter_queue(queue);
-    channel.queue_declare(dlq.clone().into(), durable, dlq_args).await?;
     channel
-        .queue_bind(dlq.into(), topology.dead_letter_exchange().into(), queue.name().into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_declare(dlq.clone().into(), durable, dlq_args)
+        .await?;
+    channel
+        .queue_bind(
+            dlq.into(),
+            topology.dead_letter_exchange().into(),
+            queue.name().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
 
     // Quorum queues survive a broker node loss; RabbitMQ 3.10 sets no delivery limit by itself,
     // so a poison message would be redelivered forever without x-delivery-limit.
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), text("quorum"));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(topology.delivery_limit)));
-    args.insert("x-dead-letter-exchange".into(), text(&topology.dead_letter_exchange()));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(i64::from(topology.delivery_limit)),
+    );
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        text(&topology.dead_letter_exchange()),
+    );
     args.insert("x-dead-letter-routing-key".into(), text(queue.name()));
     let name = topology.queue(queue);
-    channel.queue_declare(name.clone().into(), durable, args).await?;
     channel
-        .queue_bind(name.into(), topology.exchange().into(), queue.name().into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_declare(name.clone().into(), durable, args)
+        .await?;
+    channel
+        .queue_bind(
+            name.into(),
+            topology.exchange().into(),
+            queue.name().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
 }
 
 /// Removes everything [`declare`] made (tests clean up their own prefix with it).
 pub async fn delete_topology(channel: &Channel, topology: &Topology) -> Result<(), AmqpError> {
     for queue in Queue::ALL {
-        channel.queue_delete(topology.queue(queue).into(), QueueDeleteOptions::default()).await?;
-        channel.queue_delete(topology.dead_letter_queue(queue).into(), QueueDeleteOptions::default()).await?;
+        channel
+            .queue_delete(topology.queue(queue).into(), QueueDeleteOptions::default())
+            .await?;
+        channel
+            .queue_delete(
+                topology.dead_letter_queue(queue).into(),
+                QueueDeleteOptions::default(),
+            )
+            .await?;
     }
-    channel.exchange_delete(topology.exchange().into(), ExchangeDeleteOptions::default()).await?;
-    channel.exchange_delete(topology.dead_letter_exchange().into(), ExchangeDeleteOptions::default()).await
+    channel
+        .exchange_delete(topology.exchange().into(), ExchangeDeleteOptions::default())
+        .await?;
+    channel
+        .exchange_delete(
+            topology.dead_letter_exchange().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await
 }
 
 /// A channel in confirm mode. Publishes are pipelined: all are sent, then all confirms awaited.
@@ -131,7 +194,9 @@ impl Publisher {
     pub async fn open(connection: &Connection, topology: Topology) -> Result<Self, AmqpError> {
         let channel = connection.create_channel().await?;
         declare(&channel, &topology).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         Ok(Self { channel, topology })
     }
 
@@ -149,7 +214,10 @@ impl Publisher {
                 .basic_publish(
                     self.topology.exchange().into(),
                     message.routing_key.into(),
-                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
                     message.payload,
                     properties,
                 )
@@ -188,5 +256,7 @@ pub fn header(properties: &BasicProperties, name: &str) -> Option<String> {
 
 /// Sets the prefetch of a consuming channel: it equals the consumer's concurrency permits.
 pub async fn set_prefetch(channel: &Channel, prefetch: u16) -> Result<(), AmqpError> {
-    channel.basic_qos(prefetch, BasicQosOptions::default()).await
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
 }

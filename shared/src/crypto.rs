@@ -39,7 +39,9 @@ pub struct Cipher {
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cipher").field("current", &self.current).finish_non_exhaustive()
+        f.debug_struct("Cipher")
+            .field("current", &self.current)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,18 +58,30 @@ impl Cipher {
             return Err(CryptoError::BadKey(settings.key_id.clone()));
         }
         let mut keys = HashMap::new();
-        keys.insert(settings.key_id.clone(), parse_key(&settings.key_id, settings.key.expose_secret())?);
+        keys.insert(
+            settings.key_id.clone(),
+            parse_key(&settings.key_id, settings.key.expose_secret())?,
+        );
         for (id, key) in &settings.previous_keys {
             keys.insert(id.clone(), parse_key(id, key.expose_secret())?);
         }
-        Ok(Self { current: settings.key_id.clone(), keys })
+        Ok(Self {
+            current: settings.key_id.clone(),
+            keys,
+        })
     }
 
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let key = &self.keys[&self.current];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = key
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let id = self.current.as_bytes();
         let mut out = Vec::with_capacity(2 + id.len() + NONCE_LEN + sealed.len());
@@ -88,7 +102,10 @@ impl Cipher {
         let (id, rest) = rest.split_at(id_len as usize);
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let id = std::str::from_utf8(id).map_err(|_| CryptoError::Malformed)?;
-        let key = self.keys.get(id).ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
+        let key = self
+            .keys
+            .get(id)
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))?;
         key.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map_err(|_| CryptoError::Tampered)
     }
@@ -97,7 +114,11 @@ impl Cipher {
         self.encrypt(value.to_string().as_bytes(), aad)
     }
 
-    pub fn decrypt_json(&self, envelope: &[u8], aad: &[u8]) -> Result<serde_json::Value, CryptoError> {
+    pub fn decrypt_json(
+        &self,
+        envelope: &[u8],
+        aad: &[u8],
+    ) -> Result<serde_json::Value, CryptoError> {
         Ok(serde_json::from_slice(&self.decrypt(envelope, aad)?)?)
     }
 
@@ -152,15 +173,23 @@ mod tests {
     fn a_flipped_byte_or_other_associated_data_is_detected() {
         let c = cipher("k1", &[7; 32]);
         let mut sealed = c.encrypt(b"value", b"row-1");
-        assert!(matches!(c.decrypt(&sealed, b"row-2"), Err(CryptoError::Tampered)));
+        assert!(matches!(
+            c.decrypt(&sealed, b"row-2"),
+            Err(CryptoError::Tampered)
+        ));
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert!(matches!(c.decrypt(&sealed, b"row-1"), Err(CryptoError::Tampered)));
+        assert!(matches!(
+            c.decrypt(&sealed, b"row-1"),
+            Err(CryptoError::Tampered)
+        ));
     }
 
     #[test]
     fn an_unknown_key_id_is_reported() {
         let sealed = cipher("old", &[1; 32]).encrypt(b"v", b"");
-        assert!(matches!(cipher("new", &[2; 32]).decrypt(&sealed, b""), Err(CryptoError::UnknownKey(id)) if id == "old"));
+        assert!(
+            matches!(cipher("new", &[2; 32]).decrypt(&sealed, b""), Err(CryptoError::UnknownKey(id)) if id == "old")
+        );
     }
 }

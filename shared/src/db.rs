@@ -22,10 +22,18 @@ pub fn pool(settings: &DatabaseSettings) -> Result<Pool, PoolError> {
 }
 
 pub fn pool_for_url(url: &str, size: usize) -> Result<Pool, PoolError> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| PoolError(e.to_string()))?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PoolError(e.to_string()))?;
     config.connect_timeout(Duration::from_secs(5));
     config.application_name("gantry");
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
@@ -52,10 +60,15 @@ pub fn classify(error: &tokio_postgres::Error) -> DbErrorKind {
     match error.code() {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => DbErrorKind::UniqueViolation,
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DbErrorKind::ForeignKeyViolation,
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
             DbErrorKind::Retryable
         }
-        Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => DbErrorKind::Unavailable,
+        Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => {
+            DbErrorKind::Unavailable
+        }
         Some(_) => DbErrorKind::Other,
         None if error.is_closed() => DbErrorKind::Unavailable,
         None => DbErrorKind::Unavailable,

@@ -16,8 +16,13 @@ impl Code {
         if value.is_empty() || value.chars().count() > 50 {
             return Err(CodeError("must be 1 to 50 characters long".into()));
         }
-        if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(CodeError("may contain only lowercase letters, digits and underscores".into()));
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(CodeError(
+                "may contain only lowercase letters, digits and underscores".into(),
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -88,7 +93,10 @@ status_enum!(StepStatus {
 
 impl ChangeStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, ChangeStatus::Success | ChangeStatus::Error | ChangeStatus::Cancelled)
+        matches!(
+            self,
+            ChangeStatus::Success | ChangeStatus::Error | ChangeStatus::Cancelled
+        )
     }
 }
 
@@ -96,7 +104,11 @@ impl StepStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            StepStatus::Success | StepStatus::Error | StepStatus::Aborted | StepStatus::Cancelled | StepStatus::SystemError
+            StepStatus::Success
+                | StepStatus::Error
+                | StepStatus::Aborted
+                | StepStatus::Cancelled
+                | StepStatus::SystemError
         )
     }
 }
@@ -124,9 +136,20 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_text() {
-        for s in ["initializing", "pending", "queued", "running", "success", "error", "cancelled"] {
+        for s in [
+            "initializing",
+            "pending",
+            "queued",
+            "running",
+            "success",
+            "error",
+            "cancelled",
+        ] {
             assert_eq!(s.parse::<ChangeStatus>().unwrap().as_str(), s);
         }
-        assert_eq!("system_error".parse::<StepStatus>().unwrap(), StepStatus::SystemError);
+        assert_eq!(
+            "system_error".parse::<StepStatus>().unwrap(),
+            StepStatus::SystemError
+        );
     }
 }

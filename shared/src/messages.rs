@@ -85,6 +85,9 @@ mod tests {
 
     #[test]
     fn an_unknown_type_does_not_parse() {
-        assert!(serde_json::from_str::<Message>(r#"{"type":"plan_change_v9","change_id":null}"#).is_err());
+        assert!(
+            serde_json::from_str::<Message>(r#"{"type":"plan_change_v9","change_id":null}"#)
+                .is_err()
+        );
     }
 }

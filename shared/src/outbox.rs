@@ -40,7 +40,12 @@ pub async fn insert_message(
     client
         .execute(
             "INSERT INTO outbox (exchange, routing_key, payload, headers) VALUES ($1, $2, $3, $4)",
-            &[&EXCHANGE, &message.queue().name(), &payload, &serde_json::Value::Object(headers.clone())],
+            &[
+                &EXCHANGE,
+                &message.queue().name(),
+                &payload,
+                &serde_json::Value::Object(headers.clone()),
+            ],
         )
         .await?;
     Ok(())
@@ -55,7 +60,12 @@ enum RelayError {
 }
 
 /// Runs until `shutdown`: connects (forever, with backoff), then drains the outbox whenever woken.
-pub async fn run_relay(pool: Pool, settings: AmqpSettings, signal: OutboxSignal, shutdown: CancellationToken) {
+pub async fn run_relay(
+    pool: Pool,
+    settings: AmqpSettings,
+    signal: OutboxSignal,
+    shutdown: CancellationToken,
+) {
     let topology = Topology::new(&settings);
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
@@ -80,8 +90,12 @@ async fn relay_connected(
     signal: &OutboxSignal,
     shutdown: &CancellationToken,
 ) -> Result<(), RelayError> {
-    let connection = amqp::connect(settings, "gantry-outbox-relay").await.map_err(|e| RelayError::Broker(e.to_string()))?;
-    let publisher = Publisher::open(&connection, topology.clone()).await.map_err(|e| RelayError::Broker(e.to_string()))?;
+    let connection = amqp::connect(settings, "gantry-outbox-relay")
+        .await
+        .map_err(|e| RelayError::Broker(e.to_string()))?;
+    let publisher = Publisher::open(&connection, topology.clone())
+        .await
+        .map_err(|e| RelayError::Broker(e.to_string()))?;
     loop {
         while drain_once(pool, &publisher).await? == BATCH as usize {}
         tokio::select! {
@@ -117,15 +131,30 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
     let payloads: Vec<Vec<u8>> = rows.iter().map(|r| r.get(2)).collect();
     let headers: Vec<serde_json::Map<String, serde_json::Value>> = rows
         .iter()
-        .map(|r| r.get::<_, serde_json::Value>(3).as_object().cloned().unwrap_or_default())
+        .map(|r| {
+            r.get::<_, serde_json::Value>(3)
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect();
     let batch: Vec<Outgoing<'_>> = (0..rows.len())
-        .map(|i| Outgoing { routing_key: &keys[i], payload: &payloads[i], headers: &headers[i] })
+        .map(|i| Outgoing {
+            routing_key: &keys[i],
+            payload: &payloads[i],
+            headers: &headers[i],
+        })
         .collect();
-    publisher.publish_all(&batch).await.map_err(|e| RelayError::Broker(e.to_string()))?;
-    tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &[&ids])
+    publisher
+        .publish_all(&batch)
         .await
-        .map_err(|e| db(&e))?;
+        .map_err(|e| RelayError::Broker(e.to_string()))?;
+    tx.execute(
+        "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await
+    .map_err(|e| db(&e))?;
     // Published rows are kept an hour for inspection, then removed so the table stays small.
     tx.execute(
         "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'",

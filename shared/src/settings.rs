@@ -102,7 +102,9 @@ impl Settings {
             )
             .build()
             .map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = built.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| SettingsError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -118,18 +120,26 @@ impl Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         use secrecy::ExposeSecret;
         if self.api.admin_token.expose_secret().len() < 16 {
-            return Err(SettingsError("api.admin_token must be at least 16 characters".into()));
+            return Err(SettingsError(
+                "api.admin_token must be at least 16 characters".into(),
+            ));
         }
         crate::crypto::Cipher::from_settings(&self.encryption)
             .map_err(|e| SettingsError(format!("encryption: {e}")))?;
         if self.worker.concurrency == 0 {
-            return Err(SettingsError("worker.concurrency must be at least 1".into()));
+            return Err(SettingsError(
+                "worker.concurrency must be at least 1".into(),
+            ));
         }
         if self.worker.lease_seconds < 3 {
-            return Err(SettingsError("worker.lease_seconds must be at least 3".into()));
+            return Err(SettingsError(
+                "worker.lease_seconds must be at least 3".into(),
+            ));
         }
         if self.worker.max_attempts < 1 {
-            return Err(SettingsError("worker.max_attempts must be at least 1".into()));
+            return Err(SettingsError(
+                "worker.max_attempts must be at least 1".into(),
+            ));
         }
         Ok(())
     }

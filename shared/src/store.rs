@@ -93,11 +93,20 @@ pub async fn load(
     } else {
         "SELECT version, document FROM properties WHERE id = $1"
     };
-    let row = client.query_opt(sql, &[&id]).await?.ok_or(StoreError::NotFound(id))?;
+    let row = client
+        .query_opt(sql, &[&id])
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
     let version: i64 = row.get(0);
     let sealed: Vec<u8> = row.get(1);
-    let document = cipher.decrypt_json(&sealed, &properties_aad(id, version)).map_err(|e| StoreError::Crypto(id, e))?;
-    Ok(Versioned { id, version, document })
+    let document = cipher
+        .decrypt_json(&sealed, &properties_aad(id, version))
+        .map_err(|e| StoreError::Crypto(id, e))?;
+    Ok(Versioned {
+        id,
+        version,
+        document,
+    })
 }
 
 /// Reads one historical version.
@@ -118,7 +127,9 @@ pub async fn load_version(
         return Ok(None);
     };
     let sealed: Vec<u8> = row.get(0);
-    let document = cipher.decrypt_json(&sealed, &properties_aad(id, version)).map_err(|e| StoreError::Crypto(id, e))?;
+    let document = cipher
+        .decrypt_json(&sealed, &properties_aad(id, version))
+        .map_err(|e| StoreError::Crypto(id, e))?;
     Ok(Some((document, row.get(1), row.get(2), row.get(3))))
 }
 

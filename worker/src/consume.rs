@@ -43,10 +43,19 @@ impl EarlyAck {
 }
 
 async fn settle(ack: &EarlyAck, disposition: Disposition) {
-    let Some(acker) = ack.0.lock().await.take() else { return };
+    let Some(acker) = ack.0.lock().await.take() else {
+        return;
+    };
     let result = match disposition {
         Disposition::Ack => acker.ack(BasicAckOptions::default()).await,
-        Disposition::Requeue => acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await,
+        Disposition::Requeue => {
+            acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+        }
         Disposition::DeadLetter => acker.reject(BasicRejectOptions { requeue: false }).await,
     };
     if let Err(e) = result {
@@ -102,7 +111,12 @@ where
     amqp::declare(&channel, &topology).await?;
     amqp::set_prefetch(&channel, permits.min(u16::MAX as usize) as u16).await?;
     let mut consumer = channel
-        .basic_consume(topology.queue(queue).into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            topology.queue(queue).into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     tracing::info!(queue = queue.name(), "consuming");
     loop {
@@ -118,7 +132,11 @@ where
             Some(Err(e)) => return Err(e.into()),
             None => anyhow::bail!("the broker cancelled the consumer"),
         };
-        let permit = semaphore.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let permit = semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let handler = handler.clone();
         tokio::spawn(async move {
             let ack = EarlyAck(Arc::new(Mutex::new(Some(delivery.acker))));

@@ -14,7 +14,10 @@ use tokio::process::Command;
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error("git {action} failed: {message}")]
-    Failed { action: &'static str, message: String },
+    Failed {
+        action: &'static str,
+        message: String,
+    },
     #[error("revision {rev:?} was not found in the repository")]
     UnknownRevision { rev: String },
     #[error("i/o while {0}: {1}")]
@@ -40,12 +43,17 @@ pub struct GitCache {
 
 impl GitCache {
     pub fn new(root: PathBuf) -> Self {
-        Self { root, locks: Default::default() }
+        Self {
+            root,
+            locks: Default::default(),
+        }
     }
 
     fn mirror_dir(&self, url: &str) -> PathBuf {
         let digest = hex::encode(Sha256::digest(url.as_bytes()));
-        self.root.join("mirrors").join(format!("{}.git", &digest[..24]))
+        self.root
+            .join("mirrors")
+            .join(format!("{}.git", &digest[..24]))
     }
 
     fn lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
@@ -58,9 +66,22 @@ impl GitCache {
     pub async fn resolve(&self, remote: &Remote, rev: &str) -> Result<String, GitError> {
         let dir = self.fetch(remote).await?;
         let spec = format!("{rev}^{{commit}}");
-        let out = git(&dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec], &[]).await?;
+        let out = git(
+            &dir,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
+            &[],
+        )
+        .await?;
         if !out.status.success() {
-            return Err(GitError::UnknownRevision { rev: rev.to_owned() });
+            return Err(GitError::UnknownRevision {
+                rev: rev.to_owned(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
@@ -75,7 +96,9 @@ impl GitCache {
         if has_commit(&dir, sha).await {
             Ok(dir)
         } else {
-            Err(GitError::UnknownRevision { rev: sha.to_owned() })
+            Err(GitError::UnknownRevision {
+                rev: sha.to_owned(),
+            })
         }
     }
 
@@ -86,25 +109,44 @@ impl GitCache {
         let creds = Credentials::prepare(remote, &self.root).await?;
         let env = creds.env();
         if dir.join("HEAD").exists() {
-            let out = git(&dir, &["fetch", "--prune", "--force", "--quiet", "origin"], &env).await?;
+            let out = git(
+                &dir,
+                &["fetch", "--prune", "--force", "--quiet", "origin"],
+                &env,
+            )
+            .await?;
             check(out, "fetch")?;
         } else {
             let parent = dir.parent().expect("mirror dirs have a parent");
-            tokio::fs::create_dir_all(parent).await.map_err(|e| GitError::Io("creating the git cache", e))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| GitError::Io("creating the git cache", e))?;
             let tmp = parent.join(format!(".clone-{}", uuid::Uuid::new_v4().simple()));
             let target = tmp.to_string_lossy().into_owned();
-            let out = git(parent, &["clone", "--mirror", "--quiet", "--", &remote.url, &target], &env).await?;
+            let out = git(
+                parent,
+                &["clone", "--mirror", "--quiet", "--", &remote.url, &target],
+                &env,
+            )
+            .await?;
             if let Err(e) = check(out, "clone") {
                 let _ = tokio::fs::remove_dir_all(&tmp).await;
                 return Err(e);
             }
-            tokio::fs::rename(&tmp, &dir).await.map_err(|e| GitError::Io("placing the mirror", e))?;
+            tokio::fs::rename(&tmp, &dir)
+                .await
+                .map_err(|e| GitError::Io("placing the mirror", e))?;
         }
         Ok(dir)
     }
 
     /// The content of `path` at `sha`, or None when the commit has no such file.
-    pub async fn read_file(&self, remote: &Remote, sha: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+    pub async fn read_file(
+        &self,
+        remote: &Remote,
+        sha: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, GitError> {
         let dir = self.ensure_commit(remote, sha).await?;
         let object = format!("{sha}:{path}");
         let exists = git(&dir, &["cat-file", "-e", &object], &[]).await?;
@@ -125,10 +167,16 @@ impl GitCache {
         let out = git(&dir, &["archive", "--format=tar", sha], &[]).await?;
         let bytes = check(out, "archive")?;
         let parent = cached.parent().expect("archive paths have a parent");
-        tokio::fs::create_dir_all(parent).await.map_err(|e| GitError::Io("creating the archive cache", e))?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| GitError::Io("creating the archive cache", e))?;
         let tmp = parent.join(format!(".{sha}.{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, &bytes).await.map_err(|e| GitError::Io("caching an archive", e))?;
-        tokio::fs::rename(&tmp, &cached).await.map_err(|e| GitError::Io("caching an archive", e))?;
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .map_err(|e| GitError::Io("caching an archive", e))?;
+        tokio::fs::rename(&tmp, &cached)
+            .await
+            .map_err(|e| GitError::Io("caching an archive", e))?;
         Ok(bytes)
     }
 }
@@ -139,7 +187,11 @@ async fn has_commit(dir: &Path, sha: &str) -> bool {
         && matches!(git(dir, &["cat-file", "-e", &spec], &[]).await, Ok(out) if out.status.success())
 }
 
-async fn git(dir: &Path, args: &[&str], env: &[(String, String)]) -> Result<std::process::Output, GitError> {
+async fn git(
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Result<std::process::Output, GitError> {
     Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -159,7 +211,14 @@ fn check(out: std::process::Output, action: &'static str) -> Result<Vec<u8>, Git
         Ok(out.stdout)
     } else {
         let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        Err(GitError::Failed { action, message: if message.is_empty() { format!("exit status {}", out.status) } else { message } })
+        Err(GitError::Failed {
+            action,
+            message: if message.is_empty() {
+                format!("exit status {}", out.status)
+            } else {
+                message
+            },
+        })
     }
 }
 
@@ -176,17 +235,25 @@ impl Credentials {
         if let (Some(user), Some(password)) = (&remote.user, &remote.password) {
             env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
             env.push(("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()));
-            env.push(("GIT_CONFIG_VALUE_0".into(), format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))));
+            env.push((
+                "GIT_CONFIG_VALUE_0".into(),
+                format!(
+                    "Authorization: Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                ),
+            ));
         }
         let mut key_file = None;
         if let Some(key) = &remote.ssh_key {
             let dir = root.join("keys");
-            std::fs::create_dir_all(&dir).map_err(|e| GitError::Io("creating the key directory", e))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| GitError::Io("creating the key directory", e))?;
             let file = tempfile::Builder::new()
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .tempfile_in(&dir)
                 .map_err(|e| GitError::Io("writing the ssh key", e))?;
-            std::fs::write(file.path(), format!("{}\n", key.trim_end())).map_err(|e| GitError::Io("writing the ssh key", e))?;
+            std::fs::write(file.path(), format!("{}\n", key.trim_end()))
+                .map_err(|e| GitError::Io("writing the ssh key", e))?;
             let path = file.into_temp_path();
             env.push((
                 "GIT_SSH_COMMAND".into(),

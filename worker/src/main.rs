@@ -9,7 +9,9 @@ async fn main() -> anyhow::Result<()> {
     gantry_shared::telemetry::init(&settings.telemetry);
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let worker = Worker::build(settings).await.context("starting the worker")?;
+    let worker = Worker::build(settings)
+        .await
+        .context("starting the worker")?;
     worker.run_until_stopped(shutdown).await;
     Ok(())
 }

@@ -56,7 +56,11 @@ pub async fn reap_once(ctx: &Ctx) -> anyhow::Result<usize> {
 async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<bool> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    tx.query_opt("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&change_id]).await?;
+    tx.query_opt(
+        "SELECT 1 FROM changes WHERE id = $1 FOR UPDATE",
+        &[&change_id],
+    )
+    .await?;
     let row = tx
         .query_opt(
             "SELECT attempt FROM steps WHERE id = $1 AND status_code = 'running' AND lease_expires_at < now() FOR UPDATE",
@@ -66,11 +70,18 @@ async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<
     let Some(row) = row else { return Ok(false) };
     let attempt: i32 = row.get(0);
     if attempt < ctx.settings.worker.max_attempts {
-        let line = format!("The lease of attempt {attempt} expired (its worker stopped responding); the step will run again");
+        let line = format!(
+            "The lease of attempt {attempt} expired (its worker stopped responding); the step will run again"
+        );
         system_lines(&tx, change_id, Some(step_id), &[&line]).await?;
         tx.execute("UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", &[&step_id])
             .await?;
-        outbox::insert_message(&tx, &Message::RunStepV1 { change_id, step_id }, &Default::default()).await?;
+        outbox::insert_message(
+            &tx,
+            &Message::RunStepV1 { change_id, step_id },
+            &Default::default(),
+        )
+        .await?;
     } else {
         let line = format!("The lease of attempt {attempt} expired and no attempts are left");
         system_lines(&tx, change_id, Some(step_id), &[&line]).await?;

@@ -24,14 +24,28 @@ impl Worker {
         let pool = gantry_shared::db::pool(&settings.database)?;
         let cipher = Cipher::from_settings(&settings.encryption)?;
         let docker = if settings.worker.roles.contains(&Role::Runner) {
-            let docker = Docker::connect_with_socket_defaults().context("connecting to the Docker engine")?;
-            Some(docker.negotiate_version().await.context("negotiating the Docker API version")?)
+            let docker = Docker::connect_with_socket_defaults()
+                .context("connecting to the Docker engine")?;
+            Some(
+                docker
+                    .negotiate_version()
+                    .await
+                    .context("negotiating the Docker API version")?,
+            )
         } else {
             None
         };
         let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
-        let ctx = Arc::new(Context { pool, cipher, settings, signal: OutboxSignal::default(), worker_id, docker, git });
+        let ctx = Arc::new(Context {
+            pool,
+            cipher,
+            settings,
+            signal: OutboxSignal::default(),
+            worker_id,
+            docker,
+            git,
+        });
         Ok(Self { ctx })
     }
 
@@ -44,7 +58,12 @@ impl Worker {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let ctx = self.ctx;
         let mut tasks = JoinSet::new();
-        tasks.spawn(outbox::run_relay(ctx.pool.clone(), ctx.settings.amqp.clone(), ctx.signal.clone(), shutdown.clone()));
+        tasks.spawn(outbox::run_relay(
+            ctx.pool.clone(),
+            ctx.settings.amqp.clone(),
+            ctx.signal.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
         for role in ctx.settings.worker.roles.clone() {
             let (queue, permits) = match role {
@@ -54,7 +73,13 @@ impl Worker {
             };
             let handler_ctx = ctx.clone();
             let handler = move |message, ack| dispatch(handler_ctx.clone(), message, ack);
-            tasks.spawn(consume::run(ctx.settings.amqp.clone(), queue, permits, shutdown.clone(), handler));
+            tasks.spawn(consume::run(
+                ctx.settings.amqp.clone(),
+                queue,
+                permits,
+                shutdown.clone(),
+                handler,
+            ));
         }
         tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, "worker running");
         while tasks.join_next().await.is_some() {}
@@ -71,5 +96,7 @@ async fn dispatch(ctx: Ctx, message: Message, ack: consume::EarlyAck) -> Disposi
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "worker".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into())
 }

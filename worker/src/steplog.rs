@@ -55,14 +55,22 @@ impl StepLog {
 
     pub fn line(&self, stream: Stream, text: impl Into<String>) {
         // A send fails only after the writer stopped, which happens only after close.
-        let _ = self.sender.send(Line { at: Utc::now(), stream, text: clean(text.into()) });
+        let _ = self.sender.send(Line {
+            at: Utc::now(),
+            stream,
+            text: clean(text.into()),
+        });
     }
 
     /// A line sink for tasks that outlive a borrow of this log (the container's output).
     pub fn sender(&self) -> impl Fn(Stream, String) + Send + 'static {
         let sender = self.sender.clone();
         move |stream, text| {
-            let _ = sender.send(Line { at: Utc::now(), stream, text: clean(text) });
+            let _ = sender.send(Line {
+                at: Utc::now(),
+                stream,
+                text: clean(text),
+            });
         }
     }
 
@@ -75,7 +83,11 @@ impl StepLog {
 
 /// PostgreSQL text cannot hold NUL; everything else is kept as produced.
 fn clean(text: String) -> String {
-    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
 }
 
 async fn write_batches(
@@ -89,7 +101,9 @@ async fn write_batches(
     let mut truncated = false;
     let mut batch = Vec::with_capacity(BATCH_LINES);
     loop {
-        let Some(first) = receiver.recv().await else { break };
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
         batch.push(first);
         let deadline = tokio::time::sleep(FLUSH_EVERY);
         tokio::pin!(deadline);
@@ -109,7 +123,12 @@ async fn write_batches(
 
 /// Applies the per-log byte cap: system lines are always kept, output beyond the cap is replaced
 /// by one marker line.
-fn cap(batch: &mut Vec<Line>, written: &mut usize, truncated: &mut bool, max_bytes: usize) -> Vec<Line> {
+fn cap(
+    batch: &mut Vec<Line>,
+    written: &mut usize,
+    truncated: &mut bool,
+    max_bytes: usize,
+) -> Vec<Line> {
     let mut kept = Vec::with_capacity(batch.len());
     for line in batch.drain(..) {
         if line.stream == Stream::System {
@@ -133,12 +152,23 @@ fn cap(batch: &mut Vec<Line>, written: &mut usize, truncated: &mut bool, max_byt
     kept
 }
 
-async fn insert_batch(pool: &Pool, change_id: Uuid, step_id: Option<Uuid>, lines: &[Line]) -> anyhow::Result<()> {
+async fn insert_batch(
+    pool: &Pool,
+    change_id: Uuid,
+    step_id: Option<Uuid>,
+    lines: &[Line],
+) -> anyhow::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
     let client = pool.get().await?;
-    insert_lines(&client, change_id, step_id, lines.iter().map(|l| (l.at, l.stream, l.text.as_str()))).await?;
+    insert_lines(
+        &client,
+        change_id,
+        step_id,
+        lines.iter().map(|l| (l.at, l.stream, l.text.as_str())),
+    )
+    .await?;
     Ok(())
 }
 
@@ -174,5 +204,11 @@ pub async fn system_lines(
     texts: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
     let now = Utc::now();
-    insert_lines(client, change_id, step_id, texts.iter().map(|t| (now, Stream::System, *t))).await
+    insert_lines(
+        client,
+        change_id,
+        step_id,
+        texts.iter().map(|t| (now, Stream::System, *t)),
+    )
+    .await
 }

@@ -6,6 +6,6 @@ mod document;
 mod guard;
 mod read;
 
-pub use document::{JsonApiBody, nullable, parse_json, parse_resource};
+pub use document::{JsonApiBody, max_body_bytes, nullable, parse_json, parse_resource};
 pub use guard::MAX_DEPTH;
 pub use read::{MediaType, read_body};

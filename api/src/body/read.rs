@@ -1,10 +1,10 @@
 //! Reading a body: its media type and its bytes, up to `api.max_body_bytes`.
 
 use actix_web::HttpRequest;
-use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use crate::error::ApiError;
 
@@ -49,7 +49,10 @@ impl MediaType {
 }
 
 /// Reads the whole body, refusing (413) more than `limit` bytes without buffering them.
-pub async fn read_body(req: &HttpRequest, payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body<S>(req: &HttpRequest, payload: &mut S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
     let too_large = || ApiError::PayloadTooLarge(format!("the request body is larger than the {limit} bytes allowed"));
     let declared = req
         .headers()

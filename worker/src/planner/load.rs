@@ -15,7 +15,11 @@ pub struct ChangeToPlan {
 }
 
 /// The change if it is still `initializing`, with its remote's credentials decrypted.
-pub async fn change_to_plan(client: &impl GenericClient, cipher: &Cipher, id: Uuid) -> anyhow::Result<Option<ChangeToPlan>> {
+pub async fn change_to_plan(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    id: Uuid,
+) -> anyhow::Result<Option<ChangeToPlan>> {
     let row = client
         .query_opt(
             "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data \
@@ -31,7 +35,14 @@ pub async fn change_to_plan(client: &impl GenericClient, cipher: &Cipher, id: Uu
         environment_id: row.get(0),
         git_rev: row.get(1),
         action: row.get(2),
-        remote: remote(cipher, remote_id, row.get(4), row.get(5), row.get(6), row.get(7))?,
+        remote: remote(
+            cipher,
+            remote_id,
+            row.get(4),
+            row.get(5),
+            row.get(6),
+            row.get(7),
+        )?,
     }))
 }
 
@@ -45,15 +56,29 @@ pub fn remote(
     ssh_key: Option<Vec<u8>>,
 ) -> anyhow::Result<Remote> {
     let open = |sealed: Option<Vec<u8>>, column: &str| -> anyhow::Result<Option<String>> {
-        sealed.map(|s| cipher.decrypt_str(&s, &git_remote_aad(id, column))).transpose().map_err(Into::into)
+        sealed
+            .map(|s| cipher.decrypt_str(&s, &git_remote_aad(id, column)))
+            .transpose()
+            .map_err(Into::into)
     };
-    Ok(Remote { url, user, password: open(password, "password")?, ssh_key: open(ssh_key, "ssh_key_data")? })
+    Ok(Remote {
+        url,
+        user,
+        password: open(password, "password")?,
+        ssh_key: open(ssh_key, "ssh_key_data")?,
+    })
 }
 
 /// Locks the change if it is still `initializing`.
-pub async fn lock_initializing(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+pub async fn lock_initializing(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<bool, tokio_postgres::Error> {
     Ok(client
-        .query_opt("SELECT 1 FROM changes WHERE id = $1 AND status_code = 'initializing' FOR UPDATE", &[&id])
+        .query_opt(
+            "SELECT 1 FROM changes WHERE id = $1 AND status_code = 'initializing' FOR UPDATE",
+            &[&id],
+        )
         .await?
         .is_some())
 }

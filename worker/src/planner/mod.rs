@@ -47,16 +47,23 @@ async fn plan(ctx: &Ctx, change_id: Uuid) -> anyhow::Result<()> {
 
 /// Resolves the revision and reads and validates the manifest. Git transport failures of a
 /// reachable-looking remote are reported to the user too: retrying would not fix a bad URL.
-async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Result<(String, Manifest), Invalid>> {
+async fn read_plan(
+    ctx: &Ctx,
+    change: &ChangeToPlan,
+) -> anyhow::Result<Result<(String, Manifest), Invalid>> {
     let sha = match ctx.git.resolve(&change.remote, &change.git_rev).await {
         Ok(sha) => sha,
-        Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => return Ok(Err(Invalid(e.to_string()))),
+        Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => {
+            return Ok(Err(Invalid(e.to_string())));
+        }
         Err(e) => return Err(e.into()),
     };
     let folder = ctx.settings.worker.repo_folder.trim_end_matches('/');
     for name in MANIFEST_NAMES {
         let path = format!("{folder}/{name}");
-        let Some(bytes) = ctx.git.read_file(&change.remote, &sha, &path).await? else { continue };
+        let Some(bytes) = ctx.git.read_file(&change.remote, &sha, &path).await? else {
+            continue;
+        };
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => return Ok(Err(Invalid(format!("{path} is not UTF-8 text")))),
@@ -69,11 +76,15 @@ async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Result<(S
             return Ok(Err(Invalid(format!("{path}: {e}"))));
         }
         if uses_wait(&manifest, &change.action) {
-            return Ok(Err(Invalid(format!("{path}: wait steps are not supported by this version of Gantry"))));
+            return Ok(Err(Invalid(format!(
+                "{path}: wait steps are not supported by this version of Gantry"
+            ))));
         }
         return Ok(Ok((sha, manifest)));
     }
-    Ok(Err(Invalid(format!("commit {sha} has no actions manifest ({folder}/actions.yaml, .json or .toml)"))))
+    Ok(Err(Invalid(format!(
+        "commit {sha} has no actions manifest ({folder}/actions.yaml, .json or .toml)"
+    ))))
 }
 
 fn uses_wait(manifest: &Manifest, root: &str) -> bool {
@@ -93,12 +104,21 @@ fn uses_wait(manifest: &Manifest, root: &str) -> bool {
     false
 }
 
-async fn write_plan(ctx: &Ctx, change: &ChangeToPlan, sha: &str, manifest: &Manifest) -> anyhow::Result<()> {
+async fn write_plan(
+    ctx: &Ctx,
+    change: &ChangeToPlan,
+    sha: &str,
+    manifest: &Manifest,
+) -> anyhow::Result<()> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     // Lock order: environment, then change (the same order as a finishing change that starts
     // the next one).
-    tx.execute("SELECT 1 FROM environments WHERE id = $1 FOR UPDATE", &[&change.environment_id]).await?;
+    tx.execute(
+        "SELECT 1 FROM environments WHERE id = $1 FOR UPDATE",
+        &[&change.environment_id],
+    )
+    .await?;
     if !load::lock_initializing(&tx, change.id).await? {
         return Ok(());
     }
@@ -115,7 +135,10 @@ async fn write_plan(ctx: &Ctx, change: &ChangeToPlan, sha: &str, manifest: &Mani
         &[&Uuid::now_v7(), &change.id, &change.action, &has_command, &strategy.as_str()],
     )
     .await?;
-    let line = format!("Resolved {} to commit {sha}; the change is pending until its environment is free", change.git_rev);
+    let line = format!(
+        "Resolved {} to commit {sha}; the change is pending until its environment is free",
+        change.git_rev
+    );
     system_lines(&tx, change.id, None, &[&line]).await?;
     orchestrate::start_next_changes(&tx, change.environment_id).await?;
     tx.commit().await?;

@@ -46,7 +46,11 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<()> {
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
         return Ok(());
     };
-    if step.change_id != outcome.change_id || step.status != StepStatus::Running || step.attempt != outcome.attempt || step.command_finished {
+    if step.change_id != outcome.change_id
+        || step.status != StepStatus::Running
+        || step.attempt != outcome.attempt
+        || step.command_finished
+    {
         tracing::info!(step_id = %step.id, attempt = outcome.attempt, "dropping a stale or duplicate outcome");
         return Ok(());
     }
@@ -70,24 +74,43 @@ fn validate(outcome: &StepOutcome, manifest: &Manifest) -> Result<StepResult, St
         return Err(error.clone());
     }
     if outcome.exit_code != Some(0) {
-        let code = outcome.exit_code.map_or("unknown".to_owned(), |c| c.to_string());
-        return Err(format!("Failed running step runner container: Step failed with status code: {code}"));
+        let code = outcome
+            .exit_code
+            .map_or("unknown".to_owned(), |c| c.to_string());
+        return Err(format!(
+            "Failed running step runner container: Step failed with status code: {code}"
+        ));
     }
-    let value = outcome.result.clone().ok_or("The step exited 0 but wrote no step_result.json")?;
-    let result: StepResult = serde_json::from_value(value).map_err(|e| format!("The step_result.json is malformed: {e}"))?;
+    let value = outcome
+        .result
+        .clone()
+        .ok_or("The step exited 0 but wrote no step_result.json")?;
+    let result: StepResult = serde_json::from_value(value)
+        .map_err(|e| format!("The step_result.json is malformed: {e}"))?;
     for child in &result.steps.children {
         if !manifest.actions.contains_key(&child.action) {
-            return Err(format!("The step added the child action \"{}\", which the actions manifest does not define", child.action));
+            return Err(format!(
+                "The step added the child action \"{}\", which the actions manifest does not define",
+                child.action
+            ));
         }
     }
     Ok(result)
 }
 
-async fn fail(client: &impl GenericClient, step: &StepRow, exit_code: Option<i64>, lines: &[&str]) -> anyhow::Result<Vec<Work>> {
+async fn fail(
+    client: &impl GenericClient,
+    step: &StepRow,
+    exit_code: Option<i64>,
+    lines: &[&str],
+) -> anyhow::Result<Vec<Work>> {
     system_lines(client, step.change_id, Some(step.id), lines).await?;
     let code = exit_code.map(|c| c as i32);
     client
-        .execute("UPDATE steps SET exit_code = $2, command_finished_at = now() WHERE id = $1", &[&step.id, &code])
+        .execute(
+            "UPDATE steps SET exit_code = $2, command_finished_at = now() WHERE id = $1",
+            &[&step.id, &code],
+        )
         .await?;
     rows::set_step_status(client, step.id, StepStatus::Error).await?;
     let line = format!("===> Finished step \"{}\"", step.name);
@@ -96,20 +119,44 @@ async fn fail(client: &impl GenericClient, step: &StepRow, exit_code: Option<i64
 }
 
 /// Infrastructure failed (not the action): run the step again while attempts remain.
-async fn system_failure(ctx: &Ctx, client: &impl GenericClient, step: &StepRow, outcome: &StepOutcome) -> anyhow::Result<Vec<Work>> {
+async fn system_failure(
+    ctx: &Ctx,
+    client: &impl GenericClient,
+    step: &StepRow,
+    outcome: &StepOutcome,
+) -> anyhow::Result<Vec<Work>> {
     let reason = outcome.error.as_deref().unwrap_or("infrastructure failure");
     if step.attempt < ctx.settings.worker.max_attempts {
-        let line = format!("Attempt {} failed ({reason}); the step will run again", step.attempt);
+        let line = format!(
+            "Attempt {} failed ({reason}); the step will run again",
+            step.attempt
+        );
         system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
         client
             .execute("UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", &[&step.id])
             .await?;
-        outbox::insert_message(client, &Message::RunStepV1 { change_id: step.change_id, step_id: step.id }, &Default::default()).await?;
+        outbox::insert_message(
+            client,
+            &Message::RunStepV1 {
+                change_id: step.change_id,
+                step_id: step.id,
+            },
+            &Default::default(),
+        )
+        .await?;
         return Ok(vec![]);
     }
-    let line = format!("Attempt {} failed ({reason}); no attempts left", step.attempt);
+    let line = format!(
+        "Attempt {} failed ({reason}); no attempts left",
+        step.attempt
+    );
     system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
-    client.execute("UPDATE steps SET command_finished_at = now() WHERE id = $1", &[&step.id]).await?;
+    client
+        .execute(
+            "UPDATE steps SET command_finished_at = now() WHERE id = $1",
+            &[&step.id],
+        )
+        .await?;
     rows::set_step_status(client, step.id, StepStatus::SystemError).await?;
     Ok(vec![Work::Finished(step.id)])
 }
@@ -126,33 +173,75 @@ async fn success(
     let mut writes = Vec::new();
     let mut conflicts = Vec::new();
     for (owner, properties_id, received_version, patch) in [
-        (Owner::Project, owners.0, step.project_properties_version, &result.project.properties_diff),
-        (Owner::Environment, owners.1, step.environment_properties_version, &result.environment.properties_diff),
+        (
+            Owner::Project,
+            owners.0,
+            step.project_properties_version,
+            &result.project.properties_diff,
+        ),
+        (
+            Owner::Environment,
+            owners.1,
+            step.environment_properties_version,
+            &result.environment.properties_diff,
+        ),
     ] {
         if patch.0.is_empty() {
             continue;
         }
-        let received_version = received_version.ok_or_else(|| anyhow::anyhow!("step {} has no received properties version", step.id))?;
+        let received_version = received_version.ok_or_else(|| {
+            anyhow::anyhow!("step {} has no received properties version", step.id)
+        })?;
         let current = store::load(client, &ctx.cipher, properties_id, true).await?;
-        let (received, ..) = store::load_version(client, &ctx.cipher, properties_id, received_version)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("properties {properties_id} version {received_version} is missing"))?;
-        match apply_step_patch(&received, received_version, &current.document, current.version, patch) {
+        let (received, ..) =
+            store::load_version(client, &ctx.cipher, properties_id, received_version)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "properties {properties_id} version {received_version} is missing"
+                    )
+                })?;
+        match apply_step_patch(
+            &received,
+            received_version,
+            &current.document,
+            current.version,
+            patch,
+        ) {
             Ok(document) => writes.push((properties_id, current.version, document)),
-            Err(_) => conflicts.push(conflict_log(owner, &step.id.to_string(), &step.name, &received, patch, &current.document)),
+            Err(_) => conflicts.push(conflict_log(
+                owner,
+                &step.id.to_string(),
+                &step.name,
+                &received,
+                patch,
+                &current.document,
+            )),
         }
     }
     if !conflicts.is_empty() {
         let lines: Vec<&str> = conflicts.iter().map(String::as_str).collect();
         return fail(client, step, outcome.exit_code, &lines).await;
     }
-    let author = Author { name: "gantry", step_id: Some(step.id) };
+    let author = Author {
+        name: "gantry",
+        step_id: Some(step.id),
+    };
     for (properties_id, version, document) in &writes {
-        store::write_next(client, &ctx.cipher, *properties_id, *version, document, &author)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("properties {properties_id} moved while locked"))?;
+        store::write_next(
+            client,
+            &ctx.cipher,
+            *properties_id,
+            *version,
+            document,
+            &author,
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("properties {properties_id} moved while locked"))?;
     }
-    let merged = ctx.cipher.encrypt_json(&result.step.properties, &step_properties_aad(step.id));
+    let merged = ctx
+        .cipher
+        .encrypt_json(&result.step.properties, &step_properties_aad(step.id));
     client
         .execute(
             "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
@@ -162,15 +251,27 @@ async fn success(
     let line = format!("===> Completing step \"{}\"", step.name);
     system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
     let mut children = orchestrate::manifest_children(manifest, &step.action);
-    children.extend(result.steps.children.iter().map(|c| orchestrate::child_spec(manifest, &c.action)));
-    let strategy = result.steps.child_execution_strategy.unwrap_or(step.strategy);
+    children.extend(
+        result
+            .steps
+            .children
+            .iter()
+            .map(|c| orchestrate::child_spec(manifest, &c.action)),
+    );
+    let strategy = result
+        .steps
+        .child_execution_strategy
+        .unwrap_or(step.strategy);
     let mut queue = VecDeque::new();
     orchestrate::start_children(client, step, &children, strategy, &mut queue).await?;
     Ok(queue.into())
 }
 
 /// The properties ids of the change's project and environment.
-async fn owner_ids(client: &impl GenericClient, change_id: Uuid) -> Result<(Uuid, Uuid), tokio_postgres::Error> {
+async fn owner_ids(
+    client: &impl GenericClient,
+    change_id: Uuid,
+) -> Result<(Uuid, Uuid), tokio_postgres::Error> {
     let row = client
         .query_one(
             "SELECT pp.id, ep.id FROM changes c \

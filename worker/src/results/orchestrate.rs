@@ -23,7 +23,11 @@ pub enum Work {
 }
 
 /// Processes `work` until nothing is left.
-pub async fn drive(client: &impl GenericClient, manifest: &Manifest, work: Vec<Work>) -> anyhow::Result<()> {
+pub async fn drive(
+    client: &impl GenericClient,
+    manifest: &Manifest,
+    work: Vec<Work>,
+) -> anyhow::Result<()> {
     let mut queue: VecDeque<Work> = work.into();
     while let Some(item) = queue.pop_front() {
         match item {
@@ -34,14 +38,34 @@ pub async fn drive(client: &impl GenericClient, manifest: &Manifest, work: Vec<W
     Ok(())
 }
 
-async fn start(client: &impl GenericClient, manifest: &Manifest, id: Uuid, queue: &mut VecDeque<Work>) -> anyhow::Result<()> {
-    let Some(step) = rows::lock_step(client, id).await? else { return Ok(()) };
+async fn start(
+    client: &impl GenericClient,
+    manifest: &Manifest,
+    id: Uuid,
+    queue: &mut VecDeque<Work>,
+) -> anyhow::Result<()> {
+    let Some(step) = rows::lock_step(client, id).await? else {
+        return Ok(());
+    };
     if step.status != StepStatus::Pending {
         return Ok(());
     }
     if step.has_command {
-        client.execute("UPDATE steps SET status_code = 'queued' WHERE id = $1", &[&id]).await?;
-        outbox::insert_message(client, &Message::RunStepV1 { change_id: step.change_id, step_id: id }, &Default::default()).await?;
+        client
+            .execute(
+                "UPDATE steps SET status_code = 'queued' WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        outbox::insert_message(
+            client,
+            &Message::RunStepV1 {
+                change_id: step.change_id,
+                step_id: id,
+            },
+            &Default::default(),
+        )
+        .await?;
         return Ok(());
     }
     // A grouping step needs no container: its "command" succeeds at once.
@@ -53,16 +77,28 @@ async fn start(client: &impl GenericClient, manifest: &Manifest, id: Uuid, queue
 }
 
 /// The static children of an action, with whether each needs a container and its strategy.
-pub fn manifest_children(manifest: &Manifest, action: &str) -> Vec<(String, bool, ExecutionStrategy)> {
+pub fn manifest_children(
+    manifest: &Manifest,
+    action: &str,
+) -> Vec<(String, bool, ExecutionStrategy)> {
     manifest
         .actions
         .get(action)
-        .map(|def| def.steps.iter().map(|child| child_spec(manifest, child)).collect())
+        .map(|def| {
+            def.steps
+                .iter()
+                .map(|child| child_spec(manifest, child))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn child_spec(manifest: &Manifest, action: &str) -> (String, bool, ExecutionStrategy) {
-    let run_as = manifest.actions.get(action).map(|d| d.run_as).unwrap_or_default();
+    let run_as = manifest
+        .actions
+        .get(action)
+        .map(|d| d.run_as)
+        .unwrap_or_default();
     (action.to_owned(), manifest.has_command(action), run_as)
 }
 
@@ -81,7 +117,12 @@ pub async fn start_children(
         queue.push_back(Work::Finished(parent.id));
         return Ok(());
     }
-    client.execute("UPDATE steps SET child_execution_strategy = $2 WHERE id = $1", &[&parent.id, &strategy.as_str()]).await?;
+    client
+        .execute(
+            "UPDATE steps SET child_execution_strategy = $2 WHERE id = $1",
+            &[&parent.id, &strategy.as_str()],
+        )
+        .await?;
     let ids = rows::insert_children(client, parent, children).await?;
     match strategy {
         ExecutionStrategy::Parallel => queue.extend(ids.into_iter().map(Work::Start)),
@@ -97,30 +138,57 @@ pub async fn start_children(
 
 fn enqueue_line(next: &str, others: usize, parent: &str) -> String {
     let plural = if others == 1 { "" } else { "s" };
-    format!("===> Enqueuing step \"{next}\" to run next, this and {others} other child step{plural} left to run for step \"{parent}\"")
+    format!(
+        "===> Enqueuing step \"{next}\" to run next, this and {others} other child step{plural} left to run for step \"{parent}\""
+    )
 }
 
-async fn finished_line(client: &impl GenericClient, step: &StepRow) -> Result<(), tokio_postgres::Error> {
+async fn finished_line(
+    client: &impl GenericClient,
+    step: &StepRow,
+) -> Result<(), tokio_postgres::Error> {
     let line = format!("===> Finished step \"{}\"", step.name);
     system_lines(client, step.change_id, Some(step.id), &[&line]).await
 }
 
-async fn finished(client: &impl GenericClient, id: Uuid, queue: &mut VecDeque<Work>) -> anyhow::Result<()> {
-    let Some(step) = rows::lock_step(client, id).await? else { return Ok(()) };
+async fn finished(
+    client: &impl GenericClient,
+    id: Uuid,
+    queue: &mut VecDeque<Work>,
+) -> anyhow::Result<()> {
+    let Some(step) = rows::lock_step(client, id).await? else {
+        return Ok(());
+    };
     let Some(parent_id) = step.parent_id else {
-        let status = if step.status == StepStatus::Success { ChangeStatus::Success } else { ChangeStatus::Error };
+        let status = if step.status == StepStatus::Success {
+            ChangeStatus::Success
+        } else {
+            ChangeStatus::Error
+        };
         return finish_change(client, step.change_id, status).await;
     };
-    let Some(parent) = rows::lock_step(client, parent_id).await? else { return Ok(()) };
+    let Some(parent) = rows::lock_step(client, parent_id).await? else {
+        return Ok(());
+    };
     if parent.status.is_final() {
         return Ok(());
     }
     let children = rows::children_of(client, parent_id).await?;
-    let busy = children.iter().any(|c| matches!(c.status, StepStatus::Queued | StepStatus::Running | StepStatus::Waiting));
-    let failed = children.iter().any(|c| c.status.is_final() && c.status != StepStatus::Success);
+    let busy = children.iter().any(|c| {
+        matches!(
+            c.status,
+            StepStatus::Queued | StepStatus::Running | StepStatus::Waiting
+        )
+    });
+    let failed = children
+        .iter()
+        .any(|c| c.status.is_final() && c.status != StepStatus::Success);
     let outcome = match (parent.strategy, step.status == StepStatus::Success) {
         (ExecutionStrategy::Sequential, true) => {
-            let pending: Vec<&StepRow> = children.iter().filter(|c| c.status == StepStatus::Pending).collect();
+            let pending: Vec<&StepRow> = children
+                .iter()
+                .filter(|c| c.status == StepStatus::Pending)
+                .collect();
             if let Some(next) = pending.first() {
                 let line = enqueue_line(&next.name, pending.len() - 1, &parent.name);
                 system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
@@ -136,7 +204,10 @@ async fn finished(client: &impl GenericClient, id: Uuid, queue: &mut VecDeque<Wo
     };
     if let Some(status) = outcome {
         if status == StepStatus::Success {
-            let line = format!("===> All child steps have finished for step \"{}\"", parent.name);
+            let line = format!(
+                "===> All child steps have finished for step \"{}\"",
+                parent.name
+            );
             system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
         } else {
             let line = format!("A child step of step \"{}\" failed", parent.name);
@@ -151,7 +222,11 @@ async fn finished(client: &impl GenericClient, id: Uuid, queue: &mut VecDeque<Wo
 
 /// Ends a change: its final status, every still-pending step `aborted`, the environment lock
 /// released to the next pending change.
-pub async fn finish_change(client: &impl GenericClient, change_id: Uuid, status: ChangeStatus) -> anyhow::Result<()> {
+pub async fn finish_change(
+    client: &impl GenericClient,
+    change_id: Uuid,
+    status: ChangeStatus,
+) -> anyhow::Result<()> {
     let row = client
         .query_opt(
             "UPDATE changes SET status_code = $2, finished_at = now() \
@@ -172,7 +247,10 @@ pub async fn finish_change(client: &impl GenericClient, change_id: Uuid, status:
     client
         .execute(
             "INSERT INTO events (type, actor, target, payload) VALUES ($1, 'gantry', $2, '{}')",
-            &[&format!("change:{status}"), &format!("/changes/{change_id}")],
+            &[
+                &format!("change:{status}"),
+                &format!("/changes/{change_id}"),
+            ],
         )
         .await?;
     start_next_changes(client, row.get(0)).await
@@ -181,7 +259,10 @@ pub async fn finish_change(client: &impl GenericClient, change_id: Uuid, status:
 /// Starts what may start in an environment: with `allow_parallel_changes` every pending change,
 /// otherwise the oldest pending one if no change holds the environment (FIFO). The environment
 /// row lock serialises this between workers.
-pub async fn start_next_changes(client: &impl GenericClient, environment_id: Uuid) -> anyhow::Result<()> {
+pub async fn start_next_changes(
+    client: &impl GenericClient,
+    environment_id: Uuid,
+) -> anyhow::Result<()> {
     let row = client
         .query_one(
             "SELECT p.allow_parallel_changes FROM environments e JOIN projects p ON p.id = e.project_id \
@@ -197,7 +278,12 @@ pub async fn start_next_changes(client: &impl GenericClient, environment_id: Uui
          AND NOT EXISTS (SELECT 1 FROM changes h WHERE h.environment_id = $1 AND h.status_code IN ('queued', 'running')) \
          ORDER BY created_at, id LIMIT 1"
     };
-    let ids: Vec<Uuid> = client.query(sql, &[&environment_id]).await?.iter().map(|r| r.get(0)).collect();
+    let ids: Vec<Uuid> = client
+        .query(sql, &[&environment_id])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for change_id in ids {
         start_change(client, change_id).await?;
     }
@@ -205,10 +291,23 @@ pub async fn start_next_changes(client: &impl GenericClient, environment_id: Uui
 }
 
 async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<()> {
-    client.execute("UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending'", &[&change_id]).await?;
-    system_lines(client, change_id, None, &["Change queued: the environment is free"]).await?;
+    client
+        .execute(
+            "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending'",
+            &[&change_id],
+        )
+        .await?;
+    system_lines(
+        client,
+        change_id,
+        None,
+        &["Change queued: the environment is free"],
+    )
+    .await?;
     let manifest = rows::change_manifest(client, change_id).await?;
-    let root = rows::root_step(client, change_id).await?.ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
+    let root = rows::root_step(client, change_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
     // Boxed: starting a change may finish it at once (a tree of empty grouping steps), which
     // starts the next change — a cycle through async fns.
     Box::pin(drive(client, &manifest, vec![Work::Start(root.id)])).await

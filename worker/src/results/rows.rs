@@ -36,7 +36,11 @@ fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
         action: row.get(4),
         name: row.get(5),
         has_command: row.get(6),
-        strategy: if row.get::<_, &str>(7) == "parallel" { ExecutionStrategy::Parallel } else { ExecutionStrategy::Sequential },
+        strategy: if row.get::<_, &str>(7) == "parallel" {
+            ExecutionStrategy::Parallel
+        } else {
+            ExecutionStrategy::Sequential
+        },
         status: row.get::<_, &str>(8).parse().unwrap_or(StepStatus::Error),
         attempt: row.get(9),
         command_finished: row.get(10),
@@ -46,23 +50,54 @@ fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
 }
 
 /// Locks the change row: the first lock of every transaction that changes a change's step tree.
-pub async fn lock_change(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.query_opt("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id]).await?.is_some())
+pub async fn lock_change(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .is_some())
 }
 
-pub async fn lock_step(client: &impl GenericClient, id: Uuid) -> Result<Option<StepRow>, tokio_postgres::Error> {
+pub async fn lock_step(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<StepRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR UPDATE");
-    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(step_from_row))
+    Ok(client
+        .query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(step_from_row))
 }
 
-pub async fn children_of(client: &impl GenericClient, parent: Uuid) -> Result<Vec<StepRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE parent_id = $1 ORDER BY position FOR UPDATE");
-    Ok(client.query(&sql, &[&parent]).await?.iter().map(step_from_row).collect())
+pub async fn children_of(
+    client: &impl GenericClient,
+    parent: Uuid,
+) -> Result<Vec<StepRow>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {STEP_COLUMNS} FROM steps WHERE parent_id = $1 ORDER BY position FOR UPDATE"
+    );
+    Ok(client
+        .query(&sql, &[&parent])
+        .await?
+        .iter()
+        .map(step_from_row)
+        .collect())
 }
 
-pub async fn root_step(client: &impl GenericClient, change_id: Uuid) -> Result<Option<StepRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id IS NULL");
-    Ok(client.query_opt(&sql, &[&change_id]).await?.as_ref().map(step_from_row))
+pub async fn root_step(
+    client: &impl GenericClient,
+    change_id: Uuid,
+) -> Result<Option<StepRow>, tokio_postgres::Error> {
+    let sql =
+        format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id IS NULL");
+    Ok(client
+        .query_opt(&sql, &[&change_id])
+        .await?
+        .as_ref()
+        .map(step_from_row))
 }
 
 pub async fn set_step_status(
@@ -103,8 +138,13 @@ pub async fn insert_children(
 }
 
 /// The change's manifest, stored by the planner.
-pub async fn change_manifest(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<Manifest> {
-    let row = client.query_one("SELECT step_tree FROM changes WHERE id = $1", &[&change_id]).await?;
+pub async fn change_manifest(
+    client: &impl GenericClient,
+    change_id: Uuid,
+) -> anyhow::Result<Manifest> {
+    let row = client
+        .query_one("SELECT step_tree FROM changes WHERE id = $1", &[&change_id])
+        .await?;
     let tree: Option<serde_json::Value> = row.get(0);
     Ok(serde_json::from_value(tree.unwrap_or_default())?)
 }

@@ -35,6 +35,10 @@ pub async fn claim(
     worker_id: &str,
     lease_seconds: f64,
 ) -> anyhow::Result<Option<Claimed>> {
+    // The change first, as in every transaction that changes a step tree (see results::apply).
+    client
+        .execute("SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR UPDATE", &[&step_id])
+        .await?;
     let row = client
         .query_opt(
             "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
@@ -78,15 +82,27 @@ pub async fn claim(
     let created_by: String = c.get(4);
     let commit_sha: String = c.get(1);
     let context = ContextInfo {
-        project: object(json!({"id": c.get::<_, Uuid>(6), "code": c.get::<_, String>(7), "name": c.get::<_, String>(8), "description": c.get::<_, Option<String>>(9)})),
-        environment: object(json!({"id": c.get::<_, Uuid>(10), "code": c.get::<_, String>(11), "name": c.get::<_, String>(12), "description": c.get::<_, Option<String>>(13)})),
-        change: object(json!({"id": change_id, "action": c.get::<_, String>(2), "git_rev": c.get::<_, String>(0), "commit_sha": commit_sha, "metadata": c.get::<_, Value>(3), "git_remote_name": c.get::<_, String>(5), "created_by": created_by})),
-        step: object(json!({"id": step_id, "action": action, "name": name, "attempt": attempt, "parent_id": parent_id})),
+        project: object(
+            json!({"id": c.get::<_, Uuid>(6), "code": c.get::<_, String>(7), "name": c.get::<_, String>(8), "description": c.get::<_, Option<String>>(9)}),
+        ),
+        environment: object(
+            json!({"id": c.get::<_, Uuid>(10), "code": c.get::<_, String>(11), "name": c.get::<_, String>(12), "description": c.get::<_, Option<String>>(13)}),
+        ),
+        change: object(
+            json!({"id": change_id, "action": c.get::<_, String>(2), "git_rev": c.get::<_, String>(0), "commit_sha": commit_sha, "metadata": c.get::<_, Value>(3), "git_remote_name": c.get::<_, String>(5), "created_by": created_by}),
+        ),
+        step: object(
+            json!({"id": step_id, "action": action, "name": name, "attempt": attempt, "parent_id": parent_id}),
+        ),
         user: object(json!({"name": created_by})),
     };
-    let manifest: Option<gantry_shared::manifest::Manifest> =
-        c.get::<_, Option<Value>>(21).and_then(|tree| serde_json::from_value(tree).ok());
-    let timeout_seconds = manifest.as_ref().and_then(|m| m.actions.get(&action)).and_then(|a| a.timeout);
+    let manifest: Option<gantry_shared::manifest::Manifest> = c
+        .get::<_, Option<Value>>(21)
+        .and_then(|tree| serde_json::from_value(tree).ok());
+    let timeout_seconds = manifest
+        .as_ref()
+        .and_then(|m| m.actions.get(&action))
+        .and_then(|a| a.timeout);
     Ok(Some(Claimed {
         timeout_seconds,
         change_id,
@@ -96,12 +112,25 @@ pub async fn claim(
         name,
         git_rev: c.get(0),
         project_code: c.get(7),
-        remote: planner_remote(cipher, c.get(16), c.get(17), c.get(18), c.get(19), c.get(20))?,
+        remote: planner_remote(
+            cipher,
+            c.get(16),
+            c.get(17),
+            c.get(18),
+            c.get(19),
+            c.get(20),
+        )?,
         commit_sha,
         context: StepContext {
             context,
-            project: OwnerProperties { properties: project_props.document, properties_version: project_props.version },
-            environment: OwnerProperties { properties: environment_props.document, properties_version: environment_props.version },
+            project: OwnerProperties {
+                properties: project_props.document,
+                properties_version: project_props.version,
+            },
+            environment: OwnerProperties {
+                properties: environment_props.document,
+                properties_version: environment_props.version,
+            },
         },
     }))
 }

@@ -9,11 +9,13 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptions, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptions,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use gantry_shared::protocol::{CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, STEP_RESULT_FILE};
+use gantry_shared::protocol::{
+    CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, STEP_RESULT_FILE,
+};
 use gantry_shared::settings::WorkerSettings;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +33,10 @@ pub struct ContainerSpec<'a> {
 
 /// How the container ended.
 pub enum Ended {
-    Exited { code: i64, result: Result<Option<serde_json::Value>, String> },
+    Exited {
+        code: i64,
+        result: Result<Option<serde_json::Value>, String>,
+    },
     TimedOut,
     /// This worker lost the step's lease: the container was killed and nothing is reported.
     LeaseLost,
@@ -46,7 +51,10 @@ pub async fn run(
 ) -> Result<Ended, bollard::errors::Error> {
     let id = create(docker, settings, &spec).await?;
     let ended = run_created(docker, &id, settings, spec, log, lease_lost).await;
-    let remove = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let remove = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
     if let Err(e) = docker.remove_container(&id, Some(remove)).await {
         tracing::warn!(error = %e, container = %id, "removing a step container failed");
     }
@@ -61,10 +69,25 @@ async fn run_created(
     log: &StepLog,
     lease_lost: &CancellationToken,
 ) -> Result<Ended, bollard::errors::Error> {
-    let upload = UploadToContainerOptionsBuilder::default().path(CONTAINER_HOME).build();
-    docker.upload_to_container(id, Some(upload), bollard::body_full(context_tar(&spec.step_context_json).into())).await?;
-    docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await?;
-    let logs = tokio::spawn(stream_logs(docker.clone(), id.to_owned(), settings.max_log_line_bytes, log_sender(log)));
+    let upload = UploadToContainerOptionsBuilder::default()
+        .path(CONTAINER_HOME)
+        .build();
+    docker
+        .upload_to_container(
+            id,
+            Some(upload),
+            bollard::body_full(context_tar(&spec.step_context_json).into()),
+        )
+        .await?;
+    docker
+        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await?;
+    let logs = tokio::spawn(stream_logs(
+        docker.clone(),
+        id.to_owned(),
+        settings.max_log_line_bytes,
+        log_sender(log),
+    ));
     let code = tokio::select! {
         code = wait(docker, id) => code?,
         _ = tokio::time::sleep(spec.timeout) => {
@@ -78,17 +101,28 @@ async fn run_created(
         }
     };
     let _ = logs.await;
-    let result = if code == 0 { read_result(docker, id).await } else { Ok(None) };
+    let result = if code == 0 {
+        read_result(docker, id).await
+    } else {
+        Ok(None)
+    };
     Ok(Ended::Exited { code, result })
 }
 
-async fn create(docker: &Docker, settings: &WorkerSettings, spec: &ContainerSpec<'_>) -> Result<String, bollard::errors::Error> {
+async fn create(
+    docker: &Docker,
+    settings: &WorkerSettings,
+    spec: &ContainerSpec<'_>,
+) -> Result<String, bollard::errors::Error> {
     let host_config = HostConfig {
         network_mode: Some(settings.runner_network.clone()),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
         readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_owned(), format!("rw,nosuid,nodev,size={}", settings.tmp_size))])),
+        tmpfs: Some(HashMap::from([(
+            "/tmp".to_owned(),
+            format!("rw,nosuid,nodev,size={}", settings.tmp_size),
+        )])),
         memory: Some(settings.memory_bytes),
         memory_swap: Some(settings.memory_bytes),
         nano_cpus: Some(settings.nano_cpus),
@@ -108,7 +142,9 @@ async fn create(docker: &Docker, settings: &WorkerSettings, spec: &ContainerSpec
         host_config: Some(host_config),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&spec.name)
+        .build();
     Ok(docker.create_container(Some(options), body).await?.id)
 }
 
@@ -122,8 +158,12 @@ fn context_tar(step_context: &[u8]) -> Vec<u8> {
     dir.set_gid(u64::from(RUNNER_UID));
     dir.set_size(0);
     dir.set_cksum();
-    let protocol_dir = PROTOCOL_DIR.trim_start_matches(CONTAINER_HOME).trim_start_matches('/');
-    builder.append_data(&mut dir, format!("{protocol_dir}/"), std::io::empty()).expect("in-memory tar");
+    let protocol_dir = PROTOCOL_DIR
+        .trim_start_matches(CONTAINER_HOME)
+        .trim_start_matches('/');
+    builder
+        .append_data(&mut dir, format!("{protocol_dir}/"), std::io::empty())
+        .expect("in-memory tar");
     let mut file = tar::Header::new_gnu();
     file.set_mode(0o600);
     file.set_uid(u64::from(RUNNER_UID));
@@ -131,13 +171,21 @@ fn context_tar(step_context: &[u8]) -> Vec<u8> {
     file.set_size(step_context.len() as u64);
     file.set_cksum();
     builder
-        .append_data(&mut file, format!("{protocol_dir}/{}", gantry_shared::protocol::STEP_CONTEXT_FILE), step_context)
+        .append_data(
+            &mut file,
+            format!(
+                "{protocol_dir}/{}",
+                gantry_shared::protocol::STEP_CONTEXT_FILE
+            ),
+            step_context,
+        )
         .expect("in-memory tar");
     builder.into_inner().expect("in-memory tar")
 }
 
 async fn wait(docker: &Docker, id: &str) -> Result<i64, bollard::errors::Error> {
-    let mut stream = docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+    let mut stream =
+        docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
     match stream.next().await {
         Some(Ok(response)) => Ok(response.status_code),
         // A non-zero exit arrives as this error: it is an exit status, not a transport failure.
@@ -148,7 +196,10 @@ async fn wait(docker: &Docker, id: &str) -> Result<i64, bollard::errors::Error> 
 }
 
 async fn kill(docker: &Docker, id: &str) {
-    if let Err(e) = docker.kill_container(id, None::<KillContainerOptions>).await {
+    if let Err(e) = docker
+        .kill_container(id, None::<KillContainerOptions>)
+        .await
+    {
         tracing::warn!(error = %e, container = %id, "killing a step container failed");
     }
 }
@@ -157,13 +208,17 @@ type LineSink = Box<dyn Fn(Stream, String) + Send>;
 
 fn log_sender(log: &StepLog) -> LineSink {
     let sender = log.sender();
-    Box::new(move |stream, text| sender(stream, text))
+    Box::new(sender)
 }
 
 /// Follows the container's output, splitting it into lines per stream; a line longer than
 /// `max_line` is stored in pieces of that size.
 async fn stream_logs(docker: Docker, id: String, max_line: usize, sink: LineSink) {
-    let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+    let options = LogsOptionsBuilder::default()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
     let mut logs = docker.logs(&id, Some(options));
     let mut buffers: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     while let Some(item) = logs.next().await {
@@ -190,7 +245,16 @@ async fn stream_logs(docker: Docker, id: String, max_line: usize, sink: LineSink
     }
     for (i, buffer) in buffers.iter().enumerate() {
         if !buffer.is_empty() {
-            emit(&sink, if i == 0 { Stream::Stdout } else { Stream::Stderr }, buffer, max_line);
+            emit(
+                &sink,
+                if i == 0 {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                },
+                buffer,
+                max_line,
+            );
         }
     }
 }
@@ -206,7 +270,9 @@ fn emit(sink: &LineSink, stream: Stream, bytes: &[u8], max_line: usize) {
 /// oversized or invalid file is an error message for the step log.
 async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Value>, String> {
     let path = format!("{PROTOCOL_DIR}/{STEP_RESULT_FILE}");
-    let options = DownloadFromContainerOptionsBuilder::default().path(&path).build();
+    let options = DownloadFromContainerOptionsBuilder::default()
+        .path(&path)
+        .build();
     let mut stream = docker.download_from_container(id, Some(options));
     let mut archive = Vec::new();
     // The tar around the file adds headers; anything beyond the cap plus room for them is refused
@@ -217,11 +283,19 @@ async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Val
             Ok(bytes) => {
                 archive.extend_from_slice(&bytes);
                 if archive.len() > limit {
-                    return Err(format!("The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"));
+                    return Err(format!(
+                        "The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"
+                    ));
                 }
             }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
-            Err(e) => return Err(format!("Could not copy {STEP_RESULT_FILE} out of the container: {e}")),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => {
+                return Err(format!(
+                    "Could not copy {STEP_RESULT_FILE} out of the container: {e}"
+                ));
+            }
         }
     }
     parse_result_archive(&archive)
@@ -229,16 +303,28 @@ async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Val
 
 fn parse_result_archive(archive: &[u8]) -> Result<Option<serde_json::Value>, String> {
     let mut tar = tar::Archive::new(archive);
-    let mut entries = tar.entries().map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
-    let Some(entry) = entries.next() else { return Ok(None) };
-    let mut entry = entry.map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
+    let mut entries = tar
+        .entries()
+        .map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
+    let Some(entry) = entries.next() else {
+        return Ok(None);
+    };
+    let mut entry =
+        entry.map_err(|e| format!("The {STEP_RESULT_FILE} archive is unreadable: {e}"))?;
     if entry.header().entry_type() != tar::EntryType::Regular {
-        return Err(format!("The {STEP_RESULT_FILE} is not a regular file (symlinks and devices are refused)"));
+        return Err(format!(
+            "The {STEP_RESULT_FILE} is not a regular file (symlinks and devices are refused)"
+        ));
     }
     if entry.size() > MAX_STEP_RESULT_BYTES {
-        return Err(format!("The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"));
+        return Err(format!(
+            "The {STEP_RESULT_FILE} is larger than {MAX_STEP_RESULT_BYTES} bytes"
+        ));
     }
     let mut bytes = Vec::with_capacity(entry.size() as usize);
-    std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| format!("Reading {STEP_RESULT_FILE} failed: {e}"))?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("The {STEP_RESULT_FILE} is not valid JSON: {e}"))
+    std::io::Read::read_to_end(&mut entry, &mut bytes)
+        .map_err(|e| format!("Reading {STEP_RESULT_FILE} failed: {e}"))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("The {STEP_RESULT_FILE} is not valid JSON: {e}"))
 }

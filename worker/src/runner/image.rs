@@ -32,29 +32,67 @@ pub struct ImageRequest<'a> {
 }
 
 /// Returns the tag of the step image, building it only when no image with that content hash exists.
-pub async fn ensure_image(docker: &Docker, git: &GitCache, req: &ImageRequest<'_>, log: &StepLog) -> Result<String, ImageError> {
-    let infra = |what: &str, e: &dyn std::fmt::Display| ImageError::Infrastructure(format!("{what}: {e}"));
+pub async fn ensure_image(
+    docker: &Docker,
+    git: &GitCache,
+    req: &ImageRequest<'_>,
+    log: &StepLog,
+) -> Result<String, ImageError> {
+    let infra =
+        |what: &str, e: &dyn std::fmt::Display| ImageError::Infrastructure(format!("{what}: {e}"));
     let base = docker.inspect_image(req.base_image).await.map_err(|e| {
-        ImageError::Infrastructure(format!("the base runner image {} is not available ({e}); build it with `make runner-image`", req.base_image))
+        ImageError::Infrastructure(format!(
+            "the base runner image {} is not available ({e}); build it with `make runner-image`",
+            req.base_image
+        ))
     })?;
     let base_id = base.id.unwrap_or_default();
     let dockerfile_path = format!("{}/Dockerfile", req.repo_folder.trim_end_matches('/'));
-    let custom = git.read_file(req.remote, req.commit_sha, &dockerfile_path).await.map_err(|e| infra("reading the Dockerfile", &e))?;
-    let dockerfile = custom.clone().unwrap_or_else(|| gantry_shared::DEFAULT_DOCKERFILE.as_bytes().to_vec());
+    let custom = git
+        .read_file(req.remote, req.commit_sha, &dockerfile_path)
+        .await
+        .map_err(|e| infra("reading the Dockerfile", &e))?;
+    let dockerfile = custom
+        .clone()
+        .unwrap_or_else(|| gantry_shared::DEFAULT_DOCKERFILE.as_bytes().to_vec());
     let args = build_args(req);
-    let tag = content_tag(&base_id, &dockerfile, req.commit_sha, req.context_env_json, &args);
+    let tag = content_tag(
+        &base_id,
+        &dockerfile,
+        req.commit_sha,
+        req.context_env_json,
+        &args,
+    );
     if docker.inspect_image(&tag).await.is_ok() {
-        log.system(format!("===> Reusing image {tag} for step \"{}\"", req.step_name));
+        log.system(format!(
+            "===> Reusing image {tag} for step \"{}\"",
+            req.step_name
+        ));
         return Ok(tag);
     }
-    log.system(format!("===> Starting image build for step \"{}\"", req.step_name));
+    log.system(format!(
+        "===> Starting image build for step \"{}\"",
+        req.step_name
+    ));
     if custom.is_some() {
-        log.system(format!("===> Using \"{dockerfile_path}\" to build the image for step \"{}\"", req.step_name));
+        log.system(format!(
+            "===> Using \"{dockerfile_path}\" to build the image for step \"{}\"",
+            req.step_name
+        ));
     }
-    let repo_tar = git.archive(req.remote, req.commit_sha).await.map_err(|e| infra("archiving the repository", &e))?;
-    let context = build_context(&dockerfile, &repo_tar, req.context_env_json).map_err(|e| infra("packing the build context", &e))?;
+    let archive = git
+        .archive(req.remote, req.commit_sha)
+        .await
+        .map_err(|e| infra("archiving the repository", &e))?;
+    let repo_tar =
+        owned_by_runner(&archive).map_err(|e| infra("re-owning the repository archive", &e))?;
+    let context = build_context(&dockerfile, &repo_tar, req.context_env_json)
+        .map_err(|e| infra("packing the build context", &e))?;
     build(docker, req, &tag, args, context, log).await?;
-    log.system(format!("===> Finished image build for step \"{}\"", req.step_name));
+    log.system(format!(
+        "===> Finished image build for step \"{}\"",
+        req.step_name
+    ));
     Ok(tag)
 }
 
@@ -63,15 +101,30 @@ fn build_args(req: &ImageRequest<'_>) -> HashMap<String, String> {
         ("GIT_REV".to_owned(), req.git_rev.to_owned()),
         ("GIT_SHA".to_owned(), req.commit_sha.to_owned()),
         ("GANTRY_BASE_RUNNER".to_owned(), req.base_image.to_owned()),
-        ("GANTRY_VERSION".to_owned(), gantry_shared::VERSION.to_owned()),
+        (
+            "GANTRY_VERSION".to_owned(),
+            gantry_shared::VERSION.to_owned(),
+        ),
     ])
 }
 
 /// The content hash: base image id, Dockerfile, commit (the archive of a commit is a function of
 /// it), the env file and the build args.
-fn content_tag(base_id: &str, dockerfile: &[u8], sha: &str, env_json: &[u8], args: &HashMap<String, String>) -> String {
+fn content_tag(
+    base_id: &str,
+    dockerfile: &[u8],
+    sha: &str,
+    env_json: &[u8],
+    args: &HashMap<String, String>,
+) -> String {
     let mut hasher = Sha256::new();
-    for part in [b"gantry-image-v1".as_slice(), base_id.as_bytes(), dockerfile, sha.as_bytes(), env_json] {
+    for part in [
+        b"gantry-image-v1".as_slice(),
+        base_id.as_bytes(),
+        dockerfile,
+        sha.as_bytes(),
+        env_json,
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
@@ -83,9 +136,41 @@ fn content_tag(base_id: &str, dockerfile: &[u8], sha: &str, env_json: &[u8], arg
     format!("gantry-step:{}", &hex::encode(hasher.finalize())[..32])
 }
 
+/// The archive with every entry owned by the runner user: the classic builder's `ADD --chown`
+/// does not apply to what it extracts from a tar, and the step must be able to write its checkout.
+fn owned_by_runner(archive: &[u8]) -> std::io::Result<Vec<u8>> {
+    let uid = u64::from(gantry_shared::protocol::RUNNER_UID);
+    let mut out = tar::Builder::new(Vec::with_capacity(archive.len()));
+    let mut input = tar::Archive::new(archive);
+    for entry in input.entries()? {
+        let mut entry = entry?;
+        let mut header = entry.header().clone();
+        header.set_uid(uid);
+        header.set_gid(uid);
+        header.set_cksum();
+        let path = entry.path()?.into_owned();
+        match header.entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry
+                    .link_name()?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                out.append_link(&mut header, &path, &target)?;
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            _ => out.append_data(&mut header, &path, &mut entry)?,
+        }
+    }
+    out.into_inner()
+}
+
 fn build_context(dockerfile: &[u8], repo_tar: &[u8], env_json: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::with_capacity(repo_tar.len() + 4096));
-    for (name, data) in [("Dockerfile", dockerfile), ("repo.tar", repo_tar), ("step_context_env.json", env_json)] {
+    for (name, data) in [
+        ("Dockerfile", dockerfile),
+        ("repo.tar", repo_tar),
+        ("step_context_env.json", env_json),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -130,8 +215,14 @@ async fn build(
                     return Err(ImageError::Build(detail.message.unwrap_or_default()));
                 }
             }
-            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(ImageError::Build(error)),
-            Err(e) => return Err(ImageError::Infrastructure(format!("building the image: {e}"))),
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(ImageError::Build(error));
+            }
+            Err(e) => {
+                return Err(ImageError::Infrastructure(format!(
+                    "building the image: {e}"
+                )));
+            }
         }
     }
     Ok(())
@@ -149,7 +240,13 @@ mod tests {
         assert_ne!(base, content_tag("img2", b"FROM x", "sha", b"{}", &args));
         assert_ne!(base, content_tag("img", b"FROM y", "sha", b"{}", &args));
         assert_ne!(base, content_tag("img", b"FROM x", "sha2", b"{}", &args));
-        assert_ne!(base, content_tag("img", b"FROM x", "sha", b"{\"a\":1}", &args));
-        assert_ne!(base, content_tag("img", b"FROM x", "sha", b"{}", &HashMap::new()));
+        assert_ne!(
+            base,
+            content_tag("img", b"FROM x", "sha", b"{\"a\":1}", &args)
+        );
+        assert_ne!(
+            base,
+            content_tag("img", b"FROM x", "sha", b"{}", &HashMap::new())
+        );
     }
 }

@@ -46,11 +46,25 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
 
 #[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
 async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
-    let log = StepLog::start(ctx.pool.clone(), claimed.change_id, Some(claimed.step_id), ctx.settings.worker.max_log_bytes_per_step);
-    log.system(format!("===> Starting step processing for step \"{}\"", claimed.name));
+    let log = StepLog::start(
+        ctx.pool.clone(),
+        claimed.change_id,
+        Some(claimed.step_id),
+        ctx.settings.worker.max_log_bytes_per_step,
+    );
+    log.system(format!(
+        "===> Starting step processing for step \"{}\"",
+        claimed.name
+    ));
     let lease_lost = CancellationToken::new();
     let done = CancellationToken::new();
-    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), claimed.step_id, claimed.attempt, lease_lost.clone(), done.clone()));
+    let heartbeat = tokio::spawn(heartbeat(
+        ctx.clone(),
+        claimed.step_id,
+        claimed.attempt,
+        lease_lost.clone(),
+        done.clone(),
+    ));
     let outcome = execute(ctx, &claimed, &log, &lease_lost).await;
     done.cancel();
     let _ = heartbeat.await;
@@ -62,7 +76,12 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
 }
 
 /// Runs the attempt; `None` when the lease was lost (another attempt owns the step now).
-async fn execute(ctx: &Ctx, claimed: &Claimed, log: &StepLog, lease_lost: &CancellationToken) -> Option<StepOutcome> {
+async fn execute(
+    ctx: &Ctx,
+    claimed: &Claimed,
+    log: &StepLog,
+    lease_lost: &CancellationToken,
+) -> Option<StepOutcome> {
     let outcome = |exit_code, result, error: Option<String>, system| StepOutcome {
         change_id: claimed.change_id,
         step_id: claimed.step_id,
@@ -73,12 +92,24 @@ async fn execute(ctx: &Ctx, claimed: &Claimed, log: &StepLog, lease_lost: &Cance
         system,
     };
     let Some(docker) = ctx.docker.as_ref() else {
-        return Some(outcome(None, None, Some("this worker has no Docker engine".into()), true));
+        return Some(outcome(
+            None,
+            None,
+            Some("this worker has no Docker engine".into()),
+            true,
+        ));
     };
     let settings = &ctx.settings.worker;
     let env_file = match StepContextEnv::from_step_context(&claimed.context) {
         Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
-        Err(e) => return Some(outcome(None, None, Some(format!("Invalid properties: {e}")), false)),
+        Err(e) => {
+            return Some(outcome(
+                None,
+                None,
+                Some(format!("Invalid properties: {e}")),
+                false,
+            ));
+        }
     };
     let request = ImageRequest {
         remote: &claimed.remote,
@@ -93,11 +124,20 @@ async fn execute(ctx: &Ctx, claimed: &Claimed, log: &StepLog, lease_lost: &Cance
     };
     let image = match image::ensure_image(docker, &ctx.git, &request, log).await {
         Ok(tag) => tag,
-        Err(ImageError::Build(msg)) => return Some(outcome(None, None, Some(format!("The step image build failed: {msg}")), false)),
+        Err(ImageError::Build(msg)) => {
+            return Some(outcome(
+                None,
+                None,
+                Some(format!("The step image build failed: {msg}")),
+                false,
+            ));
+        }
         Err(ImageError::Infrastructure(msg)) => return Some(outcome(None, None, Some(msg), true)),
     };
     log.system(format!("===> Starting step \"{}\"", claimed.name));
-    let timeout = claimed.timeout_seconds.unwrap_or(settings.step_timeout_seconds);
+    let timeout = claimed
+        .timeout_seconds
+        .unwrap_or(settings.step_timeout_seconds);
     let spec = ContainerSpec {
         name: format!("gantry-step-{}-{}", claimed.step_id, claimed.attempt),
         image: &image,
@@ -109,21 +149,48 @@ async fn execute(ctx: &Ctx, claimed: &Claimed, log: &StepLog, lease_lost: &Cance
             ("gantry.attempt".to_owned(), claimed.attempt.to_string()),
             ("gantry.worker".to_owned(), ctx.worker_id.clone()),
         ]),
-        env: vec![format!("GANTRY_REPO_FOLDER={}", settings.repo_folder), "HOME=/opt/gantry".to_owned()],
+        env: vec![
+            format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
+            "HOME=/opt/gantry".to_owned(),
+        ],
         step_context_json: serde_json::to_vec(&claimed.context).expect("serialisable"),
         timeout: Duration::from_secs(timeout),
     };
     match container::run(docker, settings, spec, log, lease_lost).await {
-        Ok(Ended::Exited { code: 0, result: Ok(result) }) => Some(outcome(Some(0), result, None, false)),
-        Ok(Ended::Exited { code: 0, result: Err(msg) }) => Some(outcome(Some(0), None, Some(msg), false)),
+        Ok(Ended::Exited {
+            code: 0,
+            result: Ok(result),
+        }) => Some(outcome(Some(0), result, None, false)),
+        Ok(Ended::Exited {
+            code: 0,
+            result: Err(msg),
+        }) => Some(outcome(Some(0), None, Some(msg), false)),
         Ok(Ended::Exited { code, .. }) => Some(outcome(Some(code), None, None, false)),
-        Ok(Ended::TimedOut) => Some(outcome(None, None, Some(format!("The step timed out after {timeout} seconds and was killed")), false)),
+        Ok(Ended::TimedOut) => Some(outcome(
+            None,
+            None,
+            Some(format!(
+                "The step timed out after {timeout} seconds and was killed"
+            )),
+            false,
+        )),
         Ok(Ended::LeaseLost) => None,
-        Err(e) => Some(outcome(None, None, Some(format!("Docker failed running the step container: {e}")), true)),
+        Err(e) => Some(outcome(
+            None,
+            None,
+            Some(format!("Docker failed running the step container: {e}")),
+            true,
+        )),
     }
 }
 
-async fn heartbeat(ctx: Ctx, step_id: Uuid, attempt: i32, lost: CancellationToken, done: CancellationToken) {
+async fn heartbeat(
+    ctx: Ctx,
+    step_id: Uuid,
+    attempt: i32,
+    lost: CancellationToken,
+    done: CancellationToken,
+) {
     let lease = ctx.settings.worker.lease_seconds as f64;
     let period = Duration::from_secs_f64(lease / 3.0);
     loop {
@@ -132,7 +199,9 @@ async fn heartbeat(ctx: Ctx, step_id: Uuid, attempt: i32, lost: CancellationToke
             _ = tokio::time::sleep(period) => {}
         }
         let renewed = match ctx.pool.get().await {
-            Ok(client) => claim::renew_lease(&client, step_id, attempt, &ctx.worker_id, lease).await,
+            Ok(client) => {
+                claim::renew_lease(&client, step_id, attempt, &ctx.worker_id, lease).await
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot renew the lease: no database connection");
                 continue;
@@ -158,7 +227,14 @@ async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
         let attempt = async {
             let mut client = ctx.pool.get().await?;
             let tx = client.transaction().await?;
-            let handed = claim::hand_over(&tx, claimed.step_id, claimed.attempt, &ctx.worker_id, &message).await?;
+            let handed = claim::hand_over(
+                &tx,
+                claimed.step_id,
+                claimed.attempt,
+                &ctx.worker_id,
+                &message,
+            )
+            .await?;
             tx.commit().await?;
             anyhow::Ok(handed)
         };

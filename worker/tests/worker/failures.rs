@@ -35,19 +35,35 @@ async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_n
             ("ok".into(), "success".into())
         ]
     );
-    let bad = change["included"].as_array().unwrap().iter().find(|s| s["attributes"]["name"] == "bad").unwrap();
+    let bad = change["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["attributes"]["name"] == "bad")
+        .unwrap();
     assert_eq!(bad["attributes"]["exit_code"], 3);
     let log = stack.log(&change_id).await;
-    assert!(log.iter().any(|l| l == "Failed running step runner container: Step failed with status code: 3"), "log:\n{}", log.join("\n"));
+    assert!(
+        log.iter()
+            .any(|l| l == "Failed running step runner container: Step failed with status code: 3"),
+        "log:\n{}",
+        log.join("\n")
+    );
     assert!(!log.iter().any(|l| l == "never"));
-    assert_eq!(stack.properties(&project_props).await, (2, json!({"ok": true})));
+    assert_eq!(
+        stack.properties(&project_props).await,
+        (2, json!({"ok": true}))
+    );
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_git_revision_ends_the_change_in_error_with_the_reason_logged() {
     let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", "actions:\n  default:\n    run: 'true'\n")]);
+    let repo = Repo::new(&[(
+        ".gantry/actions.yaml",
+        "actions:\n  default:\n    run: 'true'\n",
+    )]);
     stack.project_with_repo(&repo.path()).await;
 
     let change_id = stack.create_change("default", "no-such-branch").await;
@@ -57,7 +73,8 @@ async fn an_invalid_git_revision_ends_the_change_in_error_with_the_reason_logged
     assert!(change["data"]["attributes"]["commit_sha"].is_null());
     let log = stack.log(&change_id).await;
     assert!(
-        log.iter().any(|l| l.contains("revision \"no-such-branch\" was not found")),
+        log.iter()
+            .any(|l| l.contains("revision \"no-such-branch\" was not found")),
         "log:\n{}",
         log.join("\n")
     );
@@ -67,7 +84,10 @@ async fn an_invalid_git_revision_ends_the_change_in_error_with_the_reason_logged
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_action_in_the_manifest_ends_the_change_in_error() {
     let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", "actions:\n  default:\n    steps: [missing]\n")]);
+    let repo = Repo::new(&[(
+        ".gantry/actions.yaml",
+        "actions:\n  default:\n    steps: [missing]\n",
+    )]);
     stack.project_with_repo(&repo.path()).await;
 
     let change_id = stack.create_change("default", "main").await;
@@ -75,6 +95,10 @@ async fn an_unknown_action_in_the_manifest_ends_the_change_in_error() {
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     let log = stack.log(&change_id).await;
-    assert!(log.iter().any(|l| l.contains("missing")), "log:\n{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("missing")),
+        "log:\n{}",
+        log.join("\n")
+    );
     stack.stop().await;
 }

@@ -34,13 +34,22 @@ pub async fn spawn_stack() -> TestStack {
     let id = Uuid::new_v4().simple().to_string();
     let mut settings = test_settings();
     let db_name = format!("gantry_test_{id}");
-    let (admin, conn) = tokio_postgres::connect(ADMIN_URL, tokio_postgres::NoTls).await.expect("PostgreSQL is running");
+    let (admin, conn) = tokio_postgres::connect(ADMIN_URL, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL is running");
     tokio::spawn(conn);
-    admin.batch_execute(&format!("CREATE DATABASE {db_name}")).await.expect("creating the test database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db_name}"))
+        .await
+        .expect("creating the test database");
     let url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
-    let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    gantry_migrations::run(&mut client).await.expect("migrations apply");
+    gantry_migrations::run(&mut client)
+        .await
+        .expect("migrations apply");
     let git_cache = tempfile::tempdir().unwrap();
     settings.database.url = SecretString::from(url);
     settings.database.pool_size = 8;
@@ -49,13 +58,17 @@ pub async fn spawn_stack() -> TestStack {
     settings.worker.git_cache_dir = git_cache.path().to_owned();
     settings.worker.reaper_interval_seconds = 1;
     let shutdown = CancellationToken::new();
-    let app = gantry_api::Application::build(settings.clone()).await.expect("the api starts");
+    let app = gantry_api::Application::build(settings.clone())
+        .await
+        .expect("the api starts");
     let port = app.port();
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
         let _ = app.run_until_stopped(api_shutdown).await;
     });
-    let worker = gantry_worker::Worker::build(settings.clone()).await.expect("the worker starts (Docker engine running?)");
+    let worker = gantry_worker::Worker::build(settings.clone())
+        .await
+        .expect("the worker starts (Docker engine running?)");
     let worker_task = tokio::spawn(worker.run_until_stopped(shutdown.clone()));
     TestStack {
         base: format!("http://127.0.0.1:{port}"),
@@ -71,15 +84,26 @@ pub async fn spawn_stack() -> TestStack {
 }
 
 impl TestStack {
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             req = req.json(&body);
         }
         let response = req.send().await.expect("the api answers");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -89,7 +113,13 @@ impl TestStack {
     }
 
     pub async fn post(&self, path: &str, attributes: Value) -> Value {
-        let (status, body) = self.request(reqwest::Method::POST, path, Some(json!({"data": {"attributes": attributes}}))).await;
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                path,
+                Some(json!({"data": {"attributes": attributes}})),
+            )
+            .await;
         assert_eq!(status, 201, "POST {path}: {body}");
         body
     }
@@ -97,9 +127,20 @@ impl TestStack {
     /// Creates project `demo`, environment `dev` and remote `origin` pointing at `repo`; returns
     /// the properties ids of the project and the environment.
     pub async fn project_with_repo(&self, repo: &Path) -> (String, String) {
-        let project = self.post("/api/projects", json!({"code": "demo", "name": "Demo"})).await;
-        let env = self.post("/api/projects/demo/environments", json!({"code": "dev", "name": "Development"})).await;
-        self.post("/api/projects/demo/git_remotes", json!({"name": "origin", "url": repo.to_str().unwrap()})).await;
+        let project = self
+            .post("/api/projects", json!({"code": "demo", "name": "Demo"}))
+            .await;
+        let env = self
+            .post(
+                "/api/projects/demo/environments",
+                json!({"code": "dev", "name": "Development"}),
+            )
+            .await;
+        self.post(
+            "/api/projects/demo/git_remotes",
+            json!({"name": "origin", "url": repo.to_str().unwrap()}),
+        )
+        .await;
         (properties_id(&project), properties_id(&env))
     }
 
@@ -117,29 +158,52 @@ impl TestStack {
     pub async fn wait_final(&self, change_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            let body = self.get(&format!("/api/changes/{change_id}?include=steps")).await;
-            let status = body["data"]["attributes"]["status_code"].as_str().unwrap_or_default().to_owned();
+            let body = self
+                .get(&format!("/api/changes/{change_id}?include=steps"))
+                .await;
+            let status = body["data"]["attributes"]["status_code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if ["success", "error", "cancelled"].contains(&status.as_str()) {
                 return body;
             }
-            assert!(Instant::now() < deadline, "change {change_id} still {status} after 180 s; log:\n{}", self.log(change_id).await.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "change {change_id} still {status} after 180 s; log:\n{}",
+                self.log(change_id).await.join("\n")
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn log(&self, change_id: &str) -> Vec<String> {
-        let body = self.get(&format!("/api/changes/{change_id}/log_lines?limit=10000")).await;
-        body["data"].as_array().unwrap().iter().map(|l| l["attributes"]["text"].as_str().unwrap().to_owned()).collect()
+        let body = self
+            .get(&format!("/api/changes/{change_id}/log_lines?limit=10000"))
+            .await;
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["attributes"]["text"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub async fn properties(&self, id: &str) -> (i64, Value) {
         let body = self.get(&format!("/api/properties/{id}")).await;
-        (body["data"]["attributes"]["version"].as_i64().unwrap(), body["data"]["attributes"]["data"].clone())
+        (
+            body["data"]["attributes"]["version"].as_i64().unwrap(),
+            body["data"]["attributes"]["data"].clone(),
+        )
     }
 
     pub async fn set_properties(&self, id: &str, document: Value) {
         let (status, body) = self
-            .request(reqwest::Method::PATCH, &format!("/api/properties/{id}"), Some(json!({"data": {"attributes": {"data": document}}})))
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/properties/{id}"),
+                Some(json!({"data": {"attributes": {"data": document}}})),
+            )
             .await;
         assert_eq!(status, 200, "PATCH properties: {body}");
     }
@@ -156,13 +220,21 @@ impl TestStack {
         }
         if let Ok((admin, conn)) = tokio_postgres::connect(ADMIN_URL, tokio_postgres::NoTls).await {
             tokio::spawn(conn);
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).await;
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.db_name
+                ))
+                .await;
         }
     }
 }
 
 pub fn properties_id(resource: &Value) -> String {
-    resource["data"]["relationships"]["properties"]["data"]["id"].as_str().expect("a properties relationship").to_owned()
+    resource["data"]["relationships"]["properties"]["data"]["id"]
+        .as_str()
+        .expect("a properties relationship")
+        .to_owned()
 }
 
 /// Statuses of the change's steps by name.
@@ -173,7 +245,12 @@ pub fn step_statuses(change: &Value) -> Vec<(String, String)> {
             steps
                 .iter()
                 .filter(|s| s["type"] == "steps")
-                .map(|s| (s["attributes"]["name"].as_str().unwrap().to_owned(), s["attributes"]["status_code"].as_str().unwrap().to_owned()))
+                .map(|s| {
+                    (
+                        s["attributes"]["name"].as_str().unwrap().to_owned(),
+                        s["attributes"]["status_code"].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -199,7 +276,16 @@ impl Repo {
         let repo = Self { dir };
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&["add", "-A"]);
-        repo.git(&["-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "initial"]);
+        repo.git(&[
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "initial",
+        ]);
         repo
     }
 
@@ -208,7 +294,11 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) {
-        let status = std::process::Command::new("git").args(args).current_dir(self.dir.path()).status().unwrap();
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .status()
+            .unwrap();
         assert!(status.success(), "git {args:?}");
     }
 }

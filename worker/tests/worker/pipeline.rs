@@ -28,10 +28,18 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
     let change = stack.wait_final(&change_id).await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "success", "log:\n{}", log.join("\n"));
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "success",
+        "log:\n{}",
+        log.join("\n")
+    );
     let mut statuses = step_statuses(&change);
     statuses.sort();
-    let expected: Vec<(String, String)> = ["default", "first", "left", "pair", "right"].iter().map(|n| (n.to_string(), "success".to_string())).collect();
+    let expected: Vec<(String, String)> = ["default", "first", "left", "pair", "right"]
+        .iter()
+        .map(|n| (n.to_string(), "success".to_string()))
+        .collect();
     assert_eq!(statuses, expected);
     for line in [
         "hello from default",
@@ -42,17 +50,35 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
         "===> All child steps have finished for step \"pair\"",
         "Change finished with status success",
     ] {
-        assert!(log.iter().any(|l| l == line), "missing {line:?} in log:\n{}", log.join("\n"));
+        assert!(
+            log.iter().any(|l| l == line),
+            "missing {line:?} in log:\n{}",
+            log.join("\n")
+        );
     }
-    assert!(log.iter().any(|l| l.starts_with("===> Starting image build for step") || l.starts_with("===> Reusing image")));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("===> Starting image build for step")
+                || l.starts_with("===> Reusing image"))
+    );
 
     let (version, document) = stack.properties(&project_props).await;
     assert_eq!(document, json!({"first": "done", "left": 1}));
-    assert_eq!(version, 3, "one version per step that changed the project properties");
+    assert_eq!(
+        version, 3,
+        "one version per step that changed the project properties"
+    );
     let (version, document) = stack.properties(&env_props).await;
     assert_eq!((version, document), (2, json!({"right": 2})));
-    let versions = stack.get(&format!("/api/properties/{project_props}/versions")).await;
-    let mut numbers: Vec<i64> = versions["data"].as_array().unwrap().iter().map(|v| v["attributes"]["version"].as_i64().unwrap()).collect();
+    let versions = stack
+        .get(&format!("/api/properties/{project_props}/versions"))
+        .await;
+    let mut numbers: Vec<i64> = versions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["attributes"]["version"].as_i64().unwrap())
+        .collect();
     numbers.sort();
     assert_eq!(numbers, vec![1, 2, 3]);
     stack.stop().await;
@@ -61,18 +87,32 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_change_on_the_same_commit_reuses_the_step_image() {
     let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", "actions:\n  default:\n    run: echo cached\n")]);
+    let repo = Repo::new(&[(
+        ".gantry/actions.yaml",
+        "actions:\n  default:\n    run: echo cached\n",
+    )]);
     stack.project_with_repo(&repo.path()).await;
 
     let first = stack.create_change("default", "main").await;
-    assert_eq!(stack.wait_final(&first).await["data"]["attributes"]["status_code"], "success");
+    assert_eq!(
+        stack.wait_final(&first).await["data"]["attributes"]["status_code"],
+        "success"
+    );
     let second = stack.create_change("default", "main").await;
     let change = stack.wait_final(&second).await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "success");
     let log = stack.log(&second).await;
-    assert!(log.iter().any(|l| l.starts_with("===> Reusing image gantry-step:")), "log:\n{}", log.join("\n"));
-    assert!(!log.iter().any(|l| l.starts_with("===> Starting image build")));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("===> Reusing image gantry-step:")),
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("===> Starting image build"))
+    );
     assert!(log.iter().any(|l| l == "cached"));
     stack.stop().await;
 }

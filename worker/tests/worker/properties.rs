@@ -25,7 +25,12 @@ async fn parallel_steps_modifying_different_properties_are_both_merged() {
     let change_id = stack.create_change("default", "main").await;
     let change = stack.wait_final(&change_id).await;
 
-    assert_eq!(change["data"]["attributes"]["status_code"], "success", "log:\n{}", stack.log(&change_id).await.join("\n"));
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "success",
+        "log:\n{}",
+        stack.log(&change_id).await.join("\n")
+    );
     let (version, document) = stack.properties(&project_props).await;
     assert_eq!(document, json!({"foo": "new_foo", "bar": "new_bar"}));
     assert_eq!(version, 4);
@@ -45,7 +50,8 @@ actions:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_with_the_four_document_log() {
+async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_with_the_four_document_log()
+ {
     let stack = spawn_stack().await;
     let repo = Repo::new(&[(".gantry/actions.yaml", SCENARIO_1)]);
     let (project_props, _) = stack.project_with_repo(&repo.path()).await;
@@ -58,9 +64,18 @@ async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_wi
     statuses.sort();
     assert_eq!(
         statuses,
-        vec![("bar".into(), "error".into()), ("default".into(), "error".into()), ("foo".into(), "success".into())]
+        vec![
+            ("bar".into(), "error".into()),
+            ("default".into(), "error".into()),
+            ("foo".into(), "success".into())
+        ]
     );
-    let bar_id = change["included"].as_array().unwrap().iter().find(|s| s["attributes"]["name"] == "bar").unwrap()["id"]
+    let bar_id = change["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["attributes"]["name"] == "bar")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -96,8 +111,16 @@ Current value of project properties (that the JSON Patch fails to apply to):
 Please resolve this conflict manually and correct the project properties via the `gantry project set-properties` command. If applicable, retry the change to complete any remaining steps."#
     );
     let log = stack.log(&change_id).await;
-    assert!(log.iter().any(|l| l == &expected), "the conflict log is missing; log:\n{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l == &expected),
+        "the conflict log is missing; log:\n{}",
+        log.join("\n")
+    );
     let (version, document) = stack.properties(&project_props).await;
-    assert_eq!((version, document), (3, json!({})), "bar's patch was not applied");
+    assert_eq!(
+        (version, document),
+        (3, json!({})),
+        "bar's patch was not applied"
+    );
     stack.stop().await;
 }

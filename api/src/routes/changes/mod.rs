@@ -1,0 +1,15 @@
+//! `/api/changes`: running an action of a project's repository against an environment. Creating a
+//! change only records it and queues a `plan_change_v1` message through the outbox; the worker's
+//! planner takes it from there.
+
+mod create;
+mod cursor;
+mod filters;
+mod list;
+mod record;
+mod show;
+
+pub use create::create_change;
+pub use list::list_changes;
+pub use record::{ChangeAttributes, ChangeRecord, select_change};
+pub use show::show_change;

@@ -1,0 +1,17 @@
+//! `/api/properties/{id}`: the encrypted, versioned properties of a project or an environment
+//! (DESIGN §4 "User updates"), and their full history.
+
+mod edit;
+mod in_use;
+mod record;
+mod reserved;
+mod show;
+mod update;
+mod version;
+mod versions;
+
+pub use record::{PropertiesAttributes, properties_resource};
+pub use show::show_properties;
+pub use update::update_properties;
+pub use version::show_version;
+pub use versions::list_versions;

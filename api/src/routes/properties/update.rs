@@ -1,0 +1,70 @@
+//! `PATCH /api/properties/{id}`: one transaction locks the document, refuses while an active
+//! change uses it (409) or when the edit was made to an older version (412), then writes the next
+//! version with an audit event.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use gantry_shared::store::{self, Author};
+use serde_json::json;
+
+use super::edit::{Edit, EditRequest};
+use super::in_use::{in_use, select_active_change};
+use super::record::{PropertiesAttributes, properties_resource, select_properties_info};
+use super::reserved::check_reserved_keys;
+use crate::audit::{Event, insert_event};
+use crate::auth::User;
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::paths;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(properties = %path, user = user.name()), err(level = "info"))]
+pub async fn update_properties(
+    state: web::Data<AppState>,
+    user: User,
+    path: web::Path<String>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = paths::uuid(&path, "properties")?;
+    let request = EditRequest::read(&req, &mut payload).await?;
+    let base_pointer = matches!(request.edit, Edit::Replace(_)).then_some("/data/attributes/data");
+    let mut client = state.client().await?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    let info = select_properties_info(&tx, id)
+        .await
+        .context("loading the properties")?
+        .ok_or_else(|| paths::not_found("properties", &path))?;
+    let current = store::load(&tx, &state.cipher, id, true).await.context("locking the properties")?;
+    if let Some(change) = select_active_change(&tx, info.owner).await.context("looking for active changes")? {
+        return Err(in_use(info.owner, change));
+    }
+    if let Some(expected) = request.expected_version.filter(|v| *v != current.version) {
+        return Err(version_mismatch(current.version, expected));
+    }
+    let document = request.edit.apply(&current.document)?;
+    check_reserved_keys(&document, base_pointer)?;
+    let author = Author { name: user.name(), step_id: None };
+    let version = store::write_next(&tx, &state.cipher, id, current.version, &document, &author)
+        .await
+        .context("writing the properties")?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the locked properties version moved")))?;
+    let event = Event {
+        kind: "api:properties:update",
+        actor: user.name(),
+        target: format!("/properties/{id}"),
+        payload: json!({ "version": version }),
+    };
+    insert_event(&tx, &event).await.context("recording the event")?;
+    let updated = select_properties_info(&tx, id).await.context("reading the properties")?;
+    tx.commit().await.context("committing the properties")?;
+    let updated_at = updated.map_or(info.updated_at, |u| u.updated_at);
+    let attributes = PropertiesAttributes { data: document, version, updated_at };
+    Ok(jsonapi::ok(properties_resource(id, attributes)))
+}
+
+fn version_mismatch(current: i64, expected: i64) -> ApiError {
+    ApiError::PreconditionFailed(format!(
+        "Version mismatch, the properties are now at version {current} whilst these modifications were made to \
+         version {expected}. Please fetch the latest version of the properties and reapply the edits."
+    ))
+}

@@ -1,0 +1,7 @@
+//! `/api/steps/{id}`: the steps of a change (also included in `GET /api/changes/{id}?include=steps`).
+
+mod record;
+mod show;
+
+pub use record::{StepAttributes, StepRecord, select_steps_of_change};
+pub use show::show_step;
