@@ -17,7 +17,6 @@ pub struct TestStack {
     pub base: String,
     pub client: reqwest::Client,
     pub token: String,
-    pub pool: deadpool_postgres::Pool,
     pub settings: Settings,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -74,7 +73,6 @@ pub async fn spawn_stack() -> TestStack {
         base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         token: settings.api.admin_token.expose_secret().to_owned(),
-        pool: gantry_shared::db::pool(&settings.database).unwrap(),
         settings,
         shutdown,
         tasks: vec![api_task, worker_task],
@@ -195,17 +193,6 @@ impl TestStack {
             body["data"]["attributes"]["version"].as_i64().unwrap(),
             body["data"]["attributes"]["data"].clone(),
         )
-    }
-
-    pub async fn set_properties(&self, id: &str, document: Value) {
-        let (status, body) = self
-            .request(
-                reqwest::Method::PATCH,
-                &format!("/api/properties/{id}"),
-                Some(json!({"data": {"attributes": {"data": document}}})),
-            )
-            .await;
-        assert_eq!(status, 200, "PATCH properties: {body}");
     }
 
     pub async fn stop(self) {
