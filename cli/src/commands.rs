@@ -14,12 +14,12 @@ use crate::render;
 pub struct Cli {
     /// The API's base URL.
     #[arg(
-        long,
+        long = "url",
         env = "GANTRY_URL",
         default_value = "http://127.0.0.1:3000",
         global = true
     )]
-    url: String,
+    api_url: String,
     /// The API token.
     #[arg(
         long,
@@ -91,7 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.token.is_empty() {
         bail!("no API token: pass --token or set GANTRY_TOKEN");
     }
-    let client = Client::new(&cli.url, &cli.token);
+    let client = Client::new(&cli.api_url, &cli.token);
     match cli.command {
         Command::ProjectCreate { code, name } => {
             let doc = client
