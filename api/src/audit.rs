@@ -12,7 +12,10 @@ pub struct Event<'a> {
     pub payload: Value,
 }
 
-pub async fn insert_event(client: &impl GenericClient, event: &Event<'_>) -> Result<(), tokio_postgres::Error> {
+pub async fn insert_event(
+    client: &impl GenericClient,
+    event: &Event<'_>,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "INSERT INTO events (type, actor, target, payload) VALUES ($1, $2, $3, $4)",

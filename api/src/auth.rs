@@ -36,7 +36,9 @@ pub async fn require_token(
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the application state is not configured")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the application state is not configured"))
+        })?;
     let user = authenticate(&state, req.headers()).await?;
     tracing::Span::current().record("user", user.name());
     req.extensions_mut().insert(user);
@@ -65,7 +67,10 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn select_token_user(client: &impl GenericClient, digest: &str) -> Result<Option<String>, tokio_postgres::Error> {
+async fn select_token_user(
+    client: &impl GenericClient,
+    digest: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT user_name FROM api_tokens WHERE token_digest = $1 AND revoked_at IS NULL \
@@ -81,7 +86,12 @@ impl FromRequest for User {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<User>().cloned().ok_or(ApiError::Unauthorized))
+        ready(
+            req.extensions()
+                .get::<User>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized),
+        )
     }
 }
 

@@ -65,25 +65,40 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::BadRequest(Problem { detail: detail.into(), source: None })
+        Self::BadRequest(Problem {
+            detail: detail.into(),
+            source: None,
+        })
     }
 
     pub fn bad_parameter(parameter: &str, detail: impl Into<String>) -> Self {
-        Self::BadRequest(Problem { detail: detail.into(), source: Some(ErrorSource::Parameter(parameter.into())) })
+        Self::BadRequest(Problem {
+            detail: detail.into(),
+            source: Some(ErrorSource::Parameter(parameter.into())),
+        })
     }
 
     pub fn bad_header(name: &str, detail: impl Into<String>) -> Self {
-        Self::BadRequest(Problem { detail: detail.into(), source: Some(ErrorSource::Header(name.into())) })
+        Self::BadRequest(Problem {
+            detail: detail.into(),
+            source: Some(ErrorSource::Header(name.into())),
+        })
     }
 
     /// A 422 pointing into the request body.
     pub fn invalid(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::Unprocessable(Problem { detail: detail.into(), source: Some(ErrorSource::Pointer(pointer.into())) })
+        Self::Unprocessable(Problem {
+            detail: detail.into(),
+            source: Some(ErrorSource::Pointer(pointer.into())),
+        })
     }
 
     /// A 422 about one attribute: `"<name> <reason>"` pointing at `/data/attributes/<name>`.
     pub fn invalid_attribute(name: &str, reason: impl std::fmt::Display) -> Self {
-        Self::invalid(format!("/data/attributes/{name}"), format!("{name} {reason}"))
+        Self::invalid(
+            format!("/data/attributes/{name}"),
+            format!("{name} {reason}"),
+        )
     }
 
     fn title(&self) -> &'static str {
@@ -97,7 +112,9 @@ impl ApiError {
     /// The detail shown to the client: the message for client errors, nothing internal for 5xx.
     fn public_detail(&self) -> String {
         match self {
-            ApiError::Unavailable(_) => "The service is temporarily unavailable; retry shortly.".into(),
+            ApiError::Unavailable(_) => {
+                "The service is temporarily unavailable; retry shortly.".into()
+            }
             ApiError::Internal(_) => "An internal error occurred; it has been logged.".into(),
             ApiError::Unauthorized => {
                 "A valid bearer token is required: send `Authorization: Bearer <token>`.".into()
@@ -147,8 +164,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
-            ApiError::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "database unavailable"),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+            }
             _ => {}
         }
         let status = self.status_code();
@@ -164,7 +185,8 @@ impl ResponseError for ApiError {
         response.content_type(MEDIA_TYPE);
         match self {
             ApiError::Unauthorized => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
@@ -206,8 +228,12 @@ impl<T> Context<T> for Result<T, StoreError> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
         self.map_err(|e| match e {
             StoreError::NotFound(id) => ApiError::NotFound(format!("properties {id} not found")),
-            StoreError::Db(db) => from_kind(db::classify(&db), anyhow::Error::new(db).context(doing)),
-            crypto @ StoreError::Crypto(..) => ApiError::Internal(anyhow::Error::new(crypto).context(doing)),
+            StoreError::Db(db) => {
+                from_kind(db::classify(&db), anyhow::Error::new(db).context(doing))
+            }
+            crypto @ StoreError::Crypto(..) => {
+                ApiError::Internal(anyhow::Error::new(crypto).context(doing))
+            }
         })
     }
 }
@@ -225,7 +251,9 @@ pub fn conflict_on_unique<T>(
     doing: &'static str,
 ) -> Result<T, ApiError> {
     match result {
-        Err(e) if db::classify(&e) == DbErrorKind::UniqueViolation => Err(ApiError::Conflict(conflict())),
+        Err(e) if db::classify(&e) == DbErrorKind::UniqueViolation => {
+            Err(ApiError::Conflict(conflict()))
+        }
         other => other.context(doing),
     }
 }

@@ -25,19 +25,44 @@ pub struct Resource<A> {
 }
 
 impl<A> Resource<A> {
-    pub fn new(kind: &'static str, id: impl Into<String>, attributes: A, self_link: String) -> Self {
-        Self { links: Some(Links::to(self_link)), ..Self::unlinked(kind, id, attributes) }
+    pub fn new(
+        kind: &'static str,
+        id: impl Into<String>,
+        attributes: A,
+        self_link: String,
+    ) -> Self {
+        Self {
+            links: Some(Links::to(self_link)),
+            ..Self::unlinked(kind, id, attributes)
+        }
     }
 
     /// A resource without a URL of its own (log lines, events).
     pub fn unlinked(kind: &'static str, id: impl Into<String>, attributes: A) -> Self {
-        Self { id: id.into(), kind, attributes, relationships: BTreeMap::new(), links: None }
+        Self {
+            id: id.into(),
+            kind,
+            attributes,
+            relationships: BTreeMap::new(),
+            links: None,
+        }
     }
 
     /// Adds a to-one relationship; `None` renders as `"data": null`.
-    pub fn related(mut self, name: &'static str, target: Option<Identifier>, related: Option<String>) -> Self {
+    pub fn related(
+        mut self,
+        name: &'static str,
+        target: Option<Identifier>,
+        related: Option<String>,
+    ) -> Self {
         let links = related.map(|related| RelatedLink { related });
-        self.relationships.insert(name, Relationship { links, data: target });
+        self.relationships.insert(
+            name,
+            Relationship {
+                links,
+                data: target,
+            },
+        );
         self
     }
 
@@ -60,7 +85,10 @@ pub struct Links {
 
 impl Links {
     fn to(self_link: String) -> Self {
-        Self { self_link, others: BTreeMap::new() }
+        Self {
+            self_link,
+            others: BTreeMap::new(),
+        }
     }
 }
 
@@ -74,7 +102,10 @@ pub struct Identifier {
 
 impl Identifier {
     pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
-        Self { kind, id: id.into() }
+        Self {
+            kind,
+            id: id.into(),
+        }
     }
 }
 
@@ -109,7 +140,14 @@ pub struct ListLinks {
 
 /// `200 OK` with one resource.
 pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
-    respond(HttpResponse::Ok(), &Document::<_, ()> { data: resource, included: None, links: None })
+    respond(
+        HttpResponse::Ok(),
+        &Document::<_, ()> {
+            data: resource,
+            included: None,
+            links: None,
+        },
+    )
 }
 
 /// `201 Created` with the new resource and a `Location` header at its `self` link.
@@ -118,19 +156,40 @@ pub fn created<A: Serialize>(resource: Resource<A>) -> HttpResponse {
     if let Some(links) = &resource.links {
         builder.insert_header((header::LOCATION, links.self_link.clone()));
     }
-    respond(builder, &Document::<_, ()> { data: resource, included: None, links: None })
+    respond(
+        builder,
+        &Document::<_, ()> {
+            data: resource,
+            included: None,
+            links: None,
+        },
+    )
 }
 
 /// `200 OK` with one resource and the resources it includes.
-pub fn ok_with_included<A: Serialize, I: Serialize>(resource: Resource<A>, included: Option<Vec<I>>) -> HttpResponse {
-    respond(HttpResponse::Ok(), &Document { data: resource, included, links: None })
+pub fn ok_with_included<A: Serialize, I: Serialize>(
+    resource: Resource<A>,
+    included: Option<Vec<I>>,
+) -> HttpResponse {
+    respond(
+        HttpResponse::Ok(),
+        &Document {
+            data: resource,
+            included,
+            links: None,
+        },
+    )
 }
 
 /// `200 OK` with a page of resources and the link to the next page, if any.
 pub fn list<A: Serialize>(resources: Vec<Resource<A>>, next: Option<String>) -> HttpResponse {
     respond(
         HttpResponse::Ok(),
-        &Document::<_, ()> { data: resources, included: None, links: Some(ListLinks { next }) },
+        &Document::<_, ()> {
+            data: resources,
+            included: None,
+            links: Some(ListLinks { next }),
+        },
     )
 }
 
@@ -139,6 +198,9 @@ pub fn no_content() -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
 
-fn respond<T: Serialize>(mut builder: actix_web::HttpResponseBuilder, document: &T) -> HttpResponse {
+fn respond<T: Serialize>(
+    mut builder: actix_web::HttpResponseBuilder,
+    document: &T,
+) -> HttpResponse {
     builder.content_type(MEDIA_TYPE).json(document)
 }

@@ -19,7 +19,13 @@ pub struct ListSpec {
 impl ListSpec {
     /// A plain paged list: no filters, sorts or includes.
     pub const fn paged(default_limit: i64, max_limit: i64) -> Self {
-        Self { default_limit, max_limit, filters: &[], sorts: &[], includes: &[] }
+        Self {
+            default_limit,
+            max_limit,
+            filters: &[],
+            sorts: &[],
+            includes: &[],
+        }
     }
 }
 
@@ -41,10 +47,16 @@ impl ListQuery {
     pub fn parse(req: &HttpRequest, spec: &ListSpec) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
             .map_err(|e| ApiError::bad_request(format!("the query string is malformed: {e}")))?;
-        let mut query = ListQuery { limit: spec.default_limit, ..Default::default() };
+        let mut query = ListQuery {
+            limit: spec.default_limit,
+            ..Default::default()
+        };
         for (index, (key, value)) in pairs.iter().enumerate() {
             if pairs[..index].iter().any(|(earlier, _)| earlier == key) {
-                return Err(ApiError::bad_parameter(key, format!("the parameter `{key}` is given more than once")));
+                return Err(ApiError::bad_parameter(
+                    key,
+                    format!("the parameter `{key}` is given more than once"),
+                ));
             }
             query.accept(spec, key, value)?;
         }
@@ -58,12 +70,25 @@ impl ListQuery {
             PAGE_AFTER => self.after = Some(value.to_owned()),
             "sort" if !spec.sorts.is_empty() => self.sort = Some(one_of(key, value, spec.sorts)?),
             "include" if !spec.includes.is_empty() => {
-                self.include = value.split(',').map(|i| one_of(key, i, spec.includes)).collect::<Result<_, _>>()?;
+                self.include = value
+                    .split(',')
+                    .map(|i| one_of(key, i, spec.includes))
+                    .collect::<Result<_, _>>()?;
             }
-            _ => match key.strip_prefix("filter[").and_then(|rest| rest.strip_suffix(']')) {
-                Some(filter) if spec.filters.contains(&filter) => self.filters.push((filter.to_owned(), value.to_owned())),
+            _ => match key
+                .strip_prefix("filter[")
+                .and_then(|rest| rest.strip_suffix(']'))
+            {
+                Some(filter) if spec.filters.contains(&filter) => {
+                    self.filters.push((filter.to_owned(), value.to_owned()))
+                }
                 Some(filter) => return Err(unknown_filter(key, filter, spec.filters)),
-                None => return Err(ApiError::bad_parameter(key, format!("unknown query parameter `{key}`"))),
+                None => {
+                    return Err(ApiError::bad_parameter(
+                        key,
+                        format!("unknown query parameter `{key}`"),
+                    ));
+                }
             },
         }
         Ok(())
@@ -71,8 +96,12 @@ impl ListQuery {
 
     /// The link to the page after `cursor`: this query with `page[after]` replaced.
     pub fn next_link(&self, path: &str, cursor: &str) -> String {
-        let mut pairs: Vec<(&str, &str)> =
-            self.pairs.iter().filter(|(k, _)| k != PAGE_AFTER).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut pairs: Vec<(&str, &str)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != PAGE_AFTER)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         pairs.push((PAGE_AFTER, cursor));
         let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!("{path}?{encoded}")
@@ -84,7 +113,12 @@ impl ListQuery {
     }
 
     /// Cuts `rows` to the page and returns the next link built from the last row's cursor.
-    pub fn page<T>(&self, mut rows: Vec<T>, path: &str, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    pub fn page<T>(
+        &self,
+        mut rows: Vec<T>,
+        path: &str,
+        cursor: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let next = match (more, rows.last()) {
@@ -100,7 +134,12 @@ impl ListQuery {
             .as_deref()
             .map(|after| {
                 after.parse::<i64>().map_err(|_| {
-                    ApiError::bad_parameter(PAGE_AFTER, format!("`{PAGE_AFTER}` must be a cursor from a `next` link, got `{after}`"))
+                    ApiError::bad_parameter(
+                        PAGE_AFTER,
+                        format!(
+                            "`{PAGE_AFTER}` must be a cursor from a `next` link, got `{after}`"
+                        ),
+                    )
                 })
             })
             .transpose()
@@ -110,7 +149,10 @@ impl ListQuery {
 fn parse_limit(value: &str, max: i64) -> Result<i64, ApiError> {
     match value.parse::<i64>() {
         Ok(limit) if limit >= 1 => Ok(limit.min(max)),
-        _ => Err(ApiError::bad_parameter("limit", format!("`limit` must be a positive integer, got `{value}`"))),
+        _ => Err(ApiError::bad_parameter(
+            "limit",
+            format!("`limit` must be a positive integer, got `{value}`"),
+        )),
     }
 }
 
@@ -119,7 +161,10 @@ fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> 
         true => Ok(value.to_owned()),
         false => Err(ApiError::bad_parameter(
             key,
-            format!("`{key}` must be one of {}, got `{value}`", allowed.join(", ")),
+            format!(
+                "`{key}` must be one of {}, got `{value}`",
+                allowed.join(", ")
+            ),
         )),
     }
 }
@@ -129,5 +174,8 @@ fn unknown_filter(key: &str, filter: &str, supported: &[&str]) -> ApiError {
         [] => "this list has no filters".to_owned(),
         list => format!("supported filters: {}", list.join(", ")),
     };
-    ApiError::bad_parameter(key, format!("unknown filter `{filter}` in `{key}`; {supported}"))
+    ApiError::bad_parameter(
+        key,
+        format!("unknown filter `{filter}` in `{key}`; {supported}"),
+    )
 }

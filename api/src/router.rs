@@ -3,12 +3,13 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig, delete, get, patch, post};
-use actix_web::{HttpRequest, Resource};
+use actix_web::{HttpRequest, HttpResponse, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::routes::{
-    changes, downloads, environments, events, git_remotes, health, info, log_lines, projects, properties, steps,
+    changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
+    properties, steps,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -30,7 +31,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn project_routes(cfg: &mut ServiceConfig) {
     cfg.service(
-        resource("/projects").route(get().to(projects::list_projects)).route(post().to(projects::create_project)),
+        resource("/projects")
+            .route(get().to(projects::list_projects))
+            .route(post().to(projects::create_project)),
     )
     .service(
         resource("/projects/{project}")
@@ -69,15 +72,21 @@ fn properties_routes(cfg: &mut ServiceConfig) {
             .route(patch().to(properties::update_properties)),
     )
     .service(resource("/properties/{id}/versions").route(get().to(properties::list_versions)))
-    .service(resource("/properties/{id}/versions/{version}").route(get().to(properties::show_version)));
+    .service(
+        resource("/properties/{id}/versions/{version}").route(get().to(properties::show_version)),
+    );
 }
 
 fn change_routes(cfg: &mut ServiceConfig) {
-    cfg.service(resource("/changes").route(get().to(changes::list_changes)).route(post().to(changes::create_change)))
-        .service(resource("/changes/{id}").route(get().to(changes::show_change)))
-        .service(resource("/changes/{id}/log_lines").route(get().to(log_lines::list_change_log_lines)))
-        .service(resource("/steps/{id}").route(get().to(steps::show_step)))
-        .service(resource("/steps/{id}/log_lines").route(get().to(log_lines::list_step_log_lines)));
+    cfg.service(
+        resource("/changes")
+            .route(get().to(changes::list_changes))
+            .route(post().to(changes::create_change)),
+    )
+    .service(resource("/changes/{id}").route(get().to(changes::show_change)))
+    .service(resource("/changes/{id}/log_lines").route(get().to(log_lines::list_change_log_lines)))
+    .service(resource("/steps/{id}").route(get().to(steps::show_step)))
+    .service(resource("/steps/{id}/log_lines").route(get().to(log_lines::list_step_log_lines)));
 }
 
 /// A resource whose unsupported methods get a JSON:API 405.
@@ -85,10 +94,14 @@ fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn not_found(req: HttpRequest) -> ApiError {
-    ApiError::NotFound(format!("no resource at {}", req.path()))
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no resource at {}", req.path())))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{} is not supported on {}", req.method(), req.path()))
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    )))
 }

@@ -8,9 +8,9 @@ use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use gantry_shared::crypto::Cipher;
+use gantry_shared::db;
 use gantry_shared::outbox::{self, OutboxSignal};
 use gantry_shared::settings::{AmqpSettings, Settings};
-use gantry_shared::db;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -31,14 +31,28 @@ impl Application {
     /// database is connected lazily, so the API starts (and reports not ready) while it is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = db::pool(&settings.database).context("creating the database pool")?;
-        let cipher = Cipher::from_settings(&settings.encryption).context("loading the encryption keys")?;
+        let cipher =
+            Cipher::from_settings(&settings.encryption).context("loading the encryption keys")?;
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
-        let port = listener.local_addr().context("reading the bound address")?.port();
-        let state = web::Data::new(AppState::new(pool, cipher, settings.api.clone(), OutboxSignal::default()));
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let state = web::Data::new(AppState::new(
+            pool,
+            cipher,
+            settings.api.clone(),
+            OutboxSignal::default(),
+        ));
         let server = serve(listener, state.clone())?;
         tracing::info!(%address, port, "gantry-api listening");
-        Ok(Self { port, server, state, amqp: settings.amqp })
+        Ok(Self {
+            port,
+            server,
+            state,
+            amqp: settings.amqp,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -23,11 +23,20 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: Pool, cipher: Cipher, api: ApiSettings, outbox: OutboxSignal) -> Self {
         let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
-        Self { pool, cipher, api, outbox, admin_token_digest }
+        Self {
+            pool,
+            cipher,
+            api,
+            outbox,
+            admin_token_digest,
+        }
     }
 
     /// A pooled connection; an unreachable database becomes a 503.
     pub async fn client(&self) -> Result<Client, ApiError> {
-        self.pool.get().await.context("getting a database connection")
+        self.pool
+            .get()
+            .await
+            .context("getting a database connection")
     }
 }

@@ -70,7 +70,9 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
 
 /// Deserialises a field that distinguishes "absent" (`None`, with `#[serde(default)]`) from
 /// `null` (`Some(None)`): a PATCH clears an optional attribute with `null` and keeps it when absent.
-pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(de: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(de).map(Some)
 }
 
@@ -97,7 +99,9 @@ impl<A: DeserializeOwned + 'static> FromRequest for JsonApiBody<A> {
 pub fn max_body_bytes(req: &HttpRequest) -> Result<usize, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .map(|state| state.api.max_body_bytes)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the application state is not configured")))
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the application state is not configured"))
+        })
 }
 
 #[cfg(test)]
@@ -118,7 +122,9 @@ mod tests {
     #[test]
     fn an_unknown_attribute_is_refused_with_a_pointer_at_it() {
         let error = error_of(r#"{"data":{"attributes":{"code":"a","colour":"red"}}}"#);
-        assert!(matches!(error, ApiError::Unprocessable(p) if p.source == Some(crate::error::ErrorSource::Pointer("/data/attributes/colour".into()))));
+        assert!(
+            matches!(error, ApiError::Unprocessable(p) if p.source == Some(crate::error::ErrorSource::Pointer("/data/attributes/colour".into())))
+        );
     }
 
     #[test]
@@ -129,6 +135,8 @@ mod tests {
     #[test]
     fn pointer_tokens_are_escaped() {
         let error = error_of(r#"{"data":{"attributes":{"code":"a","a/b~c":1}}}"#);
-        assert!(matches!(error, ApiError::Unprocessable(p) if p.source == Some(crate::error::ErrorSource::Pointer("/data/attributes/a~1b~0c".into()))));
+        assert!(
+            matches!(error, ApiError::Unprocessable(p) if p.source == Some(crate::error::ErrorSource::Pointer("/data/attributes/a~1b~0c".into())))
+        );
     }
 }

@@ -20,8 +20,17 @@ pub enum MediaType {
 impl MediaType {
     /// The media type of the request, or 415 when it is missing or not one of `accepted`.
     pub fn of(req: &HttpRequest, accepted: &[MediaType]) -> Result<Self, ApiError> {
-        let raw = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let raw = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = raw
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let found = match essence.as_str() {
             "application/json" | "application/vnd.api+json" => Some(MediaType::Json),
             "application/json-patch+json" => Some(MediaType::JsonPatch),
@@ -31,7 +40,11 @@ impl MediaType {
             Some(media) if accepted.contains(&media) => Ok(media),
             _ => {
                 let names: Vec<&str> = accepted.iter().flat_map(|m| m.names()).copied().collect();
-                let shown = if raw.is_empty() { "none".to_owned() } else { format!("`{raw}`") };
+                let shown = if raw.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!("`{raw}`")
+                };
                 Err(ApiError::UnsupportedMediaType(format!(
                     "the request body must be sent with Content-Type {}; got {shown}",
                     names.join(" or ")
@@ -49,11 +62,19 @@ impl MediaType {
 }
 
 /// Reads the whole body, refusing (413) more than `limit` bytes without buffering them.
-pub async fn read_body<S>(req: &HttpRequest, payload: &mut S, limit: usize) -> Result<Bytes, ApiError>
+pub async fn read_body<S>(
+    req: &HttpRequest,
+    payload: &mut S,
+    limit: usize,
+) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
-    let too_large = || ApiError::PayloadTooLarge(format!("the request body is larger than the {limit} bytes allowed"));
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the request body is larger than the {limit} bytes allowed"
+        ))
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -64,7 +85,9 @@ where
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

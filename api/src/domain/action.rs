@@ -12,7 +12,9 @@ impl ActionName {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         super::text::check_length(value, 1, 200)?;
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid("must not contain whitespace or control characters".into()));
+            return Err(Invalid(
+                "must not contain whitespace or control characters".into(),
+            ));
         }
         // Actions become arguments of `gantry-runner run <action>`.
         if value.starts_with('-') {

@@ -9,7 +9,9 @@ impl GitRev {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         super::text::check_length(value, 1, 255)?;
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid("must not contain whitespace or control characters".into()));
+            return Err(Invalid(
+                "must not contain whitespace or control characters".into(),
+            ));
         }
         // A revision is passed to `git` as an argument: a leading `-` would read as an option.
         if value.starts_with('-') {

@@ -8,9 +8,12 @@ pub struct RemoteName(String);
 impl RemoteName {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         super::text::check_length(value, 1, 50)?;
-        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        let allowed =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
         if !value.chars().all(allowed) {
-            return Err(Invalid("may contain only lowercase letters, digits, `_` and `-`".into()));
+            return Err(Invalid(
+                "may contain only lowercase letters, digits, `_` and `-`".into(),
+            ));
         }
         if value.starts_with('-') {
             return Err(Invalid("must not start with `-`".into()));

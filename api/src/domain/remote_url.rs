@@ -13,7 +13,9 @@ impl RemoteUrl {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         super::text::check_length(value, 1, 2048)?;
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid("must not contain whitespace or control characters".into()));
+            return Err(Invalid(
+                "must not contain whitespace or control characters".into(),
+            ));
         }
         if value.starts_with('/') {
             return Ok(Self(value.to_owned()));
@@ -23,7 +25,9 @@ impl RemoteUrl {
             return Ok(Self(value.to_owned()));
         }
         if value.contains("::") {
-            return Err(Invalid(format!("uses a transport that is not allowed; use {ACCEPTED}")));
+            return Err(Invalid(format!(
+                "uses a transport that is not allowed; use {ACCEPTED}"
+            )));
         }
         match is_scp_like(value) {
             true => Ok(Self(value.to_owned())),
@@ -57,7 +61,11 @@ fn is_scp_like(value: &str) -> bool {
     let Some((user, host)) = user_host.split_once('@') else {
         return false;
     };
-    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
     word(user) && word(host) && !user.starts_with('-') && !path.is_empty()
 }
 

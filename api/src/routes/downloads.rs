@@ -6,6 +6,9 @@ use actix_web::http::header;
 pub async fn dockerfile() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"Dockerfile\""))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"Dockerfile\"",
+        ))
         .body(gantry_shared::DEFAULT_DOCKERFILE)
 }

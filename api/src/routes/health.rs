@@ -26,7 +26,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 async fn database_answers(state: &AppState) -> Result<(), String> {
     let client = state.pool.get().await.map_err(|e| e.to_string())?;
-    client.execute("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
+    client
+        .execute("SELECT 1", &[])
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

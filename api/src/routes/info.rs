@@ -26,7 +26,16 @@ pub async fn show_info(state: web::Data<AppState>, user: User) -> HttpResponse {
     let attributes = InfoAttributes {
         version: gantry_shared::VERSION,
         user: user.name(),
-        api: ApiSummary { host: &state.api.host, port: state.api.port, max_body_bytes: state.api.max_body_bytes },
+        api: ApiSummary {
+            host: &state.api.host,
+            port: state.api.port,
+            max_body_bytes: state.api.max_body_bytes,
+        },
     };
-    jsonapi::ok(Resource::new("info", "info", attributes, "/api/info".into()))
+    jsonapi::ok(Resource::new(
+        "info",
+        "info",
+        attributes,
+        "/api/info".into(),
+    ))
 }

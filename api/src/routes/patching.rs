@@ -21,7 +21,9 @@ pub fn optional<T>(
     match value {
         None => Ok(None),
         Some(None) => Ok(Some(None)),
-        Some(Some(value)) => parse(value).map(|v| Some(Some(v))).map_err(|e| ApiError::invalid_attribute(name, e)),
+        Some(Some(value)) => parse(value)
+            .map(|v| Some(Some(v)))
+            .map_err(|e| ApiError::invalid_attribute(name, e)),
     }
 }
 

@@ -64,18 +64,32 @@ impl ChangeRecord {
         let id = self.id;
         let project = self.attributes.project_code.clone();
         let environment = self.attributes.environment_code.clone();
-        Resource::new("changes", id.to_string(), self.attributes, format!("/api/changes/{id}"))
-            .related("project", Some(Identifier::new("projects", project.clone())), Some(format!("/api/projects/{project}")))
-            .related(
-                "environment",
-                Some(Identifier::new("environments", environment.clone())),
-                Some(format!("/api/projects/{project}/environments/{environment}")),
-            )
-            .link("log_lines", format!("/api/changes/{id}/log_lines"))
+        Resource::new(
+            "changes",
+            id.to_string(),
+            self.attributes,
+            format!("/api/changes/{id}"),
+        )
+        .related(
+            "project",
+            Some(Identifier::new("projects", project.clone())),
+            Some(format!("/api/projects/{project}")),
+        )
+        .related(
+            "environment",
+            Some(Identifier::new("environments", environment.clone())),
+            Some(format!(
+                "/api/projects/{project}/environments/{environment}"
+            )),
+        )
+        .link("log_lines", format!("/api/changes/{id}/log_lines"))
     }
 }
 
-pub async fn select_change(client: &impl GenericClient, id: Uuid) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {
+pub async fn select_change(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {
     let sql = format!("{CHANGE_SELECT} WHERE c.id = $1");
     let row = client.query_opt(&sql, &[&id]).await?;
     Ok(row.as_ref().map(ChangeRecord::from_row))

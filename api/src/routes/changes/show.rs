@@ -9,7 +9,13 @@ use crate::query::{ListQuery, ListSpec};
 use crate::routes::{paths, steps};
 use crate::state::AppState;
 
-const SPEC: ListSpec = ListSpec { default_limit: 1, max_limit: 1, filters: &[], sorts: &[], includes: &["steps"] };
+const SPEC: ListSpec = ListSpec {
+    default_limit: 1,
+    max_limit: 1,
+    filters: &[],
+    sorts: &[],
+    includes: &["steps"],
+};
 
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]
 pub async fn show_change(
@@ -26,8 +32,15 @@ pub async fn show_change(
         .ok_or_else(|| paths::not_found("change", &path))?;
     let included = match query.include.iter().any(|i| i == "steps") {
         true => {
-            let steps = steps::select_steps_of_change(&client, id).await.context("loading the steps")?;
-            Some(steps.into_iter().map(steps::StepRecord::into_resource).collect())
+            let steps = steps::select_steps_of_change(&client, id)
+                .await
+                .context("loading the steps")?;
+            Some(
+                steps
+                    .into_iter()
+                    .map(steps::StepRecord::into_resource)
+                    .collect(),
+            )
         }
         false => None,
     };

@@ -38,8 +38,10 @@ impl TryFrom<CreateEnvironmentAttributes> for NewEnvironment {
 
     fn try_from(attributes: CreateEnvironmentAttributes) -> Result<Self, ApiError> {
         Ok(Self {
-            code: Code::parse(&attributes.code).map_err(|e| ApiError::invalid_attribute("code", e))?,
-            name: Name::parse(attributes.name).map_err(|e| ApiError::invalid_attribute("name", e))?,
+            code: Code::parse(&attributes.code)
+                .map_err(|e| ApiError::invalid_attribute("code", e))?,
+            name: Name::parse(attributes.name)
+                .map_err(|e| ApiError::invalid_attribute("name", e))?,
             description: attributes
                 .description
                 .map(Description::parse)
@@ -59,7 +61,10 @@ pub async fn create_environment(
     let project_code = paths::code(&path, "project")?;
     let environment = NewEnvironment::try_from(attributes)?;
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let project = projects::select_project(&tx, &project_code)
         .await
         .context("loading the project")?
@@ -67,10 +72,18 @@ pub async fn create_environment(
     let id = Uuid::now_v7();
     conflict_on_unique(
         insert_environment(&tx, id, project.id, &environment).await,
-        || format!("an environment with code {} already exists in project {project_code}", environment.code),
+        || {
+            format!(
+                "an environment with code {} already exists in project {project_code}",
+                environment.code
+            )
+        },
         "inserting the environment",
     )?;
-    let author = Author { name: user.name(), step_id: None };
+    let author = Author {
+        name: user.name(),
+        step_id: None,
+    };
     store::create_properties(&tx, &state.cipher, Owner::Environment(id), &author)
         .await
         .context("creating the environment properties")?;
@@ -80,10 +93,17 @@ pub async fn create_environment(
         target: format!("/projects/{project_code}/environments/{}", environment.code),
         payload: json!({ "id": id, "name": environment.name.as_str() }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let created = select_environment(&tx, &project_code, &environment.code).await.context("reading the environment")?;
-    tx.commit().await.context("committing the new environment")?;
-    let created = created.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new environment was not found")))?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let created = select_environment(&tx, &project_code, &environment.code)
+        .await
+        .context("reading the environment")?;
+    tx.commit()
+        .await
+        .context("committing the new environment")?;
+    let created = created
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new environment was not found")))?;
     Ok(jsonapi::created(created.into_resource()))
 }
 

@@ -19,26 +19,39 @@ pub async fn delete_environment(
     user: User,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, code) = (paths::code(&path.0, "project")?, paths::code(&path.1, "environment")?);
+    let (project, code) = (
+        paths::code(&path.0, "project")?,
+        paths::code(&path.1, "environment")?,
+    );
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let id = lock_environment(&tx, &project, &code)
         .await
         .context("locking the environment")?
         .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
-    if environment_has_changes(&tx, id).await.context("looking for changes of the environment")? {
+    if environment_has_changes(&tx, id)
+        .await
+        .context("looking for changes of the environment")?
+    {
         return Err(ApiError::Conflict(format!(
             "environment {code} of project {project} has changes and cannot be deleted; archive it instead"
         )));
     }
-    delete_environment_row(&tx, id).await.context("deleting the environment")?;
+    delete_environment_row(&tx, id)
+        .await
+        .context("deleting the environment")?;
     let event = Event {
         kind: "api:environments:delete",
         actor: user.name(),
         target: format!("/projects/{project}/environments/{code}"),
         payload: json!({ "id": id }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
     tx.commit().await.context("committing the deletion")?;
     Ok(jsonapi::no_content())
 }
@@ -58,11 +71,24 @@ async fn lock_environment(
     Ok(row.map(|r| r.get(0)))
 }
 
-async fn environment_has_changes(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
-    let row = client.query_one("SELECT EXISTS (SELECT 1 FROM changes WHERE environment_id = $1)", &[&id]).await?;
+async fn environment_has_changes(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE environment_id = $1)",
+            &[&id],
+        )
+        .await?;
     Ok(row.get(0))
 }
 
-async fn delete_environment_row(client: &impl GenericClient, id: Uuid) -> Result<u64, tokio_postgres::Error> {
-    client.execute("DELETE FROM environments WHERE id = $1", &[&id]).await
+async fn delete_environment_row(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute("DELETE FROM environments WHERE id = $1", &[&id])
+        .await
 }

@@ -26,11 +26,23 @@ pub async fn list_environments(
         .await
         .context("loading the project")?
         .ok_or_else(|| paths::not_found("project", code.as_str()))?;
-    let rows = select_environments(&client, project.id, query.after.as_deref(), query.fetch_limit())
-        .await
-        .context("listing environments")?;
-    let (page, next) = query.page(rows, &format!("/api/projects/{code}/environments"), |e| e.attributes.code.clone());
-    Ok(jsonapi::list(page.into_iter().map(EnvironmentRecord::into_resource).collect(), next))
+    let rows = select_environments(
+        &client,
+        project.id,
+        query.after.as_deref(),
+        query.fetch_limit(),
+    )
+    .await
+    .context("listing environments")?;
+    let (page, next) = query.page(rows, &format!("/api/projects/{code}/environments"), |e| {
+        e.attributes.code.clone()
+    });
+    Ok(jsonapi::list(
+        page.into_iter()
+            .map(EnvironmentRecord::into_resource)
+            .collect(),
+        next,
+    ))
 }
 
 async fn select_environments(

@@ -52,19 +52,27 @@ impl EnvironmentRecord {
 
     pub fn into_resource(self) -> Resource<EnvironmentAttributes> {
         let project = self.attributes.project_code.clone();
-        let link = format!("/api/projects/{project}/environments/{}", self.attributes.code);
+        let link = format!(
+            "/api/projects/{project}/environments/{}",
+            self.attributes.code
+        );
         let properties = self.properties_id.to_string();
-        Resource::new("environments", self.attributes.code.clone(), self.attributes, link)
-            .related(
-                "properties",
-                Some(Identifier::new("properties", properties.clone())),
-                Some(format!("/api/properties/{properties}")),
-            )
-            .related(
-                "project",
-                Some(Identifier::new("projects", project.clone())),
-                Some(format!("/api/projects/{project}")),
-            )
+        Resource::new(
+            "environments",
+            self.attributes.code.clone(),
+            self.attributes,
+            link,
+        )
+        .related(
+            "properties",
+            Some(Identifier::new("properties", properties.clone())),
+            Some(format!("/api/properties/{properties}")),
+        )
+        .related(
+            "project",
+            Some(Identifier::new("projects", project.clone())),
+            Some(format!("/api/projects/{project}")),
+        )
     }
 }
 
@@ -75,6 +83,8 @@ pub async fn select_environment(
     code: &Code,
 ) -> Result<Option<EnvironmentRecord>, tokio_postgres::Error> {
     let sql = format!("{ENVIRONMENT_SELECT} WHERE p.code = $1 AND e.code = $2");
-    let row = client.query_opt(&sql, &[&project.as_str(), &code.as_str()]).await?;
+    let row = client
+        .query_opt(&sql, &[&project.as_str(), &code.as_str()])
+        .await?;
     Ok(row.as_ref().map(EnvironmentRecord::from_row))
 }

@@ -13,7 +13,10 @@ pub async fn show_environment(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, code) = (paths::code(&path.0, "project")?, paths::code(&path.1, "environment")?);
+    let (project, code) = (
+        paths::code(&path.0, "project")?,
+        paths::code(&path.1, "environment")?,
+    );
     let client = state.client().await?;
     let environment = select_environment(&client, &project, &code)
         .await

@@ -44,7 +44,11 @@ impl EnvironmentChanges {
                 .map(Name::parse)
                 .transpose()
                 .map_err(|e| ApiError::invalid_attribute("name", e))?,
-            description: patching::optional("description", attributes.description, Description::parse)?,
+            description: patching::optional(
+                "description",
+                attributes.description,
+                Description::parse,
+            )?,
             archived: patching::required("archived", attributes.archived)?,
         })
     }
@@ -57,24 +61,38 @@ pub async fn update_environment(
     path: web::Path<(String, String)>,
     JsonApiBody(attributes): JsonApiBody<UpdateEnvironmentAttributes>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, code) = (paths::code(&path.0, "project")?, paths::code(&path.1, "environment")?);
+    let (project, code) = (
+        paths::code(&path.0, "project")?,
+        paths::code(&path.1, "environment")?,
+    );
     let changes = EnvironmentChanges::parse(code.as_str(), attributes)?;
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let environment = select_environment(&tx, &project, &code)
         .await
         .context("loading the environment")?
         .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
-    update_environment_row(&tx, environment.id, &changes).await.context("updating the environment")?;
+    update_environment_row(&tx, environment.id, &changes)
+        .await
+        .context("updating the environment")?;
     let event = Event {
         kind: "api:environments:update",
         actor: user.name(),
         target: format!("/projects/{project}/environments/{code}"),
         payload: json!({ "id": environment.id }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let updated = select_environment(&tx, &project, &code).await.context("reading the environment")?;
-    tx.commit().await.context("committing the environment update")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let updated = select_environment(&tx, &project, &code)
+        .await
+        .context("reading the environment")?;
+    tx.commit()
+        .await
+        .context("committing the environment update")?;
     let updated = updated.ok_or_else(|| paths::not_found("environment", code.as_str()))?;
     Ok(jsonapi::ok(updated.into_resource()))
 }
@@ -84,7 +102,10 @@ async fn update_environment_row(
     id: Uuid,
     changes: &EnvironmentChanges,
 ) -> Result<u64, tokio_postgres::Error> {
-    let description = changes.description.as_ref().map(|d| d.as_ref().map(Description::as_str));
+    let description = changes
+        .description
+        .as_ref()
+        .map(|d| d.as_ref().map(Description::as_str));
     client
         .execute(
             "UPDATE environments SET name = COALESCE($2, name), \

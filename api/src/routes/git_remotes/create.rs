@@ -35,8 +35,15 @@ struct NewGitRemote {
     ssh_key_data: Option<Secret>,
 }
 
-fn optional<T>(name: &str, value: Option<String>, parse: fn(String) -> Result<T, Invalid>) -> Result<Option<T>, ApiError> {
-    value.map(parse).transpose().map_err(|e| ApiError::invalid_attribute(name, e))
+fn optional<T>(
+    name: &str,
+    value: Option<String>,
+    parse: fn(String) -> Result<T, Invalid>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_attribute(name, e))
 }
 
 impl TryFrom<CreateGitRemoteAttributes> for NewGitRemote {
@@ -44,8 +51,10 @@ impl TryFrom<CreateGitRemoteAttributes> for NewGitRemote {
 
     fn try_from(attributes: CreateGitRemoteAttributes) -> Result<Self, ApiError> {
         Ok(Self {
-            name: RemoteName::parse(&attributes.name).map_err(|e| ApiError::invalid_attribute("name", e))?,
-            url: RemoteUrl::parse(&attributes.url).map_err(|e| ApiError::invalid_attribute("url", e))?,
+            name: RemoteName::parse(&attributes.name)
+                .map_err(|e| ApiError::invalid_attribute("name", e))?,
+            url: RemoteUrl::parse(&attributes.url)
+                .map_err(|e| ApiError::invalid_attribute("url", e))?,
             user: optional("user", attributes.user, UserName::parse)?,
             password: optional(PASSWORD, attributes.password, Secret::parse)?,
             ssh_key_data: optional(SSH_KEY_DATA, attributes.ssh_key_data, Secret::parse)?,
@@ -63,19 +72,33 @@ pub async fn create_git_remote(
     let project_code = paths::code(&path, "project")?;
     let remote = NewGitRemote::try_from(attributes)?;
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let project = projects::select_project(&tx, &project_code)
         .await
         .context("loading the project")?
         .ok_or_else(|| paths::not_found("project", project_code.as_str()))?;
     let id = Uuid::now_v7();
     let sealed = Sealed {
-        password: remote.password.as_ref().map(|s| seal(&state.cipher, id, PASSWORD, s)),
-        ssh_key_data: remote.ssh_key_data.as_ref().map(|s| seal(&state.cipher, id, SSH_KEY_DATA, s)),
+        password: remote
+            .password
+            .as_ref()
+            .map(|s| seal(&state.cipher, id, PASSWORD, s)),
+        ssh_key_data: remote
+            .ssh_key_data
+            .as_ref()
+            .map(|s| seal(&state.cipher, id, SSH_KEY_DATA, s)),
     };
     conflict_on_unique(
         insert_git_remote(&tx, id, project.id, &remote, &sealed).await,
-        || format!("a git remote named {} already exists in project {project_code}", remote.name.as_str()),
+        || {
+            format!(
+                "a git remote named {} already exists in project {project_code}",
+                remote.name.as_str()
+            )
+        },
         "inserting the git remote",
     )?;
     let event = Event {
@@ -84,10 +107,15 @@ pub async fn create_git_remote(
         target: format!("/projects/{project_code}/git_remotes/{id}"),
         payload: json!({ "name": remote.name.as_str(), "url": remote.url.as_str() }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let created = select_git_remote(&tx, &project_code, id).await.context("reading the git remote")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let created = select_git_remote(&tx, &project_code, id)
+        .await
+        .context("reading the git remote")?;
     tx.commit().await.context("committing the new git remote")?;
-    let created = created.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new git remote was not found")))?;
+    let created = created
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new git remote was not found")))?;
     Ok(jsonapi::created(created.into_resource()))
 }
 

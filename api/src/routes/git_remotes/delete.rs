@@ -20,26 +20,39 @@ pub async fn delete_git_remote(
     user: User,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, id) = (paths::code(&path.0, "project")?, paths::uuid(&path.1, "git remote")?);
+    let (project, id) = (
+        paths::code(&path.0, "project")?,
+        paths::uuid(&path.1, "git remote")?,
+    );
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let (project_id, name) = lock_git_remote(&tx, &project, id)
         .await
         .context("locking the git remote")?
         .ok_or_else(|| paths::not_found("git remote", &path.1))?;
-    if let Some(change) = select_unfinished_change(&tx, project_id, &name).await.context("looking for changes")? {
+    if let Some(change) = select_unfinished_change(&tx, project_id, &name)
+        .await
+        .context("looking for changes")?
+    {
         return Err(ApiError::Conflict(format!(
             "git remote {name} is used by the unfinished change {change}; retry when it has finished"
         )));
     }
-    delete_git_remote_row(&tx, id).await.context("deleting the git remote")?;
+    delete_git_remote_row(&tx, id)
+        .await
+        .context("deleting the git remote")?;
     let event = Event {
         kind: "api:git_remotes:delete",
         actor: user.name(),
         target: format!("/projects/{project}/git_remotes/{id}"),
         payload: json!({ "name": name }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
     tx.commit().await.context("committing the deletion")?;
     Ok(jsonapi::no_content())
 }
@@ -74,6 +87,11 @@ async fn select_unfinished_change(
     Ok(row.map(|r| r.get(0)))
 }
 
-async fn delete_git_remote_row(client: &impl GenericClient, id: Uuid) -> Result<u64, tokio_postgres::Error> {
-    client.execute("DELETE FROM git_remotes WHERE id = $1", &[&id]).await
+async fn delete_git_remote_row(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute("DELETE FROM git_remotes WHERE id = $1", &[&id])
+        .await
 }

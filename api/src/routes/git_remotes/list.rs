@@ -26,11 +26,23 @@ pub async fn list_git_remotes(
         .await
         .context("loading the project")?
         .ok_or_else(|| paths::not_found("project", code.as_str()))?;
-    let rows = select_git_remotes(&client, project.id, query.after.as_deref(), query.fetch_limit())
-        .await
-        .context("listing git remotes")?;
-    let (page, next) = query.page(rows, &format!("/api/projects/{code}/git_remotes"), |r| r.attributes.name.clone());
-    Ok(jsonapi::list(page.into_iter().map(GitRemoteRecord::into_resource).collect(), next))
+    let rows = select_git_remotes(
+        &client,
+        project.id,
+        query.after.as_deref(),
+        query.fetch_limit(),
+    )
+    .await
+    .context("listing git remotes")?;
+    let (page, next) = query.page(rows, &format!("/api/projects/{code}/git_remotes"), |r| {
+        r.attributes.name.clone()
+    });
+    Ok(jsonapi::list(
+        page.into_iter()
+            .map(GitRemoteRecord::into_resource)
+            .collect(),
+        next,
+    ))
 }
 
 async fn select_git_remotes(

@@ -13,7 +13,10 @@ pub async fn show_git_remote(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, id) = (paths::code(&path.0, "project")?, paths::uuid(&path.1, "git remote")?);
+    let (project, id) = (
+        paths::code(&path.0, "project")?,
+        paths::uuid(&path.1, "git remote")?,
+    );
     let client = state.client().await?;
     let remote = select_git_remote(&client, &project, id)
         .await

@@ -47,15 +47,24 @@ struct GitRemoteChanges {
 impl GitRemoteChanges {
     fn parse(name: &str, attributes: UpdateGitRemoteAttributes) -> Result<Self, ApiError> {
         patching::immutable("name", name, attributes.name)?;
-        let keep_hidden = |value: Option<Option<String>>| value.filter(|v| v.as_deref() != Some(HIDDEN));
+        let keep_hidden =
+            |value: Option<Option<String>>| value.filter(|v| v.as_deref() != Some(HIDDEN));
         Ok(Self {
             url: patching::required("url", attributes.url)?
                 .map(|url| RemoteUrl::parse(&url))
                 .transpose()
                 .map_err(|e| ApiError::invalid_attribute("url", e))?,
             user: patching::optional("user", attributes.user, UserName::parse)?,
-            password: patching::optional(PASSWORD, keep_hidden(attributes.password), Secret::parse)?,
-            ssh_key_data: patching::optional(SSH_KEY_DATA, keep_hidden(attributes.ssh_key_data), Secret::parse)?,
+            password: patching::optional(
+                PASSWORD,
+                keep_hidden(attributes.password),
+                Secret::parse,
+            )?,
+            ssh_key_data: patching::optional(
+                SSH_KEY_DATA,
+                keep_hidden(attributes.ssh_key_data),
+                Secret::parse,
+            )?,
             archived: patching::required("archived", attributes.archived)?,
         })
     }
@@ -68,34 +77,53 @@ pub async fn update_git_remote(
     path: web::Path<(String, String)>,
     JsonApiBody(attributes): JsonApiBody<UpdateGitRemoteAttributes>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, id) = (paths::code(&path.0, "project")?, paths::uuid(&path.1, "git remote")?);
+    let (project, id) = (
+        paths::code(&path.0, "project")?,
+        paths::uuid(&path.1, "git remote")?,
+    );
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let current = select_git_remote(&tx, &project, id)
         .await
         .context("loading the git remote")?
         .ok_or_else(|| paths::not_found("git remote", &path.1))?;
     let changes = GitRemoteChanges::parse(&current.attributes.name, attributes)?;
     let sealed = |secret: &Option<Option<Secret>>, column: &str| {
-        secret.as_ref().map(|s| s.as_ref().map(|s| seal(&state.cipher, id, column, s)))
+        secret
+            .as_ref()
+            .map(|s| s.as_ref().map(|s| seal(&state.cipher, id, column, s)))
     };
     let row = RemoteUpdate {
         url: changes.url.as_ref().map(RemoteUrl::as_str),
-        user: changes.user.as_ref().map(|u| u.as_ref().map(UserName::as_str)),
+        user: changes
+            .user
+            .as_ref()
+            .map(|u| u.as_ref().map(UserName::as_str)),
         password: sealed(&changes.password, PASSWORD),
         ssh_key_data: sealed(&changes.ssh_key_data, SSH_KEY_DATA),
         archived: changes.archived,
     };
-    update_git_remote_row(&tx, id, &row).await.context("updating the git remote")?;
+    update_git_remote_row(&tx, id, &row)
+        .await
+        .context("updating the git remote")?;
     let event = Event {
         kind: "api:git_remotes:update",
         actor: user.name(),
         target: format!("/projects/{project}/git_remotes/{id}"),
         payload: json!({ "name": current.attributes.name }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let updated = select_git_remote(&tx, &project, id).await.context("reading the git remote")?;
-    tx.commit().await.context("committing the git remote update")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let updated = select_git_remote(&tx, &project, id)
+        .await
+        .context("reading the git remote")?;
+    tx.commit()
+        .await
+        .context("committing the git remote update")?;
     let updated = updated.ok_or_else(|| paths::not_found("git remote", &path.1))?;
     Ok(jsonapi::ok(updated.into_resource()))
 }

@@ -40,8 +40,10 @@ impl TryFrom<CreateProjectAttributes> for NewProject {
 
     fn try_from(attributes: CreateProjectAttributes) -> Result<Self, ApiError> {
         Ok(Self {
-            code: Code::parse(&attributes.code).map_err(|e| ApiError::invalid_attribute("code", e))?,
-            name: Name::parse(attributes.name).map_err(|e| ApiError::invalid_attribute("name", e))?,
+            code: Code::parse(&attributes.code)
+                .map_err(|e| ApiError::invalid_attribute("code", e))?,
+            name: Name::parse(attributes.name)
+                .map_err(|e| ApiError::invalid_attribute("name", e))?,
             description: attributes
                 .description
                 .map(Description::parse)
@@ -60,14 +62,20 @@ pub async fn create_project(
 ) -> Result<HttpResponse, ApiError> {
     let project = NewProject::try_from(attributes)?;
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let id = Uuid::now_v7();
     conflict_on_unique(
         insert_project(&tx, id, &project).await,
         || format!("a project with code {} already exists", project.code),
         "inserting the project",
     )?;
-    let author = Author { name: user.name(), step_id: None };
+    let author = Author {
+        name: user.name(),
+        step_id: None,
+    };
     store::create_properties(&tx, &state.cipher, Owner::Project(id), &author)
         .await
         .context("creating the project properties")?;
@@ -77,14 +85,23 @@ pub async fn create_project(
         target: format!("/projects/{}", project.code),
         payload: json!({ "id": id, "name": project.name.as_str() }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let created = select_project(&tx, &project.code).await.context("reading the new project")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let created = select_project(&tx, &project.code)
+        .await
+        .context("reading the new project")?;
     tx.commit().await.context("committing the new project")?;
-    let created = created.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new project was not found")))?;
+    let created = created
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new project was not found")))?;
     Ok(jsonapi::created(created.into_resource()))
 }
 
-async fn insert_project(client: &impl GenericClient, id: Uuid, project: &NewProject) -> Result<u64, tokio_postgres::Error> {
+async fn insert_project(
+    client: &impl GenericClient,
+    id: Uuid,
+    project: &NewProject,
+) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
             "INSERT INTO projects (id, code, name, description, allow_parallel_changes) VALUES ($1, $2, $3, $4, $5)",

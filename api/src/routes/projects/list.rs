@@ -12,12 +12,20 @@ use crate::state::AppState;
 const SPEC: ListSpec = ListSpec::paged(100, 500);
 
 #[tracing::instrument(skip_all, err(level = "info"))]
-pub async fn list_projects(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list_projects(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(&req, &SPEC)?;
     let client = state.client().await?;
-    let rows = select_projects(&client, query.after.as_deref(), query.fetch_limit()).await.context("listing projects")?;
+    let rows = select_projects(&client, query.after.as_deref(), query.fetch_limit())
+        .await
+        .context("listing projects")?;
     let (page, next) = query.page(rows, "/api/projects", |p| p.attributes.code.clone());
-    Ok(jsonapi::list(page.into_iter().map(ProjectRecord::into_resource).collect(), next))
+    Ok(jsonapi::list(
+        page.into_iter().map(ProjectRecord::into_resource).collect(),
+        next,
+    ))
 }
 
 async fn select_projects(
@@ -25,7 +33,9 @@ async fn select_projects(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ProjectRecord>, tokio_postgres::Error> {
-    let sql = format!("{PROJECT_SELECT} WHERE ($1::text IS NULL OR p.code > $1) ORDER BY p.code LIMIT $2");
+    let sql = format!(
+        "{PROJECT_SELECT} WHERE ($1::text IS NULL OR p.code > $1) ORDER BY p.code LIMIT $2"
+    );
     let rows = client.query(&sql, &[&after, &limit]).await?;
     Ok(rows.iter().map(ProjectRecord::from_row).collect())
 }

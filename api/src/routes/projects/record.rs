@@ -52,19 +52,27 @@ impl ProjectRecord {
     pub fn into_resource(self) -> Resource<ProjectAttributes> {
         let code = self.attributes.code.clone();
         let properties = self.properties_id.to_string();
-        Resource::new("projects", code.clone(), self.attributes, format!("/api/projects/{code}"))
-            .related(
-                "properties",
-                Some(Identifier::new("properties", properties.clone())),
-                Some(format!("/api/properties/{properties}")),
-            )
-            .link("environments", format!("/api/projects/{code}/environments"))
-            .link("git_remotes", format!("/api/projects/{code}/git_remotes"))
+        Resource::new(
+            "projects",
+            code.clone(),
+            self.attributes,
+            format!("/api/projects/{code}"),
+        )
+        .related(
+            "properties",
+            Some(Identifier::new("properties", properties.clone())),
+            Some(format!("/api/properties/{properties}")),
+        )
+        .link("environments", format!("/api/projects/{code}/environments"))
+        .link("git_remotes", format!("/api/projects/{code}/git_remotes"))
     }
 }
 
 /// The project with this code, if any. Nested resources use it to resolve their project.
-pub async fn select_project(client: &impl GenericClient, code: &Code) -> Result<Option<ProjectRecord>, tokio_postgres::Error> {
+pub async fn select_project(
+    client: &impl GenericClient,
+    code: &Code,
+) -> Result<Option<ProjectRecord>, tokio_postgres::Error> {
     let sql = format!("{PROJECT_SELECT} WHERE p.code = $1");
     let row = client.query_opt(&sql, &[&code.as_str()]).await?;
     Ok(row.as_ref().map(ProjectRecord::from_row))

@@ -9,7 +9,10 @@ use crate::routes::paths;
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
-pub async fn show_project(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show_project(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = paths::code(&path, "project")?;
     let client = state.client().await?;
     let project = select_project(&client, &code)

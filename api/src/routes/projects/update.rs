@@ -47,9 +47,16 @@ impl ProjectChanges {
                 .map(Name::parse)
                 .transpose()
                 .map_err(|e| ApiError::invalid_attribute("name", e))?,
-            description: patching::optional("description", attributes.description, Description::parse)?,
+            description: patching::optional(
+                "description",
+                attributes.description,
+                Description::parse,
+            )?,
             archived: patching::required("archived", attributes.archived)?,
-            allow_parallel_changes: patching::required("allow_parallel_changes", attributes.allow_parallel_changes)?,
+            allow_parallel_changes: patching::required(
+                "allow_parallel_changes",
+                attributes.allow_parallel_changes,
+            )?,
         })
     }
 }
@@ -64,8 +71,15 @@ pub async fn update_project(
     let code = paths::code(&path, "project")?;
     let changes = ProjectChanges::parse(&code, attributes)?;
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
-    if update_project_row(&tx, &code, &changes).await.context("updating the project")? == 0 {
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    if update_project_row(&tx, &code, &changes)
+        .await
+        .context("updating the project")?
+        == 0
+    {
         return Err(paths::not_found("project", code.as_str()));
     }
     let event = Event {
@@ -74,8 +88,12 @@ pub async fn update_project(
         target: format!("/projects/{code}"),
         payload: json!({ "changed": changed_names(&changes) }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let project = select_project(&tx, &code).await.context("reading the project")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let project = select_project(&tx, &code)
+        .await
+        .context("reading the project")?;
     tx.commit().await.context("committing the project update")?;
     let project = project.ok_or_else(|| paths::not_found("project", code.as_str()))?;
     Ok(jsonapi::ok(project.into_resource()))
@@ -86,7 +104,10 @@ fn changed_names(changes: &ProjectChanges) -> Vec<&'static str> {
         ("name", changes.name.is_some()),
         ("description", changes.description.is_some()),
         ("archived", changes.archived.is_some()),
-        ("allow_parallel_changes", changes.allow_parallel_changes.is_some()),
+        (
+            "allow_parallel_changes",
+            changes.allow_parallel_changes.is_some(),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -98,7 +119,10 @@ async fn update_project_row(
     code: &Code,
     changes: &ProjectChanges,
 ) -> Result<u64, tokio_postgres::Error> {
-    let description = changes.description.as_ref().map(|d| d.as_ref().map(Description::as_str));
+    let description = changes
+        .description
+        .as_ref()
+        .map(|d| d.as_ref().map(Description::as_str));
     client
         .execute(
             "UPDATE projects SET name = COALESCE($2, name), \

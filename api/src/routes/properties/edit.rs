@@ -9,13 +9,13 @@ use json_patch::Patch;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::body::{MediaType, max_body_bytes, parse_json, parse_resource, read_body};
+use crate::body::{MediaType, UniqueKeys, max_body_bytes, parse_json, parse_resource, read_body};
 use crate::error::{ApiError, Problem};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdatePropertiesAttributes {
-    data: Value,
+    data: UniqueKeys,
     version: Option<i64>,
 }
 
@@ -40,13 +40,17 @@ impl EditRequest {
             MediaType::JsonPatch => (Edit::Patch(parse_json::<Patch>(&body)?), None),
             MediaType::Json => {
                 let attributes: UpdatePropertiesAttributes = parse_resource(&body)?;
-                if !attributes.data.is_object() {
+                let UniqueKeys(data) = attributes.data;
+                if !data.is_object() {
                     return Err(ApiError::invalid_attribute("data", "must be a JSON object"));
                 }
                 if attributes.version.is_some_and(|v| v < 1) {
-                    return Err(ApiError::invalid_attribute("version", "must be a positive integer"));
+                    return Err(ApiError::invalid_attribute(
+                        "version",
+                        "must be a positive integer",
+                    ));
                 }
-                (Edit::Replace(attributes.data), attributes.version)
+                (Edit::Replace(data), attributes.version)
             }
         };
         let expected_version = match (header_version, body_version) {
@@ -57,7 +61,10 @@ impl EditRequest {
             }
             (h, b) => h.or(b),
         };
-        Ok(Self { edit, expected_version })
+        Ok(Self {
+            edit,
+            expected_version,
+        })
     }
 }
 
@@ -67,9 +74,14 @@ impl Edit {
         match self {
             Edit::Replace(document) => Ok(document),
             Edit::Patch(patch) => {
-                let patched = gantry_shared::properties::apply_patch(current, &patch).map_err(|conflict| {
-                    ApiError::Unprocessable(Problem { detail: conflict.to_string(), source: None })
-                })?;
+                let patched = gantry_shared::properties::apply_patch(current, &patch).map_err(
+                    |conflict| {
+                        ApiError::Unprocessable(Problem {
+                            detail: conflict.to_string(),
+                            source: None,
+                        })
+                    },
+                )?;
                 match patched.is_object() {
                     true => Ok(patched),
                     false => Err(ApiError::Unprocessable(Problem {
@@ -87,12 +99,20 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let invalid = || ApiError::bad_header("If-Match", "If-Match must be a properties version such as \"3\"");
+    let invalid = || {
+        ApiError::bad_header(
+            "If-Match",
+            "If-Match must be a properties version such as \"3\"",
+        )
+    };
     let text = value.to_str().map_err(|_| invalid())?.trim();
     if text == "*" {
         return Ok(None);
     }
-    let bare = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    let bare = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
     match bare.parse::<i64>() {
         Ok(version) if version >= 1 => Ok(Some(version)),
         _ => Err(invalid()),
@@ -105,7 +125,11 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn parse(value: &str) -> Result<Option<i64>, ApiError> {
-        if_match(&TestRequest::default().insert_header((header::IF_MATCH, value)).to_http_request())
+        if_match(
+            &TestRequest::default()
+                .insert_header((header::IF_MATCH, value))
+                .to_http_request(),
+        )
     }
 
     #[test]

@@ -16,9 +16,17 @@ pub struct PropertiesAttributes {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn properties_resource(id: Uuid, attributes: PropertiesAttributes) -> Resource<PropertiesAttributes> {
-    Resource::new("properties", id.to_string(), attributes, format!("/api/properties/{id}"))
-        .link("versions", format!("/api/properties/{id}/versions"))
+pub fn properties_resource(
+    id: Uuid,
+    attributes: PropertiesAttributes,
+) -> Resource<PropertiesAttributes> {
+    Resource::new(
+        "properties",
+        id.to_string(),
+        attributes,
+        format!("/api/properties/{id}"),
+    )
+    .link("versions", format!("/api/properties/{id}/versions"))
 }
 
 /// Who owns a properties document and when it last changed.
@@ -32,13 +40,21 @@ pub(super) async fn select_properties_info(
     id: Uuid,
 ) -> Result<Option<PropertiesInfo>, tokio_postgres::Error> {
     let row = client
-        .query_opt("SELECT project_id, environment_id, updated_at FROM properties WHERE id = $1", &[&id])
+        .query_opt(
+            "SELECT project_id, environment_id, updated_at FROM properties WHERE id = $1",
+            &[&id],
+        )
         .await?;
-    Ok(row.map(|row| {
-        let owner = match (row.get::<_, Option<Uuid>>(0), row.get::<_, Option<Uuid>>(1)) {
+    Ok(row.and_then(|row| {
+        // The table's CHECK constraint sets exactly one of the two owner columns.
+        let owner = match (row.get(0), row.get(1)) {
             (Some(project), _) => Owner::Project(project),
-            (None, environment) => Owner::Environment(environment.unwrap_or_default()),
+            (None, Some(environment)) => Owner::Environment(environment),
+            (None, None) => return None,
         };
-        PropertiesInfo { owner, updated_at: row.get(2) }
+        Some(PropertiesInfo {
+            owner,
+            updated_at: row.get(2),
+        })
     }))
 }

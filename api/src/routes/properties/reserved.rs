@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use gantry_shared::properties::{
-    BUILD_SECRETS_KEY, GANTRY_KEY, PropertiesError, RUNNER_SECRETS_KEY, env_from_properties, files_from_properties,
-    resolve_path, secret_names,
+    BUILD_SECRETS_KEY, GANTRY_KEY, PropertiesError, RUNNER_SECRETS_KEY, env_from_properties,
+    files_from_properties, resolve_path, secret_names,
 };
 use gantry_shared::protocol::CONTAINER_HOME;
 use serde_json::Value;
@@ -31,7 +31,9 @@ pub(super) fn check_reserved_keys(document: &Value, base: Option<&str>) -> Resul
     }
     let home = Path::new(CONTAINER_HOME);
     let roots = WRITABLE_ROOTS.map(Path::new);
-    for (path, _) in files_from_properties(document).map_err(|e| at(key_of(document, "/files"), e))? {
+    for (path, _) in
+        files_from_properties(document).map_err(|e| at(key_of(document, "/files"), e))?
+    {
         resolve_path(&path, home, &roots).map_err(|e| at(key_of(document, "/files"), e))?;
     }
     Ok(())
@@ -68,9 +70,19 @@ mod tests {
 
     #[test]
     fn invalid_env_files_and_gantry_values_are_refused_with_pointers() {
-        let pointer = |p: &str| Some(ErrorSource::Pointer(format!("/data/attributes/data/gantry{p}")));
-        assert_eq!(pointer_of(json!({ "gantry": { "env": { "A": 1 } } })), pointer("/env"));
-        assert_eq!(pointer_of(json!({ "gantry": { "files": { "/etc/passwd": {} } } })), pointer("/files"));
+        let pointer = |p: &str| {
+            Some(ErrorSource::Pointer(format!(
+                "/data/attributes/data/gantry{p}"
+            )))
+        };
+        assert_eq!(
+            pointer_of(json!({ "gantry": { "env": { "A": 1 } } })),
+            pointer("/env")
+        );
+        assert_eq!(
+            pointer_of(json!({ "gantry": { "files": { "/etc/passwd": {} } } })),
+            pointer("/files")
+        );
         assert_eq!(pointer_of(json!({ "gantry": "x" })), pointer(""));
     }
 }

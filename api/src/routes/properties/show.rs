@@ -1,8 +1,8 @@
 //! `GET /api/properties/{id}`: the current document and its version.
 
 use actix_web::{HttpResponse, web};
-use tokio_postgres::IsolationLevel;
 use gantry_shared::store;
+use tokio_postgres::IsolationLevel;
 
 use super::record::{PropertiesAttributes, properties_resource, select_properties_info};
 use crate::error::{ApiError, Context};
@@ -11,7 +11,10 @@ use crate::routes::paths;
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all, fields(properties = %path), err(level = "info"))]
-pub async fn show_properties(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show_properties(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = paths::uuid(&path, "properties")?;
     let mut client = state.client().await?;
     // One snapshot, so that the document, its version and updated_at belong together.
@@ -26,8 +29,16 @@ pub async fn show_properties(state: web::Data<AppState>, path: web::Path<String>
         .await
         .context("loading the properties")?
         .ok_or_else(|| paths::not_found("properties", &path))?;
-    let current = store::load(&tx, &state.cipher, id, false).await.context("loading the properties document")?;
-    tx.commit().await.context("ending the read-only transaction")?;
-    let attributes = PropertiesAttributes { data: current.document, version: current.version, updated_at: info.updated_at };
+    let current = store::load(&tx, &state.cipher, id, false)
+        .await
+        .context("loading the properties document")?;
+    tx.commit()
+        .await
+        .context("ending the read-only transaction")?;
+    let attributes = PropertiesAttributes {
+        data: current.document,
+        version: current.version,
+        updated_at: info.updated_at,
+    };
     Ok(jsonapi::ok(properties_resource(id, attributes)))
 }

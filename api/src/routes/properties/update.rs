@@ -29,13 +29,21 @@ pub async fn update_properties(
     let request = EditRequest::read(&req, &mut payload).await?;
     let base_pointer = matches!(request.edit, Edit::Replace(_)).then_some("/data/attributes/data");
     let mut client = state.client().await?;
-    let tx = client.transaction().await.context("starting a transaction")?;
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
     let info = select_properties_info(&tx, id)
         .await
         .context("loading the properties")?
         .ok_or_else(|| paths::not_found("properties", &path))?;
-    let current = store::load(&tx, &state.cipher, id, true).await.context("locking the properties")?;
-    if let Some(change) = select_active_change(&tx, info.owner).await.context("looking for active changes")? {
+    let current = store::load(&tx, &state.cipher, id, true)
+        .await
+        .context("locking the properties")?;
+    if let Some(change) = select_active_change(&tx, info.owner)
+        .await
+        .context("looking for active changes")?
+    {
         return Err(in_use(info.owner, change));
     }
     if let Some(expected) = request.expected_version.filter(|v| *v != current.version) {
@@ -43,22 +51,35 @@ pub async fn update_properties(
     }
     let document = request.edit.apply(&current.document)?;
     check_reserved_keys(&document, base_pointer)?;
-    let author = Author { name: user.name(), step_id: None };
+    let author = Author {
+        name: user.name(),
+        step_id: None,
+    };
     let version = store::write_next(&tx, &state.cipher, id, current.version, &document, &author)
         .await
         .context("writing the properties")?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the locked properties version moved")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the locked properties version moved"))
+        })?;
     let event = Event {
         kind: "api:properties:update",
         actor: user.name(),
         target: format!("/properties/{id}"),
         payload: json!({ "version": version }),
     };
-    insert_event(&tx, &event).await.context("recording the event")?;
-    let updated = select_properties_info(&tx, id).await.context("reading the properties")?;
+    insert_event(&tx, &event)
+        .await
+        .context("recording the event")?;
+    let updated = select_properties_info(&tx, id)
+        .await
+        .context("reading the properties")?;
     tx.commit().await.context("committing the properties")?;
     let updated_at = updated.map_or(info.updated_at, |u| u.updated_at);
-    let attributes = PropertiesAttributes { data: document, version, updated_at };
+    let attributes = PropertiesAttributes {
+        data: document,
+        version,
+        updated_at,
+    };
     Ok(jsonapi::ok(properties_resource(id, attributes)))
 }
 

@@ -28,13 +28,26 @@ pub async fn show_version(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let id = paths::uuid(&path.0, "properties")?;
-    let not_found = || ApiError::NotFound(format!("version {} of properties {id} not found", path.1));
-    let version = path.1.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(not_found)?;
-    let client = state.client().await?;
-    let (data, created_at, created_by, step_id) = store::load_version(&client, &state.cipher, id, version)
-        .await
-        .context("loading the properties version")?
+    let not_found =
+        || ApiError::NotFound(format!("version {} of properties {id} not found", path.1));
+    let version = path
+        .1
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
         .ok_or_else(not_found)?;
-    let attributes = VersionAttributes { data, version, created_at, created_by, step_id };
+    let client = state.client().await?;
+    let (data, created_at, created_by, step_id) =
+        store::load_version(&client, &state.cipher, id, version)
+            .await
+            .context("loading the properties version")?
+            .ok_or_else(not_found)?;
+    let attributes = VersionAttributes {
+        data,
+        version,
+        created_at,
+        created_by,
+        step_id,
+    };
     Ok(jsonapi::ok(version_resource(id, version, attributes)))
 }

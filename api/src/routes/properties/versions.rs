@@ -26,7 +26,13 @@ pub struct VersionSummary {
 /// The resource of one version of properties `id`, with the given attributes.
 pub(super) fn version_resource<A>(id: Uuid, version: i64, attributes: A) -> Resource<A> {
     let link = format!("/api/properties/{id}/versions/{version}");
-    Resource::new("properties_versions", format!("{id}:{version}"), attributes, link).related(
+    Resource::new(
+        "properties_versions",
+        format!("{id}:{version}"),
+        attributes,
+        link,
+    )
+    .related(
         "properties",
         Some(Identifier::new("properties", id.to_string())),
         Some(format!("/api/properties/{id}")),
@@ -47,9 +53,18 @@ pub async fn list_versions(
         .await
         .context("loading the properties")?
         .ok_or_else(|| paths::not_found("properties", &path))?;
-    let rows = select_versions(&client, id, after, query.fetch_limit()).await.context("listing versions")?;
-    let (page, next) = query.page(rows, &format!("/api/properties/{id}/versions"), |v| v.version.to_string());
-    Ok(jsonapi::list(page.into_iter().map(|v| version_resource(id, v.version, v)).collect(), next))
+    let rows = select_versions(&client, id, after, query.fetch_limit())
+        .await
+        .context("listing versions")?;
+    let (page, next) = query.page(rows, &format!("/api/properties/{id}/versions"), |v| {
+        v.version.to_string()
+    });
+    Ok(jsonapi::list(
+        page.into_iter()
+            .map(|v| version_resource(id, v.version, v))
+            .collect(),
+        next,
+    ))
 }
 
 async fn select_versions(
@@ -67,6 +82,11 @@ async fn select_versions(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| VersionSummary { version: r.get(0), created_at: r.get(1), created_by: r.get(2), step_id: r.get(3) })
+        .map(|r| VersionSummary {
+            version: r.get(0),
+            created_at: r.get(1),
+            created_by: r.get(2),
+            step_id: r.get(3),
+        })
         .collect())
 }

@@ -63,7 +63,9 @@ impl StepRecord {
     /// The resource, with `attributes` (the step's own or extended ones, see `show`).
     pub fn into_resource_with<A>(self, extend: impl FnOnce(StepAttributes) -> A) -> Resource<A> {
         let link = format!("/api/steps/{}", self.id);
-        let parent = self.parent_id.map(|p| Identifier::new("steps", p.to_string()));
+        let parent = self
+            .parent_id
+            .map(|p| Identifier::new("steps", p.to_string()));
         let parent_link = self.parent_id.map(|p| format!("/api/steps/{p}"));
         Resource::new("steps", self.id.to_string(), extend(self.attributes), link)
             .related("parent", parent, parent_link)
@@ -85,7 +87,9 @@ pub async fn select_steps_of_change(
     client: &impl GenericClient,
     change_id: Uuid,
 ) -> Result<Vec<StepRecord>, tokio_postgres::Error> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 ORDER BY created_at, position, id");
+    let sql = format!(
+        "SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 ORDER BY created_at, position, id"
+    );
     let rows = client.query(&sql, &[&change_id]).await?;
     Ok(rows.iter().map(StepRecord::from_row).collect())
 }

@@ -21,7 +21,10 @@ struct StepWithProperties {
 }
 
 #[tracing::instrument(skip_all, fields(step = %path), err(level = "info"))]
-pub async fn show_step(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn show_step(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = paths::uuid(&path, "step")?;
     let client = state.client().await?;
     let (step, sealed) = select_step(&client, id)
@@ -32,7 +35,9 @@ pub async fn show_step(state: web::Data<AppState>, path: web::Path<String>) -> R
         .map(|sealed| state.cipher.decrypt_json(&sealed, &step_properties_aad(id)))
         .transpose()
         .context("decrypting the step properties")?;
-    Ok(jsonapi::ok(step.into_resource_with(|step| StepWithProperties { step, properties })))
+    Ok(jsonapi::ok(step.into_resource_with(|step| {
+        StepWithProperties { step, properties }
+    })))
 }
 
 async fn select_step(

@@ -1,0 +1,128 @@
+//! Log lines and the audit log.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, expect_status, spawn_app};
+
+async fn insert_log_lines(app: &TestApp, change: Uuid, step: Option<Uuid>, texts: &[&str]) {
+    for text in texts {
+        app.db()
+            .await
+            .execute(
+                "INSERT INTO log_lines (change_id, step_id, stream, text) VALUES ($1, $2, 'stdout', $3)",
+                &[&change, &step, text],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn texts(document: &Value) -> Vec<String> {
+    document["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["attributes"]["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn change_log_lines_are_read_in_order_and_paged_by_id() {
+    let app = spawn_app().await;
+    app.create_change_targets().await;
+    let change = app.create_change().await;
+    insert_log_lines(&app, change, None, &["one", "two", "three"]).await;
+
+    let first = expect_status(
+        app.get(&format!("/api/changes/{change}/log_lines?limit=2"))
+            .await,
+        200,
+    )
+    .await;
+    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
+
+    assert_eq!(texts(&first), ["one", "two"]);
+    assert_eq!(texts(&second), ["three"]);
+    assert_eq!(first["data"][0]["type"], "log_lines");
+    assert_eq!(first["data"][0]["attributes"]["stream"], "stdout");
+    assert!(first["data"][0]["attributes"]["logged_at"].is_string());
+    let last_id = second["data"][0]["id"].as_str().unwrap();
+    let after_last = expect_status(
+        app.get(&format!(
+            "/api/changes/{change}/log_lines?page[after]={last_id}"
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert!(texts(&after_last).is_empty());
+}
+
+#[tokio::test]
+async fn step_log_lines_hold_only_that_steps_lines() {
+    let app = spawn_app().await;
+    app.create_change_targets().await;
+    let change = app.create_change().await;
+    let step = Uuid::now_v7();
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO steps (id, change_id, position, action, name, has_command, status_code) \
+             VALUES ($1, $2, 0, 'default', 'default', true, 'running')",
+            &[&step, &change],
+        )
+        .await
+        .unwrap();
+    insert_log_lines(&app, change, None, &["===> planning"]).await;
+    insert_log_lines(&app, change, Some(step), &["hello"]).await;
+
+    let document = expect_status(app.get(&format!("/api/steps/{step}/log_lines")).await, 200).await;
+
+    assert_eq!(texts(&document), ["hello"]);
+    assert_eq!(
+        document["data"][0]["attributes"]["step_id"],
+        step.to_string()
+    );
+    expect_status(
+        app.get(&format!("/api/steps/{}/log_lines", Uuid::now_v7()))
+            .await,
+        404,
+    )
+    .await;
+    expect_status(
+        app.get(&format!("/api/changes/{change}/log_lines?page[after]=x"))
+            .await,
+        400,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_and_paged() {
+    let app = spawn_app().await;
+    for code in ["a", "b", "c"] {
+        app.create_project(code).await;
+    }
+
+    let first = expect_status(app.get("/api/events?limit=2").await, 200).await;
+    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
+
+    let targets: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|d| {
+            d["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["attributes"]["target"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(targets, ["/projects/c", "/projects/b", "/projects/a"]);
+    assert_eq!(first["data"][0]["type"], "events");
+    assert_eq!(
+        first["data"][0]["attributes"]["event_type"],
+        "api:projects:create"
+    );
+    assert_eq!(first["data"][0]["attributes"]["actor"], "admin");
+}
