@@ -4,8 +4,8 @@
 //!   (no async runtime, no database, no broker).
 //! * Behind the `runtime` feature: `settings` (the typed configuration), `crypto` (encryption at
 //!   rest), `db` (pool, error classes), `amqp` (topology, confirming publisher), `messages` (wire
-//!   messages), `outbox` (transactional outbox and its relay), `domain` (codes, statuses) and
-//!   `telemetry`.
+//!   messages), `outbox` (transactional outbox and its relay), `store` (encrypted, versioned
+//!   properties documents), `domain` (codes, statuses) and `telemetry`.
 
 pub mod manifest;
 pub mod properties;

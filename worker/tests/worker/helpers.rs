@@ -30,8 +30,14 @@ pub fn test_settings() -> Settings {
 }
 
 pub async fn spawn_stack() -> TestStack {
+    spawn_stack_with(|_| {}).await
+}
+
+/// A stack whose settings `adjust` changes first (shorter leases, say).
+pub async fn spawn_stack_with(adjust: impl FnOnce(&mut Settings)) -> TestStack {
     let id = Uuid::new_v4().simple().to_string();
     let mut settings = test_settings();
+    adjust(&mut settings);
     let db_name = format!("gantry_test_{id}");
     let (admin, conn) = tokio_postgres::connect(ADMIN_URL, tokio_postgres::NoTls)
         .await
@@ -193,6 +199,18 @@ impl TestStack {
             body["data"]["attributes"]["version"].as_i64().unwrap(),
             body["data"]["attributes"]["data"].clone(),
         )
+    }
+
+    /// Runs SQL against the stack's database (to stage faults).
+    pub async fn sql(&self, statement: &str) -> u64 {
+        let (client, conn) = tokio_postgres::connect(
+            self.settings.database.url.expose_secret(),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        client.execute(statement, &[]).await.unwrap()
     }
 
     pub async fn stop(self) {

@@ -2,5 +2,6 @@
 
 mod failures;
 mod helpers;
+mod leases;
 mod pipeline;
 mod properties;
