@@ -102,3 +102,43 @@ async fn an_unknown_action_in_the_manifest_ends_the_change_in_error() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_past_its_timeout_is_killed_and_fails_with_the_reason_and_its_container_is_removed()
+{
+    let stack = spawn_stack().await;
+    let repo = Repo::new(&[(
+        ".gantry/actions.yaml",
+        "actions:\n  default:\n    run: echo waiting && sleep 60\n    timeout: 2\n",
+    )]);
+    stack.project_with_repo(&repo.path()).await;
+
+    let change_id = stack.create_change("default", "main").await;
+    let change = stack.wait_final(&change_id).await;
+
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    let log = stack.log(&change_id).await;
+    assert!(
+        log.iter()
+            .any(|l| l == "The step timed out after 2 seconds and was killed"),
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(log.iter().any(|l| l == "waiting"));
+    let containers = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=gantry.change_id={change_id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(containers.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&containers.stdout).trim(),
+        "",
+        "the step container was left behind"
+    );
+    stack.stop().await;
+}
