@@ -19,6 +19,8 @@ use crate::settings::AmqpSettings;
 const BATCH: i64 = 256;
 /// The relay also sweeps on this period, for rows written by processes without a relay wake-up.
 const SWEEP: Duration = Duration::from_millis(500);
+/// How often a relay removes rows published more than an hour ago.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Wakes the relay of this process after a commit that wrote outbox rows.
 #[derive(Clone, Default)]
@@ -96,8 +98,13 @@ async fn relay_connected(
     let publisher = Publisher::open(&connection, topology.clone())
         .await
         .map_err(|e| RelayError::Broker(e.to_string()))?;
+    let mut last_prune = std::time::Instant::now();
     loop {
         while drain_once(pool, &publisher).await? == BATCH as usize {}
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            prune_published(pool).await?;
+            last_prune = std::time::Instant::now();
+        }
         tokio::select! {
             _ = shutdown.cancelled() => {
                 let _ = drain_once(pool, &publisher).await;
@@ -108,6 +115,23 @@ async fn relay_connected(
             _ = tokio::time::sleep(SWEEP) => {}
         }
     }
+}
+
+/// Published rows are kept an hour for inspection, then removed so the table stays small. Off the
+/// publish path: once a minute per relay is plenty.
+async fn prune_published(pool: &Pool) -> Result<(), RelayError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| RelayError::Db(e.to_string()))?;
+    client
+        .execute(
+            "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .map_err(|e| RelayError::Db(e.to_string()))?;
+    Ok(())
 }
 
 /// Publishes one batch of unpublished rows and marks them; returns how many there were.
@@ -152,13 +176,6 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
     tx.execute(
         "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
         &[&ids],
-    )
-    .await
-    .map_err(|e| db(&e))?;
-    // Published rows are kept an hour for inspection, then removed so the table stays small.
-    tx.execute(
-        "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'",
-        &[],
     )
     .await
     .map_err(|e| db(&e))?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use gantry_shared::crypto::{Cipher, CryptoError, git_remote_aad};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
@@ -33,19 +34,52 @@ pub struct Remote {
     pub ssh_key: Option<String>,
 }
 
+impl Remote {
+    /// Reads a remote from the five columns `id, url, username, password, ssh_key_data` of a
+    /// `git_remotes` row starting at `first`, opening the encrypted credentials.
+    pub fn from_row(
+        cipher: &Cipher,
+        row: &tokio_postgres::Row,
+        first: usize,
+    ) -> Result<Self, CryptoError> {
+        let id: uuid::Uuid = row.get(first);
+        let open = |column: &str, index: usize| -> Result<Option<String>, CryptoError> {
+            row.get::<_, Option<Vec<u8>>>(index)
+                .map(|sealed| cipher.decrypt_str(&sealed, &git_remote_aad(id, column)))
+                .transpose()
+        };
+        Ok(Self {
+            url: row.get(first + 1),
+            user: row.get(first + 2),
+            password: open("password", first + 3)?,
+            ssh_key: open("ssh_key_data", first + 4)?,
+        })
+    }
+}
+
 /// The cache directory, plus one async lock per mirror so one process never runs two fetches
 /// into the same mirror at once.
 #[derive(Clone)]
 pub struct GitCache {
     root: PathBuf,
     locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Files read at a commit. A commit's content never changes, so every step of a change (and
+    /// of later changes on the same commit) asks git only once per file.
+    files: Arc<Mutex<FileCache>>,
 }
+
+/// (commit sha, path) → the file's content, or None when the commit has no such file.
+type FileCache = HashMap<(String, String), Option<Vec<u8>>>;
+
+/// Entries kept in the file cache before it is emptied (a few small files per commit).
+const MAX_CACHED_FILES: usize = 4096;
 
 impl GitCache {
     pub fn new(root: PathBuf) -> Self {
         Self {
             root,
             locks: Default::default(),
+            files: Default::default(),
         }
     }
 
@@ -106,13 +140,13 @@ impl GitCache {
         let dir = self.mirror_dir(&remote.url);
         let lock = self.lock(&dir);
         let _guard = lock.lock().await;
-        let creds = Credentials::prepare(remote, &self.root).await?;
-        let env = creds.env();
+        let creds = Credentials::prepare(remote, &self.root)?;
+        let env = &creds.env;
         if dir.join("HEAD").exists() {
             let out = git(
                 &dir,
                 &["fetch", "--prune", "--force", "--quiet", "origin"],
-                &env,
+                env,
             )
             .await?;
             check(out, "fetch")?;
@@ -126,7 +160,7 @@ impl GitCache {
             let out = git(
                 parent,
                 &["clone", "--mirror", "--quiet", "--", &remote.url, &target],
-                &env,
+                env,
             )
             .await?;
             if let Err(e) = check(out, "clone") {
@@ -147,14 +181,29 @@ impl GitCache {
         sha: &str,
         path: &str,
     ) -> Result<Option<Vec<u8>>, GitError> {
+        let key = (sha.to_owned(), path.to_owned());
+        if let Some(cached) = self.cached_files().get(&key) {
+            return Ok(cached.clone());
+        }
         let dir = self.ensure_commit(remote, sha).await?;
         let object = format!("{sha}:{path}");
         let exists = git(&dir, &["cat-file", "-e", &object], &[]).await?;
-        if !exists.status.success() {
-            return Ok(None);
+        let content = if exists.status.success() {
+            let out = git(&dir, &["cat-file", "blob", &object], &[]).await?;
+            Some(check(out, "cat-file")?)
+        } else {
+            None
+        };
+        let mut files = self.cached_files();
+        if files.len() >= MAX_CACHED_FILES {
+            files.clear();
         }
-        let out = git(&dir, &["cat-file", "blob", &object], &[]).await?;
-        Ok(Some(check(out, "cat-file")?))
+        files.insert(key, content.clone());
+        Ok(content)
+    }
+
+    fn cached_files(&self) -> std::sync::MutexGuard<'_, FileCache> {
+        self.files.lock().expect("the file cache is never poisoned")
     }
 
     /// `git archive` of the commit as a tar, cached per sha (the tar of a commit never changes).
@@ -222,14 +271,15 @@ fn check(out: std::process::Output, action: &'static str) -> Result<Vec<u8>, Git
     }
 }
 
-/// Credentials materialised for one git invocation; the key file is removed on drop.
+/// Credentials materialised for one git invocation; the key file lives as long as this value and
+/// is removed when it is dropped.
 struct Credentials {
     env: Vec<(String, String)>,
-    key_file: Option<tempfile::TempPath>,
+    _key_file: Option<tempfile::TempPath>,
 }
 
 impl Credentials {
-    async fn prepare(remote: &Remote, root: &Path) -> Result<Self, GitError> {
+    fn prepare(remote: &Remote, root: &Path) -> Result<Self, GitError> {
         use base64::Engine;
         let mut env = Vec::new();
         if let (Some(user), Some(password)) = (&remote.user, &remote.password) {
@@ -261,11 +311,9 @@ impl Credentials {
             ));
             key_file = Some(path);
         }
-        Ok(Self { env, key_file })
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        let _ = &self.key_file;
-        self.env.clone()
+        Ok(Self {
+            env,
+            _key_file: key_file,
+        })
     }
 }

@@ -22,6 +22,3 @@ pub mod startup;
 pub mod steplog;
 
 pub use startup::Worker;
-
-/// A git remote with its credentials decrypted (used by the planner and the runner).
-pub use planner::remote as planner_remote;

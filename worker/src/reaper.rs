@@ -3,15 +3,11 @@
 
 use std::time::Duration;
 
-use gantry_shared::domain::StepStatus;
-use gantry_shared::messages::Message;
-use gantry_shared::outbox;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::context::Ctx;
-use crate::results::orchestrate::{self, Work};
-use crate::steplog::system_lines;
+use crate::results::{orchestrate, retry, rows};
 
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.reaper_interval_seconds.max(1));
@@ -56,44 +52,27 @@ pub async fn reap_once(ctx: &Ctx) -> anyhow::Result<usize> {
 async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<bool> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    tx.query_opt(
-        "SELECT 1 FROM changes WHERE id = $1 FOR UPDATE",
-        &[&change_id],
-    )
-    .await?;
-    let row = tx
+    rows::lock_change(&tx, change_id).await?;
+    let Some(step) = rows::lock_step(&tx, step_id).await? else {
+        return Ok(false);
+    };
+    // Re-checked under the lock: the runner may have renewed or handed over meanwhile.
+    let expired = tx
         .query_opt(
-            "SELECT attempt FROM steps WHERE id = $1 AND status_code = 'running' AND lease_expires_at < now() FOR UPDATE",
+            "SELECT 1 FROM steps WHERE id = $1 AND status_code = 'running' AND lease_expires_at < now()",
             &[&step_id],
         )
         .await?;
-    let Some(row) = row else { return Ok(false) };
-    let attempt: i32 = row.get(0);
-    if attempt < ctx.settings.worker.max_attempts {
-        let line = format!(
-            "The lease of attempt {attempt} expired (its worker stopped responding); the step will run again"
-        );
-        system_lines(&tx, change_id, Some(step_id), &[&line]).await?;
-        tx.execute("UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", &[&step_id])
-            .await?;
-        outbox::insert_message(
-            &tx,
-            &Message::RunStepV1 { change_id, step_id },
-            &Default::default(),
-        )
-        .await?;
-    } else {
-        let line = format!("The lease of attempt {attempt} expired and no attempts are left");
-        system_lines(&tx, change_id, Some(step_id), &[&line]).await?;
-        tx.execute(
-            "UPDATE steps SET status_code = $2, command_finished_at = now(), finished_at = now(), \
-             lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-            &[&step_id, &StepStatus::SystemError.as_str()],
-        )
-        .await?;
-        let manifest = crate::results::orchestrate_manifest(&tx, change_id).await?;
-        orchestrate::drive(&tx, &manifest, vec![Work::Finished(step_id)]).await?;
+    if expired.is_none() {
+        return Ok(false);
     }
+    let what = format!(
+        "The lease of attempt {} expired (its worker stopped responding)",
+        step.attempt
+    );
+    let work = retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
+    let manifest = rows::change_manifest(&tx, change_id).await?;
+    orchestrate::drive(&tx, &manifest, work).await?;
     tx.commit().await?;
     Ok(true)
 }

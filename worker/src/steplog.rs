@@ -58,7 +58,7 @@ impl StepLog {
         let _ = self.sender.send(Line {
             at: Utc::now(),
             stream,
-            text: clean(text.into()),
+            text: text.into(),
         });
     }
 
@@ -69,7 +69,7 @@ impl StepLog {
             let _ = sender.send(Line {
                 at: Utc::now(),
                 stream,
-                text: clean(text),
+                text,
             });
         }
     }
@@ -81,12 +81,13 @@ impl StepLog {
     }
 }
 
-/// PostgreSQL text cannot hold NUL; everything else is kept as produced.
-fn clean(text: String) -> String {
+/// PostgreSQL text cannot hold NUL; everything else is kept as produced. Applied once, where
+/// every line enters the database.
+fn clean(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}")
+        text.replace('\0', "\u{FFFD}").into()
     } else {
-        text
+        text.into()
     }
 }
 
@@ -184,7 +185,7 @@ pub async fn insert_lines<'a>(
     for (t, s, text) in lines {
         at.push(t);
         streams.push(s.as_str());
-        texts.push(clean(text.to_owned()));
+        texts.push(clean(text));
     }
     client
         .execute(

@@ -1,7 +1,7 @@
 //! What the planner reads about a change, with its SQL.
 
 use deadpool_postgres::GenericClient;
-use gantry_shared::crypto::{Cipher, git_remote_aad};
+use gantry_shared::crypto::Cipher;
 use uuid::Uuid;
 
 use crate::git::Remote;
@@ -29,44 +29,13 @@ pub async fn change_to_plan(
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let remote_id: Uuid = row.get(3);
     Ok(Some(ChangeToPlan {
         id,
         environment_id: row.get(0),
         git_rev: row.get(1),
         action: row.get(2),
-        remote: remote(
-            cipher,
-            remote_id,
-            row.get(4),
-            row.get(5),
-            row.get(6),
-            row.get(7),
-        )?,
+        remote: Remote::from_row(cipher, &row, 3)?,
     }))
-}
-
-/// A remote with its encrypted credentials opened.
-pub fn remote(
-    cipher: &Cipher,
-    id: Uuid,
-    url: String,
-    user: Option<String>,
-    password: Option<Vec<u8>>,
-    ssh_key: Option<Vec<u8>>,
-) -> anyhow::Result<Remote> {
-    let open = |sealed: Option<Vec<u8>>, column: &str| -> anyhow::Result<Option<String>> {
-        sealed
-            .map(|s| cipher.decrypt_str(&s, &git_remote_aad(id, column)))
-            .transpose()
-            .map_err(Into::into)
-    };
-    Ok(Remote {
-        url,
-        user,
-        password: open(password, "password")?,
-        ssh_key: open(ssh_key, "ssh_key_data")?,
-    })
 }
 
 /// Locks the change if it is still `initializing`.

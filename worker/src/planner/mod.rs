@@ -14,7 +14,6 @@ use crate::git::GitError;
 use crate::results::orchestrate;
 use crate::steplog::system_lines;
 use load::ChangeToPlan;
-pub use load::remote;
 
 pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
     match plan(&ctx, change_id).await {

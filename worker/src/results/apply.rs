@@ -10,14 +10,14 @@ use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::step_properties_aad;
 use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
-use gantry_shared::messages::{Message, StepOutcome};
-use gantry_shared::outbox;
+use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::{Owner, apply_step_patch, conflict_log};
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Author};
 use uuid::Uuid;
 
 use super::orchestrate::{self, Work};
+use super::retry;
 use super::rows::{self, StepRow};
 use crate::consume::Disposition;
 use crate::context::Ctx;
@@ -55,8 +55,9 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<()> {
         return Ok(());
     }
     let manifest = rows::change_manifest(&tx, step.change_id).await?;
-    let work = if outcome.system && outcome.error.is_some() {
-        system_failure(ctx, &tx, &step, outcome).await?
+    let work = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
+        let what = format!("Attempt {} failed ({reason})", step.attempt);
+        retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?
     } else {
         match validate(outcome, &manifest) {
             Ok(result) => success(ctx, &tx, &manifest, &step, outcome, result).await?,
@@ -112,52 +113,7 @@ async fn fail(
             &[&step.id, &code],
         )
         .await?;
-    rows::set_step_status(client, step.id, StepStatus::Error).await?;
-    let line = format!("===> Finished step \"{}\"", step.name);
-    system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
-    Ok(vec![Work::Finished(step.id)])
-}
-
-/// Infrastructure failed (not the action): run the step again while attempts remain.
-async fn system_failure(
-    ctx: &Ctx,
-    client: &impl GenericClient,
-    step: &StepRow,
-    outcome: &StepOutcome,
-) -> anyhow::Result<Vec<Work>> {
-    let reason = outcome.error.as_deref().unwrap_or("infrastructure failure");
-    if step.attempt < ctx.settings.worker.max_attempts {
-        let line = format!(
-            "Attempt {} failed ({reason}); the step will run again",
-            step.attempt
-        );
-        system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
-        client
-            .execute("UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", &[&step.id])
-            .await?;
-        outbox::insert_message(
-            client,
-            &Message::RunStepV1 {
-                change_id: step.change_id,
-                step_id: step.id,
-            },
-            &Default::default(),
-        )
-        .await?;
-        return Ok(vec![]);
-    }
-    let line = format!(
-        "Attempt {} failed ({reason}); no attempts left",
-        step.attempt
-    );
-    system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
-    client
-        .execute(
-            "UPDATE steps SET command_finished_at = now() WHERE id = $1",
-            &[&step.id],
-        )
-        .await?;
-    rows::set_step_status(client, step.id, StepStatus::SystemError).await?;
+    orchestrate::complete_step(client, step, StepStatus::Error).await?;
     Ok(vec![Work::Finished(step.id)])
 }
 

@@ -112,8 +112,7 @@ pub async fn start_children(
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<()> {
     if children.is_empty() {
-        rows::set_step_status(client, parent.id, StepStatus::Success).await?;
-        finished_line(client, parent).await?;
+        complete_step(client, parent, StepStatus::Success).await?;
         queue.push_back(Work::Finished(parent.id));
         return Ok(());
     }
@@ -143,10 +142,13 @@ fn enqueue_line(next: &str, others: usize, parent: &str) -> String {
     )
 }
 
-async fn finished_line(
+/// Gives a step its final status and logs that it finished.
+pub async fn complete_step(
     client: &impl GenericClient,
     step: &StepRow,
+    status: StepStatus,
 ) -> Result<(), tokio_postgres::Error> {
+    rows::set_step_status(client, step.id, status).await?;
     let line = format!("===> Finished step \"{}\"", step.name);
     system_lines(client, step.change_id, Some(step.id), &[&line]).await
 }
@@ -213,8 +215,7 @@ async fn finished(
             let line = format!("A child step of step \"{}\" failed", parent.name);
             system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
         }
-        rows::set_step_status(client, parent.id, status).await?;
-        finished_line(client, &parent).await?;
+        complete_step(client, &parent, status).await?;
         queue.push_back(Work::Finished(parent.id));
     }
     Ok(())

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::git::Remote;
-use crate::planner_remote;
 
 /// A claimed attempt with what the runner needs to run it.
 pub struct Claimed {
@@ -112,14 +111,7 @@ pub async fn claim(
         name,
         git_rev: c.get(0),
         project_code: c.get(7),
-        remote: planner_remote(
-            cipher,
-            c.get(16),
-            c.get(17),
-            c.get(18),
-            c.get(19),
-            c.get(20),
-        )?,
+        remote: Remote::from_row(cipher, &c, 16)?,
         commit_sha,
         context: StepContext {
             context,

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{Repo, spawn_stack, step_statuses};
+use crate::helpers::{spawn_stack, step_statuses};
 
 const FAILING: &str = r#"
 actions:
@@ -16,16 +16,13 @@ actions:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_not_applied() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", FAILING)]);
-    let (project_props, _) = stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    let (project_props, _) = stack.project_with_manifest(FAILING).await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
-    let mut statuses = step_statuses(&change);
-    statuses.sort();
+    let statuses = step_statuses(&change);
     assert_eq!(
         statuses,
         vec![
@@ -59,15 +56,12 @@ async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_git_revision_ends_the_change_in_error_with_the_reason_logged() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(
-        ".gantry/actions.yaml",
-        "actions:\n  default:\n    run: 'true'\n",
-    )]);
-    stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: 'true'\n")
+        .await;
 
-    let change_id = stack.create_change("default", "no-such-branch").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "no-such-branch").await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     assert!(change["data"]["attributes"]["commit_sha"].is_null());
@@ -83,15 +77,12 @@ async fn an_invalid_git_revision_ends_the_change_in_error_with_the_reason_logged
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_action_in_the_manifest_ends_the_change_in_error() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(
-        ".gantry/actions.yaml",
-        "actions:\n  default:\n    steps: [missing]\n",
-    )]);
-    stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    steps: [missing]\n")
+        .await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     let log = stack.log(&change_id).await;
@@ -106,15 +97,14 @@ async fn an_unknown_action_in_the_manifest_ends_the_change_in_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_past_its_timeout_is_killed_and_fails_with_the_reason_and_its_container_is_removed()
 {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(
-        ".gantry/actions.yaml",
-        "actions:\n  default:\n    run: echo waiting && sleep 60\n    timeout: 2\n",
-    )]);
-    stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest(
+            "actions:\n  default:\n    run: echo waiting && sleep 60\n    timeout: 2\n",
+        )
+        .await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     let log = stack.log(&change_id).await;

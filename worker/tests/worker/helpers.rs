@@ -22,6 +22,7 @@ pub struct TestStack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     db_name: String,
     _git_cache: tempfile::TempDir,
+    repos: Vec<Repo>,
 }
 
 pub fn test_settings() -> Settings {
@@ -84,6 +85,7 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut Settings)) -> TestStack {
         tasks: vec![api_task, worker_task],
         db_name,
         _git_cache: git_cache,
+        repos: Vec::new(),
     }
 }
 
@@ -130,6 +132,22 @@ impl TestStack {
 
     /// Creates project `demo`, environment `dev` and remote `origin` pointing at `repo`; returns
     /// the properties ids of the project and the environment.
+    /// Creates the project of [`Self::project_with_repo`] on a new repository whose only file is
+    /// the actions manifest `manifest`; the repository lives as long as the stack.
+    pub async fn project_with_manifest(&mut self, manifest: &str) -> (String, String) {
+        let repo = Repo::new(&[(".gantry/actions.yaml", manifest)]);
+        let ids = self.project_with_repo(&repo.path()).await;
+        self.repos.push(repo);
+        ids
+    }
+
+    /// Creates a change and waits until it is final; returns its id and its document with steps.
+    pub async fn run_change(&self, action: &str, rev: &str) -> (String, Value) {
+        let change_id = self.create_change(action, rev).await;
+        let change = self.wait_final(&change_id).await;
+        (change_id, change)
+    }
+
     pub async fn project_with_repo(&self, repo: &Path) -> (String, String) {
         let project = self
             .post("/api/projects", json!({"code": "demo", "name": "Demo"}))
@@ -242,9 +260,9 @@ pub fn properties_id(resource: &Value) -> String {
         .to_owned()
 }
 
-/// Statuses of the change's steps by name.
+/// Statuses of the change's steps by name, sorted.
 pub fn step_statuses(change: &Value) -> Vec<(String, String)> {
-    change["included"]
+    let mut statuses: Vec<(String, String)> = change["included"]
         .as_array()
         .map(|steps| {
             steps
@@ -258,7 +276,9 @@ pub fn step_statuses(change: &Value) -> Vec<(String, String)> {
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    statuses.sort();
+    statuses
 }
 
 /// A Git repository with one commit holding `files`.

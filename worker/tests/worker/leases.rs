@@ -3,16 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Repo, spawn_stack_with};
+use crate::helpers::spawn_stack_with;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_reaped_and_the_step_runs_again_as_a_new_attempt() {
-    let stack = spawn_stack_with(|s| s.worker.lease_seconds = 3).await;
-    let repo = Repo::new(&[(
-        ".gantry/actions.yaml",
-        "actions:\n  default:\n    run: echo started && sleep 3 && echo done\n",
-    )]);
-    stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack_with(|s| s.worker.lease_seconds = 3).await;
+    stack
+        .project_with_manifest(
+            "actions:\n  default:\n    run: echo started && sleep 3 && echo done\n",
+        )
+        .await;
     let change_id = stack.create_change("default", "main").await;
 
     // Wait for attempt 1 to run, then make its lease look like a dead worker's.

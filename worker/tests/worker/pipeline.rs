@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{Repo, spawn_stack, step_statuses};
+use crate::helpers::{spawn_stack, step_statuses};
 
 const TREE: &str = r#"
 actions:
@@ -20,12 +20,10 @@ actions:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_success() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", TREE)]);
-    let (project_props, env_props) = stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    let (project_props, env_props) = stack.project_with_manifest(TREE).await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
     assert_eq!(
@@ -34,8 +32,7 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
         "log:\n{}",
         log.join("\n")
     );
-    let mut statuses = step_statuses(&change);
-    statuses.sort();
+    let statuses = step_statuses(&change);
     let expected: Vec<(String, String)> = ["default", "first", "left", "pair", "right"]
         .iter()
         .map(|n| (n.to_string(), "success".to_string()))
@@ -86,12 +83,10 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_change_on_the_same_commit_reuses_the_step_image() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(
-        ".gantry/actions.yaml",
-        "actions:\n  default:\n    run: echo cached\n",
-    )]);
-    stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: echo cached\n")
+        .await;
 
     let first = stack.create_change("default", "main").await;
     assert_eq!(

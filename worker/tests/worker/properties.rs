@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Repo, spawn_stack, step_statuses};
+use crate::helpers::{spawn_stack, step_statuses};
 
 const DIFFERENT: &str = r#"
 actions:
@@ -18,12 +18,10 @@ actions:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_steps_modifying_different_properties_are_both_merged() {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", DIFFERENT)]);
-    let (project_props, _) = stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    let (project_props, _) = stack.project_with_manifest(DIFFERENT).await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     assert_eq!(
         change["data"]["attributes"]["status_code"],
@@ -52,16 +50,13 @@ actions:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_with_the_four_document_log()
  {
-    let stack = spawn_stack().await;
-    let repo = Repo::new(&[(".gantry/actions.yaml", SCENARIO_1)]);
-    let (project_props, _) = stack.project_with_repo(&repo.path()).await;
+    let mut stack = spawn_stack().await;
+    let (project_props, _) = stack.project_with_manifest(SCENARIO_1).await;
 
-    let change_id = stack.create_change("default", "main").await;
-    let change = stack.wait_final(&change_id).await;
+    let (change_id, change) = stack.run_change("default", "main").await;
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
-    let mut statuses = step_statuses(&change);
-    statuses.sort();
+    let statuses = step_statuses(&change);
     assert_eq!(
         statuses,
         vec![

@@ -1,0 +1,48 @@
+//! One decision for every attempt lost to infrastructure (a Docker or Git failure reported by the
+//! runner, a lease that expired because its worker died): run the step again while attempts
+//! remain, then `system_error` (DESIGN §2, §7).
+
+use deadpool_postgres::GenericClient;
+use gantry_shared::domain::StepStatus;
+use gantry_shared::messages::Message;
+use gantry_shared::outbox;
+
+use super::orchestrate::{self, Work};
+use super::rows::StepRow;
+use crate::steplog::system_lines;
+
+/// `what` says what happened to the attempt (e.g. "Attempt 2 failed (…)"); the step log gets it
+/// with the consequence.
+pub async fn retry_or_give_up(
+    client: &impl GenericClient,
+    max_attempts: i32,
+    step: &StepRow,
+    what: &str,
+) -> anyhow::Result<Vec<Work>> {
+    if step.attempt < max_attempts {
+        let line = format!("{what}; the step will run again");
+        system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
+        client
+            .execute(
+                "UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
+                &[&step.id],
+            )
+            .await?;
+        let message = Message::RunStepV1 {
+            change_id: step.change_id,
+            step_id: step.id,
+        };
+        outbox::insert_message(client, &message, &Default::default()).await?;
+        return Ok(vec![]);
+    }
+    let line = format!("{what}; no attempts are left");
+    system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
+    client
+        .execute(
+            "UPDATE steps SET command_finished_at = now() WHERE id = $1",
+            &[&step.id],
+        )
+        .await?;
+    orchestrate::complete_step(client, step, StepStatus::SystemError).await?;
+    Ok(vec![Work::Finished(step.id)])
+}
