@@ -1,8 +1,10 @@
 //! The append-only audit log: one `events` row per state change, written in the transaction that
 //! makes the change (`api:projects:create`, `api:changes:create`, …).
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
+
+use crate::error::{ApiError, Context};
 
 /// One audit event: what happened, who did it, and the path of what it happened to.
 pub struct Event<'a> {
@@ -12,7 +14,15 @@ pub struct Event<'a> {
     pub payload: Value,
 }
 
-pub async fn insert_event(
+/// Records `event` and commits `tx`: every change of state ends this way, so none goes unrecorded.
+pub async fn commit(tx: Transaction<'_>, event: &Event<'_>) -> Result<(), ApiError> {
+    insert_event(&tx, event)
+        .await
+        .context("recording the event")?;
+    tx.commit().await.context("committing the transaction")
+}
+
+async fn insert_event(
     client: &impl GenericClient,
     event: &Event<'_>,
 ) -> Result<(), tokio_postgres::Error> {

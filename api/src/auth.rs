@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use deadpool_postgres::GenericClient;
+use gantry_shared::store::Author;
 use sha2::{Digest, Sha256};
 use std::future::{Ready, ready};
 use subtle::ConstantTimeEq;
@@ -25,6 +26,14 @@ pub struct User(String);
 impl User {
     pub fn name(&self) -> &str {
         &self.0
+    }
+
+    /// The user as the author of a properties version.
+    pub fn author(&self) -> Author<'_> {
+        Author {
+            name: &self.0,
+            step_id: None,
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::Serialize;
 
+use crate::query::Page;
+
 /// The JSON:API media type of every response document.
 pub const MEDIA_TYPE: &str = "application/vnd.api+json";
 
@@ -138,16 +140,19 @@ pub struct ListLinks {
     pub next: Option<String>,
 }
 
-/// `200 OK` with one resource.
-pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
-    respond(
-        HttpResponse::Ok(),
-        &Document::<_, ()> {
-            data: resource,
+impl<D, I> Document<D, I> {
+    fn of(data: D) -> Self {
+        Self {
+            data,
             included: None,
             links: None,
-        },
-    )
+        }
+    }
+}
+
+/// `200 OK` with one resource.
+pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
+    ok_with_included::<A, ()>(resource, None)
 }
 
 /// `201 Created` with the new resource and a `Location` header at its `self` link.
@@ -156,14 +161,7 @@ pub fn created<A: Serialize>(resource: Resource<A>) -> HttpResponse {
     if let Some(links) = &resource.links {
         builder.insert_header((header::LOCATION, links.self_link.clone()));
     }
-    respond(
-        builder,
-        &Document::<_, ()> {
-            data: resource,
-            included: None,
-            links: None,
-        },
-    )
+    respond(builder, &Document::<_, ()>::of(resource))
 }
 
 /// `200 OK` with one resource and the resources it includes.
@@ -171,26 +169,24 @@ pub fn ok_with_included<A: Serialize, I: Serialize>(
     resource: Resource<A>,
     included: Option<Vec<I>>,
 ) -> HttpResponse {
-    respond(
-        HttpResponse::Ok(),
-        &Document {
-            data: resource,
-            included,
-            links: None,
-        },
-    )
+    let document = Document {
+        included,
+        ..Document::of(resource)
+    };
+    respond(HttpResponse::Ok(), &document)
 }
 
-/// `200 OK` with a page of resources and the link to the next page, if any.
-pub fn list<A: Serialize>(resources: Vec<Resource<A>>, next: Option<String>) -> HttpResponse {
-    respond(
-        HttpResponse::Ok(),
-        &Document::<_, ()> {
-            data: resources,
-            included: None,
-            links: Some(ListLinks { next }),
-        },
-    )
+/// `200 OK` with a page of rows as resources and the link to the next page, if any.
+pub fn list<T, A: Serialize>(
+    page: Page<T>,
+    resource: impl FnMut(T) -> Resource<A>,
+) -> HttpResponse {
+    let resources: Vec<_> = page.rows.into_iter().map(resource).collect();
+    let document = Document::<_, ()> {
+        links: Some(ListLinks { next: page.next }),
+        ..Document::of(resources)
+    };
+    respond(HttpResponse::Ok(), &document)
 }
 
 /// `204 No Content`.

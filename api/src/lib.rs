@@ -8,7 +8,8 @@
 //!   (filters, sort, paging) and response documents.
 //! * `domain` — validated request values (names, Git remote URLs, revisions, actions).
 //! * `routes` — one module per resource, one file per operation, each with its own SQL.
-//! * `audit` — the append-only `events` rows written next to every change of state.
+//! * `audit` — the append-only `events` rows: `audit::commit` records one and commits every
+//!   change of state.
 //! * `migrate`, `shutdown`, `telemetry` — the `migrate` command, signal handling, request tracing.
 
 pub mod audit;

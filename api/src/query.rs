@@ -43,6 +43,12 @@ pub struct ListQuery {
 
 const PAGE_AFTER: &str = "page[after]";
 
+/// One page of a list, and the link to the next page when there is one.
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub next: Option<String>,
+}
+
 impl ListQuery {
     pub fn parse(req: &HttpRequest, spec: &ListSpec) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
@@ -95,7 +101,7 @@ impl ListQuery {
     }
 
     /// The link to the page after `cursor`: this query with `page[after]` replaced.
-    pub fn next_link(&self, path: &str, cursor: &str) -> String {
+    fn next_link(&self, path: &str, cursor: &str) -> String {
         let mut pairs: Vec<(&str, &str)> = self
             .pairs
             .iter()
@@ -112,20 +118,16 @@ impl ListQuery {
         self.limit + 1
     }
 
-    /// Cuts `rows` to the page and returns the next link built from the last row's cursor.
-    pub fn page<T>(
-        &self,
-        mut rows: Vec<T>,
-        path: &str,
-        cursor: impl Fn(&T) -> String,
-    ) -> (Vec<T>, Option<String>) {
+    /// Cuts `rows` (fetched with [`Self::fetch_limit`]) to the page, with the next link built
+    /// from the last row's cursor.
+    pub fn page<T>(&self, mut rows: Vec<T>, path: &str, cursor: impl Fn(&T) -> String) -> Page<T> {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let next = match (more, rows.last()) {
             (true, Some(last)) => Some(self.next_link(path, &cursor(last))),
             _ => None,
         };
-        (rows, next)
+        Page { rows, next }
     }
 
     /// `page[after]` parsed as an integer cursor (ids, versions), if given.

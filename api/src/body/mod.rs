@@ -8,6 +8,5 @@ mod read;
 mod unique_keys;
 
 pub use document::{JsonApiBody, max_body_bytes, nullable, parse_json, parse_resource};
-pub use guard::MAX_DEPTH;
 pub use read::{MediaType, read_body};
 pub use unique_keys::UniqueKeys;

@@ -9,17 +9,9 @@ pub const DEFAULT_ACTION: &str = "default";
 pub struct ActionName(String);
 
 impl ActionName {
+    /// Actions become arguments of `gantry-runner run <action>`.
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        super::text::check_length(value, 1, 200)?;
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid(
-                "must not contain whitespace or control characters".into(),
-            ));
-        }
-        // Actions become arguments of `gantry-runner run <action>`.
-        if value.starts_with('-') {
-            return Err(Invalid("must not start with `-`".into()));
-        }
+        super::text::check_argument(value, 200)?;
         Ok(Self(value.to_owned()))
     }
 

@@ -6,17 +6,9 @@ use super::Invalid;
 pub struct GitRev(String);
 
 impl GitRev {
+    /// A revision is passed to `git` as an argument.
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        super::text::check_length(value, 1, 255)?;
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid(
-                "must not contain whitespace or control characters".into(),
-            ));
-        }
-        // A revision is passed to `git` as an argument: a leading `-` would read as an option.
-        if value.starts_with('-') {
-            return Err(Invalid("must not start with `-`".into()));
-        }
+        super::text::check_argument(value, 255)?;
         Ok(Self(value.to_owned()))
     }
 

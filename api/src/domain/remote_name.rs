@@ -15,9 +15,7 @@ impl RemoteName {
                 "may contain only lowercase letters, digits, `_` and `-`".into(),
             ));
         }
-        if value.starts_with('-') {
-            return Err(Invalid("must not start with `-`".into()));
-        }
+        super::text::check_no_leading_dash(value)?;
         Ok(Self(value.to_owned()))
     }
 

@@ -12,11 +12,7 @@ pub struct RemoteUrl(String);
 impl RemoteUrl {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         super::text::check_length(value, 1, 2048)?;
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid(
-                "must not contain whitespace or control characters".into(),
-            ));
-        }
+        super::text::check_word(value)?;
         if value.starts_with('/') {
             return Ok(Self(value.to_owned()));
         }

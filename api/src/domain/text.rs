@@ -21,6 +21,38 @@ pub(crate) fn check_single_line(value: &str) -> Result<(), Invalid> {
     }
 }
 
+/// One word: no whitespace, no control characters.
+pub(crate) fn check_word(value: &str) -> Result<(), Invalid> {
+    match value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        true => Err(Invalid(
+            "must not contain whitespace or control characters".into(),
+        )),
+        false => Ok(()),
+    }
+}
+
+/// Values that end up on a command line (`git`, `gantry-runner run`) must not read as an option.
+pub(crate) fn check_no_leading_dash(value: &str) -> Result<(), Invalid> {
+    match value.starts_with('-') {
+        true => Err(Invalid("must not start with `-`".into())),
+        false => Ok(()),
+    }
+}
+
+/// A command-line argument: one word of 1 to `max` characters that does not read as an option.
+pub(crate) fn check_argument(value: &str, max: usize) -> Result<(), Invalid> {
+    check_length(value, 1, max)?;
+    check_word(value)?;
+    check_no_leading_dash(value)
+}
+
+fn check_no_nul(value: &str) -> Result<(), Invalid> {
+    match value.contains('\0') {
+        true => Err(Invalid("must not contain NUL characters".into())),
+        false => Ok(()),
+    }
+}
+
 /// A display name: 1–200 characters on one line, not blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
@@ -47,9 +79,7 @@ pub struct Description(String);
 impl Description {
     pub fn parse(value: String) -> Result<Self, Invalid> {
         check_length(&value, 0, 4000)?;
-        if value.contains('\0') {
-            return Err(Invalid("must not contain NUL characters".into()));
-        }
+        check_no_nul(&value)?;
         Ok(Self(value))
     }
 
@@ -82,9 +112,7 @@ pub struct Secret(String);
 impl Secret {
     pub fn parse(value: String) -> Result<Self, Invalid> {
         check_length(&value, 1, 65536)?;
-        if value.contains('\0') {
-            return Err(Invalid("must not contain NUL characters".into()));
-        }
+        check_no_nul(&value)?;
         Ok(Self(value))
     }
 

@@ -39,11 +39,10 @@ pub async fn list_events(
     let rows = select_events(&client, before, query.fetch_limit())
         .await
         .context("listing events")?;
-    let (page, next) = query.page(rows, "/api/events", |e| e.id.to_string());
-    let resources = page
-        .into_iter()
-        .map(|e| Resource::unlinked("events", e.id.to_string(), e.attributes));
-    Ok(jsonapi::list(resources.collect(), next))
+    let page = query.page(rows, "/api/events", |e| e.id.to_string());
+    Ok(jsonapi::list(page, |e| {
+        Resource::unlinked("events", e.id.to_string(), e.attributes)
+    }))
 }
 
 async fn select_events(

@@ -89,11 +89,10 @@ async fn list(
     let rows = select_log_lines(&client, scope, after, query.fetch_limit())
         .await
         .context("reading log lines")?;
-    let (page, next) = query.page(rows, path, |line| line.id.to_string());
-    let resources = page
-        .into_iter()
-        .map(|l| Resource::unlinked("log_lines", l.id.to_string(), l.attributes));
-    Ok(jsonapi::list(resources.collect(), next))
+    let page = query.page(rows, path, |line| line.id.to_string());
+    Ok(jsonapi::list(page, |l| {
+        Resource::unlinked("log_lines", l.id.to_string(), l.attributes)
+    }))
 }
 
 async fn owner_exists(

@@ -1,7 +1,9 @@
 //! Request handlers, one module per resource and one file per operation; each statement's SQL
-//! sits in a small function next to the handler that runs it.
+//! sits in a small function next to the handler that runs it. `deletion` holds the rule projects
+//! and environments share: no deleting what changes were made to.
 
 pub mod changes;
+mod deletion;
 pub mod downloads;
 pub mod environments;
 pub mod events;

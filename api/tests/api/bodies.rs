@@ -18,6 +18,16 @@ async fn post_raw(
         .unwrap()
 }
 
+/// A PATCH of `path` with a hand-written JSON body.
+async fn patch_raw(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.request(Method::PATCH, path)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn detail_of(response: reqwest::Response, status: u16) -> String {
     let document = expect_status(response, status).await;
     first_error(&document)["detail"]
@@ -128,13 +138,7 @@ async fn deeply_nested_json_is_refused_with_a_clear_message() {
     let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
     let body = format!(r#"{{"data":{{"attributes":{{"data":{{"deep":{deep}}}}}}}}}"#);
 
-    let response = app
-        .request(Method::PATCH, &path)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = patch_raw(&app, &path, body).await;
 
     let detail = detail_of(response, 400).await;
     assert!(detail.contains("levels deep"), "{detail}");
@@ -147,13 +151,7 @@ async fn integers_beyond_64_bits_are_refused_instead_of_rounded() {
     let path = app.project_properties().await;
     let body = r#"{"data":{"attributes":{"data":{"big":123456789012345678901234567890}}}}"#;
 
-    let response = app
-        .request(Method::PATCH, &path)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = patch_raw(&app, &path, body).await;
 
     let detail = detail_of(response, 400).await;
     assert!(detail.contains("64-bit"), "{detail}");
@@ -214,13 +212,7 @@ async fn a_repeated_key_in_a_properties_document_is_refused_not_silently_dropped
     let path = app.project_properties().await;
     let body = r#"{"data":{"attributes":{"data":{"db":{"host":"a","host":"b"}}}}}"#;
 
-    let response = app
-        .request(Method::PATCH, &path)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = patch_raw(&app, &path, body).await;
 
     let document = expect_status(response, 422).await;
     let detail = first_error(&document)["detail"].as_str().unwrap();

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, change_attributes as attributes, expect_status, first_error, spawn_app,
+    TestApp, change_attributes as attributes, expect_status, first_error, ids, spawn_app, uuid_of,
 };
 
 async fn seed_changes(app: &TestApp, statuses: &[(&str, &str)]) -> Vec<Uuid> {
@@ -15,25 +15,19 @@ async fn seed_changes(app: &TestApp, statuses: &[(&str, &str)]) -> Vec<Uuid> {
         let response = app
             .post_change(attributes(json!({ "environment_code": environment })))
             .await;
-        let id: Uuid = expect_status(response, 201).await["data"]["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let id = uuid_of(&expect_status(response, 201).await);
         app.set_change_status(id, status).await;
         ids.push(id);
     }
     ids
 }
 
+fn uuids(document: &Value) -> Vec<Uuid> {
+    ids(document).iter().map(|id| id.parse().unwrap()).collect()
+}
+
 async fn listed(app: &TestApp, query: &str) -> Vec<Uuid> {
-    let document = expect_status(app.get(&format!("/api/changes{query}")).await, 200).await;
-    document["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().parse().unwrap())
-        .collect()
+    uuids(&expect_status(app.get(&format!("/api/changes{query}")).await, 200).await)
 }
 
 #[tokio::test]
@@ -112,27 +106,13 @@ async fn changes_are_paged_with_a_cursor_in_the_next_link() {
     )
     .await;
     let next = first["links"]["next"].as_str();
-    let page: Vec<&str> = first["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
 
-    assert_eq!(page.len(), 3);
+    assert_eq!(uuids(&first).len(), 3);
     assert!(next.is_none(), "three matches fit in a page of three");
     let first = expect_status(app.get("/api/changes?limit=2").await, 200).await;
-    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
-    let ids_of = |d: &Value| {
-        d["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().parse::<Uuid>().unwrap())
-            .collect::<Vec<_>>()
-    };
+    let second = app.next_page(&first).await;
     assert_eq!(
-        [ids_of(&first), ids_of(&second)].concat(),
+        [uuids(&first), uuids(&second)].concat(),
         [ids[3], ids[2], ids[1], ids[0]]
     );
     assert!(second["links"]["next"].is_null());

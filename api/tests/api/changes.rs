@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::helpers::{change_attributes as attributes, expect_status, first_error, spawn_app};
+use crate::helpers::{
+    change_attributes as attributes, expect_status, first_error, spawn_app, uuid_of,
+};
 
 #[tokio::test]
 async fn creating_a_change_answers_201_in_initializing_with_a_plan_message_in_the_outbox() {
@@ -20,7 +21,7 @@ async fn creating_a_change_answers_201_in_initializing_with_a_plan_message_in_th
 
     let document = expect_status(response, 201).await;
     let data = &document["data"];
-    let id: Uuid = data["id"].as_str().unwrap().parse().unwrap();
+    let id = uuid_of(&document);
     assert_eq!(data["type"], "changes");
     let attributes = &data["attributes"];
     assert_eq!(attributes["status_code"], "initializing");
@@ -47,16 +48,8 @@ async fn creating_a_change_answers_201_in_initializing_with_a_plan_message_in_th
         payload,
         json!({ "type": "plan_change_v1", "change_id": id })
     );
-    let event = app
-        .db()
-        .await
-        .query_one(
-            "SELECT target FROM events WHERE type = 'api:changes:create'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(event.get::<_, String>(0), format!("/changes/{id}"));
+    let (_, target, _) = app.event("api:changes:create").await;
+    assert_eq!(target, format!("/changes/{id}"));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{expect_status, first_error, spawn_app};
+use crate::helpers::{expect_status, first_error, ids, spawn_app};
 
 #[tokio::test]
 async fn creating_an_environment_returns_it_with_its_properties_and_project() {
@@ -92,13 +92,7 @@ async fn environments_are_listed_shown_patched_and_deleted() {
         .await;
     let deleted = app.delete("/api/projects/demo/environments/prod").await;
 
-    let codes: Vec<_> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["dev", "prod"]);
+    assert_eq!(ids(&list), ["dev", "prod"]);
     let patched = expect_status(patched, 200).await;
     assert_eq!(patched["data"]["attributes"]["name"], "Dev");
     assert_eq!(patched["data"]["attributes"]["archived"], true);

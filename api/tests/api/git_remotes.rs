@@ -1,10 +1,10 @@
 //! Git remotes: URL rules, hidden credentials, ciphertext at rest.
 
 use gantry_shared::crypto::git_remote_aad;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, expect_status, first_error, spawn_app};
+use crate::helpers::{TestApp, expect_status, first_error, spawn_app, uuid_of};
 
 async fn stored_credentials(app: &TestApp, id: Uuid) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let row = app
@@ -17,10 +17,6 @@ async fn stored_credentials(app: &TestApp, id: Uuid) -> (Option<Vec<u8>>, Option
         .await
         .unwrap();
     (row.get(0), row.get(1))
-}
-
-fn id_of(document: &Value) -> Uuid {
-    document["data"]["id"].as_str().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -38,7 +34,7 @@ async fn credentials_are_hidden_in_responses_and_encrypted_at_rest() {
     assert_eq!(attributes["password"], "{{hidden}}");
     assert_eq!(attributes["ssh_key_data"], "{{hidden}}");
     assert_eq!(attributes["user"], "deploy");
-    let id = id_of(&document);
+    let id = uuid_of(&document);
     let (password, key) = stored_credentials(&app, id).await;
     let (password, key) = (password.unwrap(), key.unwrap());
     assert!(
@@ -75,7 +71,7 @@ async fn a_remote_without_credentials_shows_them_as_null() {
     assert!(document["data"]["attributes"]["password"].is_null());
     assert!(document["data"]["attributes"]["ssh_key_data"].is_null());
     assert_eq!(
-        stored_credentials(&app, id_of(&document)).await,
+        stored_credentials(&app, uuid_of(&document)).await,
         (None, None)
     );
 }
@@ -164,7 +160,7 @@ async fn patching_credentials_keeps_hidden_ones_and_clears_null_ones() {
     let app = spawn_app().await;
     app.create_project("demo").await;
     let body = json!({ "data": { "attributes": { "name": "origin", "url": "/srv/a.git", "password": "p1", "ssh_key_data": "k1" } } });
-    let id = id_of(
+    let id = uuid_of(
         &expect_status(
             app.post_json("/api/projects/demo/git_remotes", &body).await,
             201,
@@ -189,7 +185,7 @@ async fn patching_credentials_keeps_hidden_ones_and_clears_null_ones() {
 async fn a_remote_name_cannot_be_changed_and_a_remote_can_be_deleted() {
     let app = spawn_app().await;
     app.create_project("demo").await;
-    let id = id_of(&app.create_git_remote("demo", "origin").await);
+    let id = uuid_of(&app.create_git_remote("demo", "origin").await);
     let path = format!("/api/projects/demo/git_remotes/{id}");
 
     let rename = app

@@ -153,78 +153,6 @@ impl TestApp {
     pub fn cipher(&self) -> Cipher {
         Cipher::from_settings(&self.settings.encryption).unwrap()
     }
-
-    /// Creates project `code` and returns the response document.
-    pub async fn create_project(&self, code: &str) -> Value {
-        let body = json!({ "data": { "type": "projects", "attributes": { "code": code, "name": format!("Project {code}") } } });
-        expect_status(self.post_json("/api/projects", &body).await, 201).await
-    }
-
-    pub async fn create_environment(&self, project: &str, code: &str) -> Value {
-        let body = json!({ "data": { "attributes": { "code": code, "name": format!("Environment {code}") } } });
-        expect_status(
-            self.post_json(&format!("/api/projects/{project}/environments"), &body)
-                .await,
-            201,
-        )
-        .await
-    }
-
-    pub async fn create_git_remote(&self, project: &str, name: &str) -> Value {
-        let body = json!({ "data": { "attributes": { "name": name, "url": "https://example.com/demo.git" } } });
-        expect_status(
-            self.post_json(&format!("/api/projects/{project}/git_remotes"), &body)
-                .await,
-            201,
-        )
-        .await
-    }
-
-    /// A project `demo` with environment `dev` and remote `origin`, ready for changes.
-    pub async fn create_change_targets(&self) {
-        self.create_project("demo").await;
-        self.create_environment("demo", "dev").await;
-        self.create_git_remote("demo", "origin").await;
-    }
-
-    /// Creates project `demo` and returns the path of its properties.
-    pub async fn project_properties(&self) -> String {
-        properties_path(&self.create_project("demo").await)
-    }
-
-    pub async fn post_change(&self, attributes: Value) -> Response {
-        self.post_json(
-            "/api/changes",
-            &json!({ "data": { "attributes": attributes } }),
-        )
-        .await
-    }
-
-    /// Creates a change of demo/dev from origin at `main` and returns its id.
-    pub async fn create_change(&self) -> Uuid {
-        let response = self.post_change(change_attributes(json!({}))).await;
-        let document = expect_status(response, 201).await;
-        document["data"]["id"].as_str().unwrap().parse().unwrap()
-    }
-
-    /// Moves a change to `status` behind the API's back, as a worker would.
-    pub async fn set_change_status(&self, change: Uuid, status: &str) {
-        let sql = "UPDATE changes SET status_code = $2 WHERE id = $1";
-        self.db()
-            .await
-            .execute(sql, &[&change, &status])
-            .await
-            .expect("updating the change status");
-    }
-
-    pub async fn count(&self, table: &str) -> i64 {
-        self.db()
-            .await
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .unwrap()
-            .get(0)
-    }
 }
 
 /// The attributes of a change of demo/dev from origin at `main`, with `overrides` applied.
@@ -251,6 +179,21 @@ pub fn properties_path(owner: &Value) -> String {
         .as_str()
         .expect("a properties link")
         .to_owned()
+}
+
+/// The id of a single-resource document, as a UUID.
+pub fn uuid_of(document: &Value) -> Uuid {
+    document["data"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The ids of the resources of a list document, in order.
+pub fn ids(document: &Value) -> Vec<String> {
+    document["data"]
+        .as_array()
+        .expect("a list document")
+        .iter()
+        .map(|resource| resource["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Asserts the status and returns the JSON body (`null` when empty).

@@ -40,7 +40,7 @@ async fn change_log_lines_are_read_in_order_and_paged_by_id() {
         200,
     )
     .await;
-    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
+    let second = app.next_page(&first).await;
 
     assert_eq!(texts(&first), ["one", "two"]);
     assert_eq!(texts(&second), ["three"]);
@@ -106,7 +106,7 @@ async fn events_are_listed_newest_first_and_paged() {
     }
 
     let first = expect_status(app.get("/api/events?limit=2").await, 200).await;
-    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
+    let second = app.next_page(&first).await;
 
     let targets: Vec<&str> = [&first, &second]
         .iter()

@@ -5,6 +5,7 @@ mod bodies;
 mod change_lists;
 mod changes;
 mod environments;
+mod fixtures;
 mod git_remotes;
 mod helpers;
 mod lists;

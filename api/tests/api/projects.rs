@@ -3,7 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{expect_status, first_error, spawn_app};
+use crate::helpers::{expect_status, first_error, ids, spawn_app};
 
 #[tokio::test]
 async fn creating_a_project_returns_it_with_its_properties_and_records_an_event() {
@@ -37,19 +37,8 @@ async fn creating_a_project_returns_it_with_its_properties_and_records_an_event(
     .await;
     assert_eq!(properties["data"]["attributes"]["version"], 1);
     assert_eq!(properties["data"]["attributes"]["data"], json!({}));
-    let event = app
-        .db()
-        .await
-        .query_one(
-            "SELECT actor, target FROM events WHERE type = 'api:projects:create'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (event.get::<_, String>(0), event.get::<_, String>(1)),
-        ("admin".into(), "/projects/demo".into())
-    );
+    let (actor, target, _) = app.event("api:projects:create").await;
+    assert_eq!((actor, target), ("admin".into(), "/projects/demo".into()));
 }
 
 #[tokio::test]
@@ -127,19 +116,10 @@ async fn projects_are_listed_by_code_and_paged() {
     }
 
     let first = expect_status(app.get("/api/projects?limit=2").await, 200).await;
-    let next = first["links"]["next"].as_str().unwrap();
-    let second = expect_status(app.get(next).await, 200).await;
+    let second = app.next_page(&first).await;
 
-    let codes = |d: &serde_json::Value| {
-        d["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(codes(&first), ["alpha", "beta"]);
-    assert_eq!(codes(&second), ["gamma"]);
+    assert_eq!(ids(&first), ["alpha", "beta"]);
+    assert_eq!(ids(&second), ["gamma"]);
     assert!(second["links"]["next"].is_null());
 }
 

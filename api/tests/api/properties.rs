@@ -186,7 +186,7 @@ async fn the_version_history_is_contiguous_and_each_version_returns_what_was_wri
     }
 
     let first = expect_status(app.get(&format!("{path}/versions?limit=3")).await, 200).await;
-    let second = expect_status(app.get(first["links"]["next"].as_str().unwrap()).await, 200).await;
+    let second = app.next_page(&first).await;
 
     let versions: Vec<i64> = [&first, &second]
         .iter()

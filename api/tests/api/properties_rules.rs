@@ -1,6 +1,6 @@
 //! Properties: the in-use refusal, reserved-key validation and the audit event.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -102,15 +102,7 @@ async fn an_update_is_recorded_as_an_event_and_unknown_properties_are_not_found(
         .await;
 
     expect_status(missing, 404).await;
-    let row = app
-        .db()
-        .await
-        .query_one(
-            "SELECT actor, payload FROM events WHERE type = 'api:properties:update'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "admin");
-    assert_eq!(row.get::<_, Value>(1)["version"], 2);
+    let (actor, _, payload) = app.event("api:properties:update").await;
+    assert_eq!(actor, "admin");
+    assert_eq!(payload["version"], 2);
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::select_change;
-use crate::audit::{Event, insert_event};
+use super::record::select_change;
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::{JsonApiBody, UniqueKeys};
 use crate::domain::{ActionName, GitRev, RemoteName};
@@ -36,7 +36,8 @@ struct NewChange {
     remote: RemoteName,
     git_rev: GitRev,
     action: ActionName,
-    metadata: Map<String, Value>,
+    /// A JSON object.
+    metadata: Value,
 }
 
 impl TryFrom<CreateChangeAttributes> for NewChange {
@@ -44,8 +45,8 @@ impl TryFrom<CreateChangeAttributes> for NewChange {
 
     fn try_from(a: CreateChangeAttributes) -> Result<Self, ApiError> {
         let metadata = match a.metadata.map(|m| m.0) {
-            None => Map::new(),
-            Some(Value::Object(map)) => map,
+            None => Value::Object(Map::new()),
+            Some(object @ Value::Object(_)) => object,
             Some(_) => {
                 return Err(ApiError::invalid_attribute(
                     "metadata",
@@ -101,17 +102,15 @@ pub async fn create_change(
             "action": change.action.as_str(),
         }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
     outbox::insert_message(&tx, &Message::PlanChangeV1 { change_id: id }, &Map::new())
         .await
         .context("queueing the plan message")?;
-    let created = select_change(&tx, id).await.context("reading the change")?;
-    tx.commit().await.context("committing the change")?;
-    state.outbox.notify();
-    let created = created
+    let created = select_change(&tx, id)
+        .await
+        .context("reading the change")?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new change was not found")))?;
+    audit::commit(tx, &event).await?;
+    state.outbox.notify();
     Ok(jsonapi::created(created.into_resource()))
 }
 
@@ -243,7 +242,7 @@ async fn insert_change(
                 &change.remote.as_str(),
                 &change.git_rev.as_str(),
                 &change.action.as_str(),
-                &Value::Object(change.metadata.clone()),
+                &change.metadata,
                 &ChangeStatus::Initializing.as_str(),
                 &created_by,
             ],

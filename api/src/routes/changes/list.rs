@@ -37,17 +37,14 @@ pub async fn list_changes(
     let rows = select_changes(&client, &filters, oldest_first, after, query.fetch_limit())
         .await
         .context("listing changes")?;
-    let (page, next) = query.page(rows, "/api/changes", |c| {
+    let page = query.page(rows, "/api/changes", |c| {
         ChangeCursor {
             created_at: c.attributes.created_at,
             id: c.id,
         }
         .encode()
     });
-    Ok(jsonapi::list(
-        page.into_iter().map(ChangeRecord::into_resource).collect(),
-        next,
-    ))
+    Ok(jsonapi::list(page, ChangeRecord::into_resource))
 }
 
 async fn select_changes(

@@ -11,5 +11,4 @@ mod show;
 
 pub use create::create_change;
 pub use list::list_changes;
-pub use record::{ChangeAttributes, ChangeRecord, select_change};
 pub use show::show_change;

@@ -86,7 +86,7 @@ impl ChangeRecord {
     }
 }
 
-pub async fn select_change(
+pub(super) async fn select_change(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {

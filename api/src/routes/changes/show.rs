@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::select_change;
+use super::record::select_change;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::query::{ListQuery, ListSpec};

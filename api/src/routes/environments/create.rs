@@ -4,13 +4,13 @@
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::domain::Code;
-use gantry_shared::store::{self, Author, Owner};
+use gantry_shared::store::{self, Owner};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::select_environment;
-use crate::audit::{Event, insert_event};
+use super::record::select_environment;
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::JsonApiBody;
 use crate::domain::{Description, Name};
@@ -65,13 +65,10 @@ pub async fn create_environment(
         .transaction()
         .await
         .context("starting a transaction")?;
-    let project = projects::select_project(&tx, &project_code)
-        .await
-        .context("loading the project")?
-        .ok_or_else(|| paths::not_found("project", project_code.as_str()))?;
+    let project_id = projects::project_id(&tx, &project_code).await?;
     let id = Uuid::now_v7();
     conflict_on_unique(
-        insert_environment(&tx, id, project.id, &environment).await,
+        insert_environment(&tx, id, project_id, &environment).await,
         || {
             format!(
                 "an environment with code {} already exists in project {project_code}",
@@ -80,30 +77,20 @@ pub async fn create_environment(
         },
         "inserting the environment",
     )?;
-    let author = Author {
-        name: user.name(),
-        step_id: None,
-    };
-    store::create_properties(&tx, &state.cipher, Owner::Environment(id), &author)
+    store::create_properties(&tx, &state.cipher, Owner::Environment(id), &user.author())
         .await
         .context("creating the environment properties")?;
+    let created = select_environment(&tx, &project_code, &environment.code)
+        .await
+        .context("reading the environment")?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new environment was not found")))?;
     let event = Event {
         kind: "api:environments:create",
         actor: user.name(),
         target: format!("/projects/{project_code}/environments/{}", environment.code),
         payload: json!({ "id": id, "name": environment.name.as_str() }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let created = select_environment(&tx, &project_code, &environment.code)
-        .await
-        .context("reading the environment")?;
-    tx.commit()
-        .await
-        .context("committing the new environment")?;
-    let created = created
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new environment was not found")))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::created(created.into_resource()))
 }
 

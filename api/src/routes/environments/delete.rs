@@ -3,14 +3,14 @@
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::domain::Code;
+use gantry_shared::store::Owner;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{Event, insert_event};
+use crate::audit::Event;
 use crate::auth::User;
 use crate::error::{ApiError, Context};
-use crate::jsonapi;
-use crate::routes::paths;
+use crate::routes::{deletion, paths};
 use crate::state::AppState;
 
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1, user = user.name()), err(level = "info"))]
@@ -32,28 +32,14 @@ pub async fn delete_environment(
         .await
         .context("locking the environment")?
         .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
-    if environment_has_changes(&tx, id)
-        .await
-        .context("looking for changes of the environment")?
-    {
-        return Err(ApiError::Conflict(format!(
-            "environment {code} of project {project} has changes and cannot be deleted; archive it instead"
-        )));
-    }
-    delete_environment_row(&tx, id)
-        .await
-        .context("deleting the environment")?;
     let event = Event {
         kind: "api:environments:delete",
         actor: user.name(),
         target: format!("/projects/{project}/environments/{code}"),
         payload: json!({ "id": id }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    tx.commit().await.context("committing the deletion")?;
-    Ok(jsonapi::no_content())
+    let what = format!("environment {code} of project {project}");
+    deletion::delete_unless_changed(tx, Owner::Environment(id), &what, &event).await
 }
 
 async fn lock_environment(
@@ -69,26 +55,4 @@ async fn lock_environment(
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
-}
-
-async fn environment_has_changes(
-    client: &impl GenericClient,
-    id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM changes WHERE environment_id = $1)",
-            &[&id],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-async fn delete_environment_row(
-    client: &impl GenericClient,
-    id: Uuid,
-) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute("DELETE FROM environments WHERE id = $1", &[&id])
-        .await
 }

@@ -22,27 +22,19 @@ pub async fn list_environments(
     let code = paths::code(&path, "project")?;
     let query = ListQuery::parse(&req, &SPEC)?;
     let client = state.client().await?;
-    let project = projects::select_project(&client, &code)
-        .await
-        .context("loading the project")?
-        .ok_or_else(|| paths::not_found("project", code.as_str()))?;
+    let project_id = projects::project_id(&client, &code).await?;
     let rows = select_environments(
         &client,
-        project.id,
+        project_id,
         query.after.as_deref(),
         query.fetch_limit(),
     )
     .await
     .context("listing environments")?;
-    let (page, next) = query.page(rows, &format!("/api/projects/{code}/environments"), |e| {
+    let page = query.page(rows, &format!("/api/projects/{code}/environments"), |e| {
         e.attributes.code.clone()
     });
-    Ok(jsonapi::list(
-        page.into_iter()
-            .map(EnvironmentRecord::into_resource)
-            .collect(),
-        next,
-    ))
+    Ok(jsonapi::list(page, EnvironmentRecord::into_resource))
 }
 
 async fn select_environments(

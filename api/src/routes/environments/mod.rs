@@ -11,6 +11,5 @@ mod update;
 pub use create::create_environment;
 pub use delete::delete_environment;
 pub use list::list_environments;
-pub use record::{EnvironmentAttributes, EnvironmentRecord, select_environment};
 pub use show::show_environment;
 pub use update::update_environment;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::jsonapi::{Identifier, Resource};
 
 /// The columns every environment read selects (with its project's code and its properties id).
-pub(super) const ENVIRONMENT_SELECT: &str = "SELECT e.id, e.code, e.name, e.description, e.archived, \
+pub(super) const ENVIRONMENT_SELECT: &str = "SELECT e.code, e.name, e.description, e.archived, \
      e.created_at, e.updated_at, p.code AS project_code, pr.id AS properties_id \
      FROM environments e JOIN projects p ON p.id = e.project_id \
      JOIN properties pr ON pr.environment_id = e.id";
@@ -28,7 +28,6 @@ pub struct EnvironmentAttributes {
 
 #[derive(Debug)]
 pub struct EnvironmentRecord {
-    pub id: Uuid,
     pub properties_id: Uuid,
     pub attributes: EnvironmentAttributes,
 }
@@ -36,7 +35,6 @@ pub struct EnvironmentRecord {
 impl EnvironmentRecord {
     pub(super) fn from_row(row: &Row) -> Self {
         Self {
-            id: row.get("id"),
             properties_id: row.get("properties_id"),
             attributes: EnvironmentAttributes {
                 code: row.get("code"),
@@ -77,7 +75,7 @@ impl EnvironmentRecord {
 }
 
 /// The environment `code` of project `project`, if any.
-pub async fn select_environment(
+pub(super) async fn select_environment(
     client: &impl GenericClient,
     project: &Code,
     code: &Code,

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::select_environment;
+use super::record::select_environment;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::paths;

@@ -3,12 +3,13 @@
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::select_environment;
-use crate::audit::{Event, insert_event};
+use super::record::select_environment;
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::{JsonApiBody, nullable};
 use crate::domain::{Description, Name};
@@ -71,53 +72,51 @@ pub async fn update_environment(
         .transaction()
         .await
         .context("starting a transaction")?;
-    let environment = select_environment(&tx, &project, &code)
+    let not_found = || paths::not_found("environment", code.as_str());
+    let id = update_environment_row(&tx, &project, &code, &changes)
         .await
-        .context("loading the environment")?
-        .ok_or_else(|| paths::not_found("environment", code.as_str()))?;
-    update_environment_row(&tx, environment.id, &changes)
+        .context("updating the environment")?
+        .ok_or_else(not_found)?;
+    let updated = select_environment(&tx, &project, &code)
         .await
-        .context("updating the environment")?;
+        .context("reading the environment")?
+        .ok_or_else(not_found)?;
     let event = Event {
         kind: "api:environments:update",
         actor: user.name(),
         target: format!("/projects/{project}/environments/{code}"),
-        payload: json!({ "id": environment.id }),
+        payload: json!({ "id": id }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let updated = select_environment(&tx, &project, &code)
-        .await
-        .context("reading the environment")?;
-    tx.commit()
-        .await
-        .context("committing the environment update")?;
-    let updated = updated.ok_or_else(|| paths::not_found("environment", code.as_str()))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::ok(updated.into_resource()))
 }
 
+/// Updates environment `code` of project `project` and returns its id, if it exists.
 async fn update_environment_row(
     client: &impl GenericClient,
-    id: Uuid,
+    project: &Code,
+    code: &Code,
     changes: &EnvironmentChanges,
-) -> Result<u64, tokio_postgres::Error> {
+) -> Result<Option<Uuid>, tokio_postgres::Error> {
     let description = changes
         .description
         .as_ref()
         .map(|d| d.as_ref().map(Description::as_str));
-    client
-        .execute(
-            "UPDATE environments SET name = COALESCE($2, name), \
-             description = CASE WHEN $3::boolean THEN $4::text ELSE description END, \
-             archived = COALESCE($5, archived), updated_at = now() WHERE id = $1",
+    let row = client
+        .query_opt(
+            "UPDATE environments e SET name = COALESCE($3, e.name), \
+             description = CASE WHEN $4::boolean THEN $5::text ELSE e.description END, \
+             archived = COALESCE($6, e.archived), updated_at = now() \
+             FROM projects p WHERE p.id = e.project_id AND p.code = $1 AND e.code = $2 RETURNING e.id",
             &[
-                &id,
+                &project.as_str(),
+                &code.as_str(),
                 &changes.name.as_ref().map(Name::as_str),
                 &description.is_some(),
                 &description.flatten(),
                 &changes.archived,
             ],
         )
-        .await
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::credentials::{PASSWORD, SSH_KEY_DATA, seal};
 use super::record::select_git_remote;
-use crate::audit::{Event, insert_event};
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::JsonApiBody;
 use crate::domain::{Invalid, RemoteName, RemoteUrl, Secret, UserName};
@@ -76,10 +76,7 @@ pub async fn create_git_remote(
         .transaction()
         .await
         .context("starting a transaction")?;
-    let project = projects::select_project(&tx, &project_code)
-        .await
-        .context("loading the project")?
-        .ok_or_else(|| paths::not_found("project", project_code.as_str()))?;
+    let project_id = projects::project_id(&tx, &project_code).await?;
     let id = Uuid::now_v7();
     let sealed = Sealed {
         password: remote
@@ -92,7 +89,7 @@ pub async fn create_git_remote(
             .map(|s| seal(&state.cipher, id, SSH_KEY_DATA, s)),
     };
     conflict_on_unique(
-        insert_git_remote(&tx, id, project.id, &remote, &sealed).await,
+        insert_git_remote(&tx, id, project_id, &remote, &sealed).await,
         || {
             format!(
                 "a git remote named {} already exists in project {project_code}",
@@ -101,21 +98,17 @@ pub async fn create_git_remote(
         },
         "inserting the git remote",
     )?;
+    let created = select_git_remote(&tx, &project_code, id)
+        .await
+        .context("reading the git remote")?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new git remote was not found")))?;
     let event = Event {
         kind: "api:git_remotes:create",
         actor: user.name(),
         target: format!("/projects/{project_code}/git_remotes/{id}"),
         payload: json!({ "name": remote.name.as_str(), "url": remote.url.as_str() }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let created = select_git_remote(&tx, &project_code, id)
-        .await
-        .context("reading the git remote")?;
-    tx.commit().await.context("committing the new git remote")?;
-    let created = created
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new git remote was not found")))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::created(created.into_resource()))
 }
 

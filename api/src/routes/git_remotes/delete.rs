@@ -7,7 +7,7 @@ use gantry_shared::domain::Code;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{Event, insert_event};
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
@@ -50,10 +50,7 @@ pub async fn delete_git_remote(
         target: format!("/projects/{project}/git_remotes/{id}"),
         payload: json!({ "name": name }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    tx.commit().await.context("committing the deletion")?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::no_content())
 }
 

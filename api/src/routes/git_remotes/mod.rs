@@ -13,6 +13,5 @@ mod update;
 pub use create::create_git_remote;
 pub use delete::delete_git_remote;
 pub use list::list_git_remotes;
-pub use record::{GitRemoteAttributes, GitRemoteRecord, HIDDEN};
 pub use show::show_git_remote;
 pub use update::update_git_remote;

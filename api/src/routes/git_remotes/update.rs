@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::credentials::{PASSWORD, SSH_KEY_DATA, seal};
 use super::record::{HIDDEN, select_git_remote};
-use crate::audit::{Event, insert_event};
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::{JsonApiBody, nullable};
 use crate::domain::{RemoteUrl, Secret, UserName};
@@ -109,22 +109,17 @@ pub async fn update_git_remote(
     update_git_remote_row(&tx, id, &row)
         .await
         .context("updating the git remote")?;
+    let updated = select_git_remote(&tx, &project, id)
+        .await
+        .context("reading the git remote")?
+        .ok_or_else(|| paths::not_found("git remote", &path.1))?;
     let event = Event {
         kind: "api:git_remotes:update",
         actor: user.name(),
         target: format!("/projects/{project}/git_remotes/{id}"),
         payload: json!({ "name": current.attributes.name }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let updated = select_git_remote(&tx, &project, id)
-        .await
-        .context("reading the git remote")?;
-    tx.commit()
-        .await
-        .context("committing the git remote update")?;
-    let updated = updated.ok_or_else(|| paths::not_found("git remote", &path.1))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::ok(updated.into_resource()))
 }
 
@@ -155,9 +150,9 @@ async fn update_git_remote_row(
                 &row.user.is_some(),
                 &row.user.flatten(),
                 &row.password.is_some(),
-                &row.password.clone().flatten(),
+                &row.password.as_ref().and_then(Option::as_deref),
                 &row.ssh_key_data.is_some(),
-                &row.ssh_key_data.clone().flatten(),
+                &row.ssh_key_data.as_ref().and_then(Option::as_deref),
                 &row.archived,
             ],
         )

@@ -4,13 +4,13 @@
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::domain::Code;
-use gantry_shared::store::{self, Author, Owner};
+use gantry_shared::store::{self, Owner};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::select_project;
-use crate::audit::{Event, insert_event};
+use super::record::select_project;
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::JsonApiBody;
 use crate::domain::{Description, Name};
@@ -72,28 +72,20 @@ pub async fn create_project(
         || format!("a project with code {} already exists", project.code),
         "inserting the project",
     )?;
-    let author = Author {
-        name: user.name(),
-        step_id: None,
-    };
-    store::create_properties(&tx, &state.cipher, Owner::Project(id), &author)
+    store::create_properties(&tx, &state.cipher, Owner::Project(id), &user.author())
         .await
         .context("creating the project properties")?;
+    let created = select_project(&tx, &project.code)
+        .await
+        .context("reading the new project")?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new project was not found")))?;
     let event = Event {
         kind: "api:projects:create",
         actor: user.name(),
         target: format!("/projects/{}", project.code),
         payload: json!({ "id": id, "name": project.name.as_str() }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let created = select_project(&tx, &project.code)
-        .await
-        .context("reading the new project")?;
-    tx.commit().await.context("committing the new project")?;
-    let created = created
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new project was not found")))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::created(created.into_resource()))
 }
 

@@ -21,11 +21,8 @@ pub async fn list_projects(
     let rows = select_projects(&client, query.after.as_deref(), query.fetch_limit())
         .await
         .context("listing projects")?;
-    let (page, next) = query.page(rows, "/api/projects", |p| p.attributes.code.clone());
-    Ok(jsonapi::list(
-        page.into_iter().map(ProjectRecord::into_resource).collect(),
-        next,
-    ))
+    let page = query.page(rows, "/api/projects", |p| p.attributes.code.clone());
+    Ok(jsonapi::list(page, ProjectRecord::into_resource))
 }
 
 async fn select_projects(

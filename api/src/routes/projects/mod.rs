@@ -10,6 +10,6 @@ mod update;
 pub use create::create_project;
 pub use delete::delete_project;
 pub use list::list_projects;
-pub use record::{ProjectAttributes, ProjectRecord, select_project};
+pub use record::project_id;
 pub use show::show_project;
 pub use update::update_project;

@@ -7,10 +7,12 @@ use serde::Serialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::error::{ApiError, Context};
 use crate::jsonapi::{Identifier, Resource};
+use crate::routes::paths;
 
 /// The columns every project read selects (with its properties id).
-pub(super) const PROJECT_SELECT: &str = "SELECT p.id, p.code, p.name, p.description, p.archived, \
+pub(super) const PROJECT_SELECT: &str = "SELECT p.code, p.name, p.description, p.archived, \
      p.allow_parallel_changes, p.created_at, p.updated_at, pr.id AS properties_id \
      FROM projects p JOIN properties pr ON pr.project_id = p.id";
 
@@ -27,7 +29,6 @@ pub struct ProjectAttributes {
 
 #[derive(Debug)]
 pub struct ProjectRecord {
-    pub id: Uuid,
     pub properties_id: Uuid,
     pub attributes: ProjectAttributes,
 }
@@ -35,7 +36,6 @@ pub struct ProjectRecord {
 impl ProjectRecord {
     pub(super) fn from_row(row: &Row) -> Self {
         Self {
-            id: row.get("id"),
             properties_id: row.get("properties_id"),
             attributes: ProjectAttributes {
                 code: row.get("code"),
@@ -68,12 +68,30 @@ impl ProjectRecord {
     }
 }
 
-/// The project with this code, if any. Nested resources use it to resolve their project.
-pub async fn select_project(
+/// The project with this code, if any.
+pub(super) async fn select_project(
     client: &impl GenericClient,
     code: &Code,
 ) -> Result<Option<ProjectRecord>, tokio_postgres::Error> {
     let sql = format!("{PROJECT_SELECT} WHERE p.code = $1");
     let row = client.query_opt(&sql, &[&code.as_str()]).await?;
     Ok(row.as_ref().map(ProjectRecord::from_row))
+}
+
+/// The id of project `code`, or a 404: how nested resources resolve their project.
+pub async fn project_id(client: &impl GenericClient, code: &Code) -> Result<Uuid, ApiError> {
+    select_project_id(client, code)
+        .await
+        .context("loading the project")?
+        .ok_or_else(|| paths::not_found("project", code.as_str()))
+}
+
+async fn select_project_id(
+    client: &impl GenericClient,
+    code: &Code,
+) -> Result<Option<Uuid>, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT id FROM projects WHERE code = $1", &[&code.as_str()])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::select_project;
+use super::record::select_project;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::paths;

@@ -7,8 +7,8 @@ use gantry_shared::domain::Code;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::select_project;
-use crate::audit::{Event, insert_event};
+use super::record::select_project;
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::body::{JsonApiBody, nullable};
 use crate::domain::{Description, Name};
@@ -82,20 +82,17 @@ pub async fn update_project(
     {
         return Err(paths::not_found("project", code.as_str()));
     }
+    let project = select_project(&tx, &code)
+        .await
+        .context("reading the project")?
+        .ok_or_else(|| paths::not_found("project", code.as_str()))?;
     let event = Event {
         kind: "api:projects:update",
         actor: user.name(),
         target: format!("/projects/{code}"),
         payload: json!({ "changed": changed_names(&changes) }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let project = select_project(&tx, &code)
-        .await
-        .context("reading the project")?;
-    tx.commit().await.context("committing the project update")?;
-    let project = project.ok_or_else(|| paths::not_found("project", code.as_str()))?;
+    audit::commit(tx, &event).await?;
     Ok(jsonapi::ok(project.into_resource()))
 }
 

@@ -2,13 +2,11 @@
 //! properties from a file"): the change must see one state of them from start to end.
 
 use deadpool_postgres::GenericClient;
+use gantry_shared::domain::ACTIVE_CHANGE_STATUSES;
 use gantry_shared::store::Owner;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-
-/// Change statuses during which a change uses its project's and environment's properties.
-const ACTIVE_CHANGE_STATUSES: [&str; 3] = ["pending", "queued", "running"];
 
 /// The oldest active change using `owner`'s properties: for a project any change of it, for an
 /// environment any change of that environment.

@@ -10,7 +10,6 @@ mod update;
 mod version;
 mod versions;
 
-pub use record::{PropertiesAttributes, properties_resource};
 pub use show::show_properties;
 pub use update::update_properties;
 pub use version::show_version;

@@ -8,13 +8,13 @@ use gantry_shared::properties::{
     BUILD_SECRETS_KEY, GANTRY_KEY, PropertiesError, RUNNER_SECRETS_KEY, env_from_properties,
     files_from_properties, resolve_path, secret_names,
 };
-use gantry_shared::protocol::CONTAINER_HOME;
+use gantry_shared::protocol::{CONTAINER_HOME, SCRATCH_DIR};
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorSource, Problem};
 
 /// Where a step may write `gantry.files` (its only writable places, DESIGN §5.2).
-const WRITABLE_ROOTS: [&str; 2] = [CONTAINER_HOME, "/tmp"];
+const WRITABLE_ROOTS: [&str; 2] = [CONTAINER_HOME, SCRATCH_DIR];
 
 /// Checks the reserved keys of `document`; `base` is the pointer of the document in the request
 /// body, when the document is in it (a JSON Patch result is not).

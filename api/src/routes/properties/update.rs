@@ -3,14 +3,14 @@
 //! version with an audit event.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use gantry_shared::store::{self, Author};
+use gantry_shared::store;
 use serde_json::json;
 
 use super::edit::{Edit, EditRequest};
 use super::in_use::{in_use, select_active_change};
 use super::record::{PropertiesAttributes, properties_resource, select_properties_info};
 use super::reserved::check_reserved_keys;
-use crate::audit::{Event, insert_event};
+use crate::audit::{self, Event};
 use crate::auth::User;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
@@ -51,30 +51,24 @@ pub async fn update_properties(
     }
     let document = request.edit.apply(&current.document)?;
     check_reserved_keys(&document, base_pointer)?;
-    let author = Author {
-        name: user.name(),
-        step_id: None,
-    };
+    let author = user.author();
     let version = store::write_next(&tx, &state.cipher, id, current.version, &document, &author)
         .await
         .context("writing the properties")?
         .ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("the locked properties version moved"))
         })?;
+    let updated_at = select_properties_info(&tx, id)
+        .await
+        .context("reading the properties")?
+        .map_or(info.updated_at, |u| u.updated_at);
     let event = Event {
         kind: "api:properties:update",
         actor: user.name(),
         target: format!("/properties/{id}"),
         payload: json!({ "version": version }),
     };
-    insert_event(&tx, &event)
-        .await
-        .context("recording the event")?;
-    let updated = select_properties_info(&tx, id)
-        .await
-        .context("reading the properties")?;
-    tx.commit().await.context("committing the properties")?;
-    let updated_at = updated.map_or(info.updated_at, |u| u.updated_at);
+    audit::commit(tx, &event).await?;
     let attributes = PropertiesAttributes {
         data: document,
         version,

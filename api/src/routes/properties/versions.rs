@@ -56,15 +56,10 @@ pub async fn list_versions(
     let rows = select_versions(&client, id, after, query.fetch_limit())
         .await
         .context("listing versions")?;
-    let (page, next) = query.page(rows, &format!("/api/properties/{id}/versions"), |v| {
+    let page = query.page(rows, &format!("/api/properties/{id}/versions"), |v| {
         v.version.to_string()
     });
-    Ok(jsonapi::list(
-        page.into_iter()
-            .map(|v| version_resource(id, v.version, v))
-            .collect(),
-        next,
-    ))
+    Ok(jsonapi::list(page, |v| version_resource(id, v.version, v)))
 }
 
 async fn select_versions(

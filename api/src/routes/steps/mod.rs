@@ -3,5 +3,5 @@
 mod record;
 mod show;
 
-pub use record::{StepAttributes, StepRecord, select_steps_of_change};
+pub use record::{StepRecord, select_steps_of_change};
 pub use show::show_step;
