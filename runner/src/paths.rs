@@ -69,9 +69,12 @@ impl Paths {
         self.properties_dir.join("merged.json")
     }
 
-    /// The places `gantry.files` may write to: the home and `/tmp`.
+    /// The places `gantry.files` may write to: the home and the scratch directory.
     pub fn file_roots(&self) -> [&Path; 2] {
-        [self.home.as_path(), Path::new("/tmp")]
+        [
+            self.home.as_path(),
+            Path::new(gantry_shared::protocol::SCRATCH_DIR),
+        ]
     }
 }
 

@@ -244,16 +244,6 @@ fn headers_table(headers: &serde_json::Map<String, serde_json::Value>) -> FieldT
     table
 }
 
-/// Reads a string header of a delivery.
-pub fn header(properties: &BasicProperties, name: &str) -> Option<String> {
-    let table = properties.headers().as_ref()?;
-    table.inner().get(name).and_then(|v| match v {
-        AMQPValue::LongString(s) => Some(s.to_string()),
-        AMQPValue::ShortString(s) => Some(s.to_string()),
-        _ => None,
-    })
-}
-
 /// Sets the prefetch of a consuming channel: it equals the consumer's concurrency permits.
 pub async fn set_prefetch(channel: &Channel, prefetch: u16) -> Result<(), AmqpError> {
     channel

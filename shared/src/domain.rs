@@ -113,9 +113,9 @@ impl StepStatus {
     }
 }
 
-/// Statuses in which a change holds its environment (DESIGN §2 "active"). `pending` changes wait
-/// for the lock, so the lock itself is held by `queued` and `running` ones.
-pub const LOCK_HOLDING_CHANGE_STATUSES: [&str; 2] = ["queued", "running"];
+/// The statuses of an *active* change (DESIGN §2): it uses its project's and environment's
+/// properties from planning to its end.
+pub const ACTIVE_CHANGE_STATUSES: [&str; 3] = ["pending", "queued", "running"];
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,9 @@ use std::fmt;
 
 /// The runner's home and the repository checkout in the container.
 pub const CONTAINER_HOME: &str = "/opt/gantry";
+/// The step's writable scratch space (a tmpfs). With the home, the only places a step — and so
+/// `gantry.files` — can write (DESIGN §4, §5.2).
+pub const SCRATCH_DIR: &str = "/tmp";
 /// Where the protocol files live in the container.
 pub const PROTOCOL_DIR: &str = "/opt/gantry/.gantry";
 /// Written by the worker before the container starts: [`StepContext`].

@@ -49,10 +49,6 @@ impl Worker {
         Ok(Self { ctx })
     }
 
-    pub fn worker_id(&self) -> &str {
-        &self.ctx.worker_id
-    }
-
     /// Runs the outbox relay, the reaper and one consumer per configured role until `shutdown`,
     /// then waits for in-flight work.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {

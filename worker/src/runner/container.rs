@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use gantry_shared::protocol::{
-    CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, STEP_RESULT_FILE,
+    CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, SCRATCH_DIR, STEP_RESULT_FILE,
 };
 use gantry_shared::settings::WorkerSettings;
 use tokio_util::sync::CancellationToken;
@@ -120,7 +120,7 @@ async fn create(
         security_opt: Some(vec!["no-new-privileges".into()]),
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([(
-            "/tmp".to_owned(),
+            SCRATCH_DIR.to_owned(),
             format!("rw,nosuid,nodev,size={}", settings.tmp_size),
         )])),
         memory: Some(settings.memory_bytes),
