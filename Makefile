@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export GANTRY_CONFIG_DIR := $(CURDIR)/configuration
 
-.PHONY: help services build runner-image demo stop test lint fmt
+.PHONY: help services build runner-image demo stop test bench lint fmt
 
 help:
 	@echo "make demo          install/start services, build, run the example change"
 	@echo "make test          install/start services, run the whole test suite"
-	@echo "make stop          stop the api and worker started by make demo"
+	@echo "make stop          stop the api and worker started by make demo or make bench"
+	@echo "make bench         benchmark a release build against this machine's limits (docs/benchmarks.md)"
 	@echo "make runner-image  build the offline base runner image (gantry-runner:local)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 
@@ -29,6 +30,9 @@ stop:
 
 test: services runner-image
 	@bash scripts/test.sh
+
+bench: services runner-image
+	@bash scripts/bench.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -5,31 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-mkdir -p .local
-[ -s .local/admin-token ] || head -c 32 /dev/urandom | base64 | tr -d '/+=' > .local/admin-token
-[ -s .local/encryption-key ] || head -c 32 /dev/urandom | base64 > .local/encryption-key
-chmod 600 .local/admin-token .local/encryption-key
-export GANTRY_CONFIG_DIR=$root/configuration
-export GANTRY_API__ADMIN_TOKEN=$(cat .local/admin-token)
-export GANTRY_ENCRYPTION__KEY=$(cat .local/encryption-key)
-export GANTRY_WORKER__GIT_CACHE_DIR=$root/.local/git-cache
-export GANTRY_URL=http://127.0.0.1:3000 GANTRY_TOKEN=$GANTRY_API__ADMIN_TOKEN
+source scripts/stack.sh
+stack_env
 bin=$root/target/debug
-
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'gantry'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE gantry"
-"$bin/gantry-api" migrate
-
-bash scripts/stop.sh >/dev/null
-start() { # name, binary
-  nohup "$2" >> ".local/$1.log" 2>&1 &
-  echo $! > ".local/$1.pid"
-}
-start api "$bin/gantry-api"
-start worker "$bin/gantry-worker"
-for _ in $(seq 1 100); do curl -fs http://127.0.0.1:3000/ready >/dev/null && break; sleep 0.2; done
-curl -fs http://127.0.0.1:3000/ready >/dev/null || { echo "gantry-api did not become ready; see .local/api.log" >&2; exit 1; }
-echo "==> gantry-api (pid $(cat .local/api.pid)) and gantry-worker (pid $(cat .local/worker.pid)) running; logs in .local/"
+stack_start "$bin"
 
 repo=$root/.local/repos/hello
 rm -rf "$repo" && mkdir -p "$repo" && cp -a examples/hello/. "$repo/"

@@ -23,7 +23,8 @@ wait_for() { # name, seconds, command...
   echo "error: $name did not become ready in ${secs}s" >&2; return 1
 }
 
-need_pkg git curl busybox-static ca-certificates
+# fonts-dejavu-core: the font of the benchmark plot (gantry-loadtest).
+need_pkg git curl busybox-static ca-certificates fonts-dejavu-core
 
 # PostgreSQL
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -2,6 +2,7 @@
 //! makes the change (`api:projects:create`, `api:changes:create`, …).
 
 use deadpool_postgres::{GenericClient, Transaction};
+use gantry_shared::db::CachedStatements;
 use serde_json::Value;
 
 use crate::error::{ApiError, Context};
@@ -27,7 +28,7 @@ async fn insert_event(
     event: &Event<'_>,
 ) -> Result<(), tokio_postgres::Error> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO events (type, actor, target, payload) VALUES ($1, $2, $3, $4)",
             &[&event.kind, &event.actor, &event.target, &event.payload],
         )

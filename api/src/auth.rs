@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use deadpool_postgres::GenericClient;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::store::Author;
 use sha2::{Digest, Sha256};
 use std::future::{Ready, ready};
@@ -81,7 +82,7 @@ async fn select_token_user(
     digest: &str,
 ) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT user_name FROM api_tokens WHERE token_digest = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > now())",
             &[&digest],

@@ -23,7 +23,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load().context("loading the settings")?;
-    telemetry::init(&settings.telemetry);
+    let _telemetry = telemetry::init(&settings.telemetry, "gantry-api");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate::run(&settings.database).await,
         Command::Serve => {

@@ -1,4 +1,4 @@
-//! The route table (DESIGN §6). `/health` and `/ready` are open; everything under `/api` needs a
+//! The route table (DESIGN §6). `/health`, `/ready` and `/metrics` are open; everything under `/api` needs a
 //! bearer token, including paths that do not exist (so probing reveals nothing).
 
 use actix_web::middleware::from_fn;
@@ -15,6 +15,7 @@ use crate::routes::{
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route("/health", get().to(health::health))
         .route("/ready", get().to(health::ready))
+        .route("/metrics", get().to(health::metrics))
         .service(
             web::scope("/api")
                 .wrap(from_fn(auth::require_token))

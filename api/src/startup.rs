@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db;
+use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::{self, OutboxSignal};
 use gantry_shared::settings::{AmqpSettings, Settings};
 use tokio_util::sync::CancellationToken;
@@ -39,11 +40,13 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let scrape = Scrape::new(pool.clone(), settings.amqp.clone());
         let state = web::Data::new(AppState::new(
             pool,
             cipher,
             settings.api.clone(),
             OutboxSignal::default(),
+            scrape,
         ));
         let server = serve(listener, state.clone())?;
         tracing::info!(%address, port, "gantry-api listening");

@@ -1,8 +1,9 @@
-//! What every request handler shares: the database pool, the cipher, the API settings and the
-//! wake-up signal of this process's outbox relay. No other process-wide state exists.
+//! What every request handler shares: the database pool, the cipher, the API settings, the
+//! wake-up signal of this process's outbox relay and the metrics renderer. No other process-wide state exists.
 
 use deadpool_postgres::{Client, Pool};
 use gantry_shared::crypto::Cipher;
+use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::OutboxSignal;
 use gantry_shared::settings::ApiSettings;
 use secrecy::ExposeSecret;
@@ -15,19 +16,28 @@ pub struct AppState {
     pub cipher: Cipher,
     pub api: ApiSettings,
     pub outbox: OutboxSignal,
+    /// Renders `/metrics`.
+    pub scrape: Scrape,
     /// SHA-256 of the configured admin token: presented tokens are hashed and compared in
     /// constant time, so neither the length nor a prefix of the token leaks through timing.
     pub admin_token_digest: [u8; 32],
 }
 
 impl AppState {
-    pub fn new(pool: Pool, cipher: Cipher, api: ApiSettings, outbox: OutboxSignal) -> Self {
+    pub fn new(
+        pool: Pool,
+        cipher: Cipher,
+        api: ApiSettings,
+        outbox: OutboxSignal,
+        scrape: Scrape,
+    ) -> Self {
         let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
         Self {
             pool,
             cipher,
             api,
             outbox,
+            scrape,
             admin_token_digest,
         }
     }

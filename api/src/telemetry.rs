@@ -1,11 +1,17 @@
-//! One span and one log line per request: method, path, status and duration.
+//! One span, one log line and one latency observation per request. The span continues the
+//! caller's W3C `traceparent` when one is sent (the API is often called by other traced tools),
+//! and the response names the request's own span in a `traceparent` header, so a client can find
+//! the trace of the change it just created.
 
 use std::time::Instant;
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use gantry_shared::metrics::names;
+use gantry_shared::telemetry::{self, TRACEPARENT_HEADER};
 use tracing::Instrument;
 
 pub async fn trace_request(
@@ -16,15 +22,47 @@ pub async fn trace_request(
         "http_request",
         method = %req.method(),
         path = %req.path(),
-        user = tracing::field::Empty
+        user = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
+    let incoming = req
+        .headers()
+        .get(TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    telemetry::continue_trace(&span, incoming);
+    let method = req.method().as_str().to_owned();
+    // The route pattern, not the path: ids would make every request its own series.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
-    let response = next.call(req).instrument(span.clone()).await;
+    let mut response = next.call(req).instrument(span.clone()).await;
     let status = match &response {
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(parent: &span, status = status.as_u16(), elapsed_ms, "request handled");
+    let elapsed = started.elapsed();
+    metrics::histogram!(
+        names::HTTP_REQUEST_SECONDS,
+        "method" => method,
+        "route" => route,
+        "status" => status.as_str().to_owned(),
+    )
+    .record(elapsed.as_secs_f64());
+    if let Ok(response) = &mut response
+        && let Some(value) = telemetry::traceparent(&span)
+        && let Ok(value) = HeaderValue::from_str(&value)
+    {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(TRACEPARENT_HEADER), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request handled"
+        );
+    });
     response
 }

@@ -234,6 +234,16 @@ impl Publisher {
     }
 }
 
+/// A text header of a delivery (`traceparent`, say), if present.
+pub fn header_text(properties: &BasicProperties, key: &str) -> Option<String> {
+    let value = properties.headers().as_ref()?.inner().get(key)?;
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
 fn headers_table(headers: &serde_json::Map<String, serde_json::Value>) -> FieldTable {
     let mut table = FieldTable::default();
     for (key, value) in headers {

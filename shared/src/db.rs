@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use secrecy::ExposeSecret;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use crate::settings::DatabaseSettings;
 
@@ -43,6 +44,58 @@ pub fn pool_for_url(url: &str, size: usize) -> Result<Pool, PoolError> {
         .build()
         .map_err(|e| PoolError(e.to_string()))
 }
+
+/// Statements through the connection's statement cache: after its first use on a connection a
+/// statement costs one round trip (bind + execute) instead of two (parse, then bind + execute).
+/// For SQL text fixed at the call site only: the cache keeps every distinct text. (A schema
+/// change under running processes invalidates cached plans: migrate, then restart.)
+pub trait CachedStatements: GenericClient {
+    fn execute_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.execute(&statement, params).await
+        }
+    }
+
+    fn query_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+    }
+
+    fn query_one_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_one(&statement, params).await
+        }
+    }
+
+    fn query_opt_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_opt(&statement, params).await
+        }
+    }
+}
+
+impl<C: GenericClient> CachedStatements for C {}
 
 /// What a database error means to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! * Behind the `runtime` feature: `settings` (the typed configuration), `crypto` (encryption at
 //!   rest), `db` (pool, error classes), `amqp` (topology, confirming publisher), `messages` (wire
 //!   messages), `outbox` (transactional outbox and its relay), `store` (encrypted, versioned
-//!   properties documents), `domain` (codes, statuses) and `telemetry`.
+//!   properties documents), `domain` (codes, statuses), `telemetry` (tracing, trace propagation) and `metrics` (Prometheus).
 
 pub mod manifest;
 pub mod properties;
@@ -21,6 +21,8 @@ pub mod db;
 pub mod domain;
 #[cfg(feature = "runtime")]
 pub mod messages;
+#[cfg(feature = "runtime")]
+pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod outbox;
 #[cfg(feature = "runtime")]

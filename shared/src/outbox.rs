@@ -4,6 +4,7 @@
 //! `FOR UPDATE SKIP LOCKED`, and a crash between publish and mark only duplicates a message, which
 //! every consumer tolerates.
 
+use crate::db::CachedStatements;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,21 +33,22 @@ impl OutboxSignal {
     }
 }
 
-/// Writes a message into the outbox inside the caller's transaction.
+/// Writes a message into the outbox inside the caller's transaction. Its headers carry the trace
+/// context of the current span, so the consumer continues the trace of the change.
 pub async fn insert_message(
     client: &impl GenericClient,
     message: &Message,
-    headers: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), tokio_postgres::Error> {
     let payload = serde_json::to_vec(message).expect("messages always serialise");
+    let headers = crate::telemetry::current_trace_headers();
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO outbox (exchange, routing_key, payload, headers) VALUES ($1, $2, $3, $4)",
             &[
                 &EXCHANGE,
                 &message.queue().name(),
                 &payload,
-                &serde_json::Value::Object(headers.clone()),
+                &serde_json::Value::Object(headers),
             ],
         )
         .await?;
@@ -125,7 +127,7 @@ async fn prune_published(pool: &Pool) -> Result<(), RelayError> {
         .await
         .map_err(|e| RelayError::Db(e.to_string()))?;
     client
-        .execute(
+        .execute_cached(
             "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'",
             &[],
         )
@@ -140,7 +142,7 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
     let mut client = pool.get().await.map_err(|e| db(&e))?;
     let tx = client.transaction().await.map_err(|e| db(&e))?;
     let rows = tx
-        .query(
+        .query_cached(
             "SELECT id, routing_key, payload, headers FROM outbox WHERE published_at IS NULL \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             &[&BATCH],
@@ -173,12 +175,13 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
         .publish_all(&batch)
         .await
         .map_err(|e| RelayError::Broker(e.to_string()))?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
         &[&ids],
     )
     .await
     .map_err(|e| db(&e))?;
     tx.commit().await.map_err(|e| db(&e))?;
+    ::metrics::counter!(crate::metrics::names::OUTBOX_PUBLISHED).increment(ids.len() as u64);
     Ok(ids.len())
 }

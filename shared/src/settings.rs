@@ -73,12 +73,21 @@ pub struct WorkerSettings {
     pub tmp_size: String,
     pub max_log_bytes_per_step: usize,
     pub max_log_line_bytes: usize,
+    /// Read and write the step protocol files straight in the step's volume directory when the
+    /// Docker engine is on this host (falls back to the Docker API when it is not usable).
+    pub local_volume_access: bool,
+    /// Address of the worker's `/metrics` and `/health` server (port 0 picks a free port).
+    pub metrics_host: String,
+    pub metrics_port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TelemetrySettings {
     pub level: String,
     pub json: bool,
+    /// OTLP/HTTP traces endpoint (e.g. `http://collector:4318/v1/traces`); empty: no export.
+    #[serde(default)]
+    pub otlp_endpoint: String,
 }
 
 #[derive(Debug, thiserror::Error)]

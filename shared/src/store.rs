@@ -1,6 +1,7 @@
 //! Properties persistence shared by the api (user updates) and the worker (step results):
 //! encrypted documents, a version per update with no gaps, the full history kept.
 
+use crate::db::CachedStatements;
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use uuid::Uuid;
@@ -47,7 +48,7 @@ pub async fn create_properties(
         Owner::Environment(e) => (None, Some(e)),
     };
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO properties (id, project_id, environment_id, version, document) VALUES ($1, $2, $3, 1, $4)",
             &[&id, &project_id, &environment_id, &sealed],
         )
@@ -71,7 +72,7 @@ async fn insert_version(
     author: &Author<'_>,
 ) -> Result<(), tokio_postgres::Error> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
              VALUES ($1, $2, $3, $4, $5)",
             &[&id, &version, &sealed, &author.name, &author.step_id],
@@ -94,7 +95,7 @@ pub async fn load(
         "SELECT version, document FROM properties WHERE id = $1"
     };
     let row = client
-        .query_opt(sql, &[&id])
+        .query_opt_cached(sql, &[&id])
         .await?
         .ok_or(StoreError::NotFound(id))?;
     let version: i64 = row.get(0);
@@ -117,7 +118,7 @@ pub async fn load_version(
     version: i64,
 ) -> Result<Option<(Value, chrono::DateTime<chrono::Utc>, String, Option<Uuid>)>, StoreError> {
     let Some(row) = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT document, created_at, created_by, step_id FROM properties_versions \
              WHERE properties_id = $1 AND version = $2",
             &[&id, &version],
@@ -146,7 +147,7 @@ pub async fn write_next(
     let next = current_version + 1;
     let sealed = cipher.encrypt_json(document, &properties_aad(id, next));
     let updated = client
-        .execute(
+        .execute_cached(
             "UPDATE properties SET version = $3, document = $4, updated_at = now() WHERE id = $1 AND version = $2",
             &[&id, &current_version, &next, &sealed],
         )

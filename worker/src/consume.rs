@@ -1,21 +1,25 @@
 //! The one consume loop. It reconnects to RabbitMQ forever with backoff, bounds concurrency with a
 //! semaphore whose permit moves into the handler task (prefetch = permits), and is the only place
 //! that settles deliveries: handlers return a [`Disposition`], or ack early through [`EarlyAck`]
-//! (the runner acks right after claiming, long before its container ends).
+//! (the runner acks right after claiming, long before its container ends). Each delivery is
+//! handled in a span that continues the trace of the message's `traceparent` header.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use gantry_shared::amqp::{self, Topology};
 use gantry_shared::messages::{Message, Queue};
+use gantry_shared::metrics::names;
 use gantry_shared::settings::AmqpSettings;
+use gantry_shared::telemetry::{self, TRACEPARENT_HEADER};
 use lapin::Acker;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What happens to a delivery once its handler returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +142,16 @@ where
             .await
             .expect("the semaphore is never closed");
         let handler = handler.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!(
+            "handle_message",
+            queue = queue.name(),
+            redelivered = delivery.redelivered,
+            trace_id = tracing::field::Empty,
+        );
+        let traceparent = amqp::header_text(&delivery.properties, TRACEPARENT_HEADER);
+        telemetry::continue_trace(&span, traceparent.as_deref());
+        let task = async move {
+            let started = Instant::now();
             let ack = EarlyAck(Arc::new(Mutex::new(Some(delivery.acker))));
             let disposition = match serde_json::from_slice::<Message>(&delivery.data) {
                 Ok(message) => handler(message, ack.clone()).await,
@@ -149,6 +162,16 @@ where
             };
             settle(&ack, disposition).await;
             drop(permit);
-        });
+            let disposition = match disposition {
+                Disposition::Ack => "ack",
+                Disposition::Requeue => "requeue",
+                Disposition::DeadLetter => "dead_letter",
+            };
+            metrics::counter!(names::MESSAGES, "queue" => queue.name(), "disposition" => disposition)
+                .increment(1);
+            metrics::histogram!(names::MESSAGE_SECONDS, "queue" => queue.name())
+                .record(started.elapsed().as_secs_f64());
+        };
+        tokio::spawn(task.instrument(span));
     }
 }

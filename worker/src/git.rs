@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use gantry_shared::crypto::{Cipher, CryptoError, git_remote_aad};
 use sha2::{Digest, Sha256};
@@ -58,15 +59,20 @@ impl Remote {
 }
 
 /// The cache directory, plus one async lock per mirror so one process never runs two fetches
-/// into the same mirror at once.
+/// into the same mirror at once. The lock holds when the last successful fetch started: a
+/// request that waited for the lock while a fetch ran, and that fetch started after the
+/// request was made, already has the remote's state as of its request (many changes planned
+/// at once share one fetch).
 #[derive(Clone)]
 pub struct GitCache {
     root: PathBuf,
-    locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<Mutex<HashMap<PathBuf, MirrorLock>>>,
     /// Files read at a commit. A commit's content never changes, so every step of a change (and
     /// of later changes on the same commit) asks git only once per file.
     files: Arc<Mutex<FileCache>>,
 }
+
+type MirrorLock = Arc<tokio::sync::Mutex<Option<Instant>>>;
 
 /// (commit sha, path) → the file's content, or None when the commit has no such file.
 type FileCache = HashMap<(String, String), Option<Vec<u8>>>;
@@ -90,15 +96,20 @@ impl GitCache {
             .join(format!("{}.git", &digest[..24]))
     }
 
-    fn lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, dir: &Path) -> MirrorLock {
         let mut locks = self.locks.lock().expect("the lock table is never poisoned");
         locks.entry(dir.to_owned()).or_default().clone()
     }
 
-    /// Fetches the remote into its mirror (cloning it first if new) and resolves `rev` to a
-    /// commit sha.
+    /// Resolves `rev` to a commit sha, fetching the remote into its mirror first (cloning it if
+    /// new) — unless `rev` is a full commit sha the mirror already has, which cannot change.
     pub async fn resolve(&self, remote: &Remote, rev: &str) -> Result<String, GitError> {
-        let dir = self.fetch(remote).await?;
+        let known = self.mirror_dir(&remote.url);
+        let dir = if is_full_sha(rev) && has_commit(&known, rev).await {
+            known
+        } else {
+            self.fetch(remote).await?
+        };
         let spec = format!("{rev}^{{commit}}");
         let out = git(
             &dir,
@@ -137,9 +148,14 @@ impl GitCache {
     }
 
     async fn fetch(&self, remote: &Remote) -> Result<PathBuf, GitError> {
+        let asked = Instant::now();
         let dir = self.mirror_dir(&remote.url);
         let lock = self.lock(&dir);
-        let _guard = lock.lock().await;
+        let mut last_fetch = lock.lock().await;
+        if last_fetch.is_some_and(|started| started >= asked) && dir.join("HEAD").exists() {
+            return Ok(dir);
+        }
+        let started = Instant::now();
         let creds = Credentials::prepare(remote, &self.root)?;
         let env = &creds.env;
         if dir.join("HEAD").exists() {
@@ -171,6 +187,7 @@ impl GitCache {
                 .await
                 .map_err(|e| GitError::Io("placing the mirror", e))?;
         }
+        *last_fetch = Some(started);
         Ok(dir)
     }
 
@@ -228,6 +245,10 @@ impl GitCache {
             .map_err(|e| GitError::Io("caching an archive", e))?;
         Ok(bytes)
     }
+}
+
+fn is_full_sha(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 async fn has_commit(dir: &Path, sha: &str) -> bool {
@@ -315,5 +336,61 @@ impl Credentials {
             env,
             _key_file: key_file,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with_one_commit(dir: &Path) -> String {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("git runs");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        run(&["init", "-q", "-b", "main"]);
+        std::fs::write(dir.join("file"), "content").unwrap();
+        run(&["add", "-A"]);
+        run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "one",
+        ]);
+        run(&["rev-parse", "HEAD"])
+    }
+
+    #[tokio::test]
+    async fn a_known_commit_sha_resolves_without_fetching_but_a_branch_fetches() {
+        let source = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let sha = repo_with_one_commit(source.path());
+        let remote = Remote {
+            url: source.path().to_string_lossy().into_owned(),
+            user: None,
+            password: None,
+            ssh_key: None,
+        };
+        let git = GitCache::new(cache.path().to_owned());
+        assert_eq!(git.resolve(&remote, "main").await.unwrap(), sha);
+
+        // With the remote gone, only what needs no fetch still resolves.
+        std::fs::remove_dir_all(source.path()).unwrap();
+        assert_eq!(git.resolve(&remote, &sha).await.unwrap(), sha);
+        assert!(matches!(
+            git.resolve(&remote, "main").await,
+            Err(GitError::Failed {
+                action: "fetch",
+                ..
+            })
+        ));
     }
 }

@@ -9,11 +9,13 @@
 //!
 //! `consume` is the one consume loop (reconnects, bounded concurrency, the only place that acks);
 //! `reaper` re-queues steps whose lease expired; `steplog` batches log lines into PostgreSQL;
-//! `git` is the mirror cache shared by the planner and the runner.
+//! `git` is the mirror cache shared by the planner and the runner; `ops` serves `/metrics` and
+//! `/health`.
 
 pub mod consume;
 pub mod context;
 pub mod git;
+pub mod ops;
 pub mod planner;
 pub mod reaper;
 pub mod results;

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load().context("loading settings")?;
-    gantry_shared::telemetry::init(&settings.telemetry);
+    let _telemetry = gantry_shared::telemetry::init(&settings.telemetry, "gantry-worker");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let worker = Worker::build(settings)

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use bollard::Docker;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::messages::{Message, Queue};
+use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::{self, OutboxSignal};
 use gantry_shared::settings::{Role, Settings};
 use tokio::task::JoinSet;
@@ -17,6 +18,8 @@ use crate::git::GitCache;
 
 pub struct Worker {
     ctx: Ctx,
+    ops: std::net::TcpListener,
+    ops_port: u16,
 }
 
 impl Worker {
@@ -37,6 +40,8 @@ impl Worker {
         };
         let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
+        let (ops, ops_port) =
+            crate::ops::bind(&settings.worker.metrics_host, settings.worker.metrics_port)?;
         let ctx = Arc::new(Context {
             pool,
             cipher,
@@ -46,14 +51,35 @@ impl Worker {
             docker,
             git,
         });
-        Ok(Self { ctx })
+        Ok(Self { ctx, ops, ops_port })
+    }
+
+    /// The port of `/metrics` and `/health`.
+    pub fn metrics_port(&self) -> u16 {
+        self.ops_port
     }
 
     /// Runs the outbox relay, the reaper and one consumer per configured role until `shutdown`,
     /// then waits for in-flight work.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let ctx = self.ctx;
+        let scrape = Scrape::new(ctx.pool.clone(), ctx.settings.amqp.clone());
+        let ops = match crate::ops::serve(self.ops, scrape) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                tracing::error!(error = ?e, "the metrics server did not start");
+                None
+            }
+        };
+        let ops_handle = ops.as_ref().map(|server| server.handle());
         let mut tasks = JoinSet::new();
+        if let Some(server) = ops {
+            tasks.spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::warn!(error = %e, "the metrics server stopped");
+                }
+            });
+        }
         tasks.spawn(outbox::run_relay(
             ctx.pool.clone(),
             ctx.settings.amqp.clone(),
@@ -77,7 +103,11 @@ impl Worker {
                 handler,
             ));
         }
-        tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, "worker running");
+        tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, metrics_port = self.ops_port, "worker running");
+        shutdown.cancelled().await;
+        if let Some(handle) = ops_handle {
+            handle.stop(true).await;
+        }
         while tasks.join_next().await.is_some() {}
         tracing::info!("worker stopped");
     }

@@ -2,6 +2,7 @@
 //! `log_lines` in batches by a background task, so a chatty step costs one INSERT per batch, not
 //! per line. The stored log of a step is capped; a marker line says where it was cut.
 
+use gantry_shared::db::CachedStatements;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -188,7 +189,7 @@ pub async fn insert_lines<'a>(
         texts.push(clean(text));
     }
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO log_lines (change_id, step_id, logged_at, stream, text) \
              SELECT $1, $2, * FROM UNNEST($3::timestamptz[], $4::text[], $5::text[])",
             &[&change_id, &step_id, &at, &streams, &texts],

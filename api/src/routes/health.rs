@@ -1,5 +1,6 @@
 //! `/health`: the process answers. `/ready`: it can also reach its database (load balancers send
-//! traffic only to ready replicas).
+//! traffic only to ready replicas). `/metrics`: Prometheus text, open like the probes (it holds
+//! counts and latencies, never data).
 
 use std::time::Duration;
 
@@ -31,6 +32,12 @@ async fn database_answers(state: &AppState) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.scrape.render().await)
 }
 
 fn not_ready(cause: &dyn std::fmt::Display) -> HttpResponse {

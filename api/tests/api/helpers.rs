@@ -61,7 +61,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings =
         Settings::load_from(configuration_dir(), "local").expect("loading the test settings");
     if std::env::var_os("TEST_LOG").is_some() {
-        gantry_shared::telemetry::init(&settings.telemetry);
+        // Kept for the whole test process: dropping the guard would stop tracing.
+        std::mem::forget(gantry_shared::telemetry::init(
+            &settings.telemetry,
+            "gantry-api",
+        ));
     }
     let id = Uuid::new_v4().simple().to_string();
     let database = format!("gantry_test_{id}");

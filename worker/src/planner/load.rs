@@ -2,6 +2,7 @@
 
 use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
+use gantry_shared::db::CachedStatements;
 use uuid::Uuid;
 
 use crate::git::Remote;
@@ -21,7 +22,7 @@ pub async fn change_to_plan(
     id: Uuid,
 ) -> anyhow::Result<Option<ChangeToPlan>> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data \
              FROM changes c JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
              WHERE c.id = $1 AND c.status_code = 'initializing'",
@@ -44,7 +45,7 @@ pub async fn lock_initializing(
     id: Uuid,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(client
-        .query_opt(
+        .query_opt_cached(
             "SELECT 1 FROM changes WHERE id = $1 AND status_code = 'initializing' FOR UPDATE",
             &[&id],
         )

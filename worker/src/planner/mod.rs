@@ -4,6 +4,7 @@
 
 mod load;
 
+use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
 use gantry_shared::manifest::{self, MANIFEST_NAMES, Manifest, WAIT_ACTION};
 use uuid::Uuid;
@@ -113,7 +114,7 @@ async fn write_plan(
     let tx = client.transaction().await?;
     // Lock order: environment, then change (the same order as a finishing change that starts
     // the next one).
-    tx.execute(
+    tx.execute_cached(
         "SELECT 1 FROM environments WHERE id = $1 FOR UPDATE",
         &[&change.environment_id],
     )
@@ -122,13 +123,13 @@ async fn write_plan(
         return Ok(());
     }
     let tree = serde_json::to_value(manifest)?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = 'pending' WHERE id = $1",
         &[&change.id, &sha, &tree],
     )
     .await?;
     let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
          VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
         &[&Uuid::now_v7(), &change.id, &change.action, &has_command, &strategy.as_str()],

@@ -4,6 +4,7 @@
 //! with optimistic versioning, a conflict fails the step with the four-document log and writes
 //! nothing; then the tree rolls up.
 
+use gantry_shared::db::CachedStatements;
 use std::collections::VecDeque;
 
 use deadpool_postgres::GenericClient;
@@ -108,7 +109,7 @@ async fn fail(
     system_lines(client, step.change_id, Some(step.id), lines).await?;
     let code = exit_code.map(|c| c as i32);
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET exit_code = $2, command_finished_at = now() WHERE id = $1",
             &[&step.id, &code],
         )
@@ -199,7 +200,7 @@ async fn success(
         .cipher
         .encrypt_json(&result.step.properties, &step_properties_aad(step.id));
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
             &[&step.id, &merged],
         )
@@ -229,7 +230,7 @@ async fn owner_ids(
     change_id: Uuid,
 ) -> Result<(Uuid, Uuid), tokio_postgres::Error> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "SELECT pp.id, ep.id FROM changes c \
              JOIN properties pp ON pp.project_id = c.project_id \
              JOIN properties ep ON ep.environment_id = c.environment_id WHERE c.id = $1",

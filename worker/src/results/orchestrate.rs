@@ -2,14 +2,16 @@
 //! transaction. Work is a queue of `Start` / `Finished` items processed iteratively, so a tree of
 //! grouping steps (no container) completes in one transaction without recursion.
 
+use gantry_shared::db::CachedStatements;
 use std::collections::VecDeque;
 
 use deadpool_postgres::GenericClient;
 use gantry_shared::domain::{ChangeStatus, StepStatus};
 use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::Message;
-use gantry_shared::outbox;
 use gantry_shared::protocol::ExecutionStrategy;
+use gantry_shared::{outbox, telemetry};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::rows::{self, StepRow};
@@ -52,7 +54,7 @@ async fn start(
     }
     if step.has_command {
         client
-            .execute(
+            .execute_cached(
                 "UPDATE steps SET status_code = 'queued' WHERE id = $1",
                 &[&id],
             )
@@ -63,14 +65,13 @@ async fn start(
                 change_id: step.change_id,
                 step_id: id,
             },
-            &Default::default(),
         )
         .await?;
         return Ok(());
     }
     // A grouping step needs no container: its "command" succeeds at once.
     client
-        .execute("UPDATE steps SET status_code = 'running', started_at = now(), command_finished_at = now() WHERE id = $1", &[&id])
+        .execute_cached("UPDATE steps SET status_code = 'running', started_at = now(), command_finished_at = now() WHERE id = $1", &[&id])
         .await?;
     let children = manifest_children(manifest, &step.action);
     start_children(client, &step, &children, step.strategy, queue).await
@@ -117,7 +118,7 @@ pub async fn start_children(
         return Ok(());
     }
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET child_execution_strategy = $2 WHERE id = $1",
             &[&parent.id, &strategy.as_str()],
         )
@@ -149,6 +150,9 @@ pub async fn complete_step(
     status: StepStatus,
 ) -> Result<(), tokio_postgres::Error> {
     rows::set_step_status(client, step.id, status).await?;
+    // Counted as the finishing transaction runs: one that rolls back may be counted again.
+    metrics::counter!(gantry_shared::metrics::names::STEPS_FINISHED, "status" => status.as_str())
+        .increment(1);
     let line = format!("===> Finished step \"{}\"", step.name);
     system_lines(client, step.change_id, Some(step.id), &[&line]).await
 }
@@ -229,7 +233,7 @@ pub async fn finish_change(
     status: ChangeStatus,
 ) -> anyhow::Result<()> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "UPDATE changes SET status_code = $2, finished_at = now() \
              WHERE id = $1 AND status_code NOT IN ('success', 'error', 'cancelled') RETURNING environment_id",
             &[&change_id, &status.as_str()],
@@ -237,7 +241,7 @@ pub async fn finish_change(
         .await?;
     let Some(row) = row else { return Ok(()) };
     let aborted = client
-        .execute("UPDATE steps SET status_code = 'aborted', finished_at = now() WHERE change_id = $1 AND status_code = 'pending'", &[&change_id])
+        .execute_cached("UPDATE steps SET status_code = 'aborted', finished_at = now() WHERE change_id = $1 AND status_code = 'pending'", &[&change_id])
         .await?;
     let mut lines = vec![format!("Change finished with status {status}")];
     if aborted > 0 {
@@ -246,7 +250,7 @@ pub async fn finish_change(
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     system_lines(client, change_id, None, &refs).await?;
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO events (type, actor, target, payload) VALUES ($1, 'gantry', $2, '{}')",
             &[
                 &format!("change:{status}"),
@@ -265,7 +269,7 @@ pub async fn start_next_changes(
     environment_id: Uuid,
 ) -> anyhow::Result<()> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "SELECT p.allow_parallel_changes FROM environments e JOIN projects p ON p.id = e.project_id \
              WHERE e.id = $1 FOR UPDATE OF e",
             &[&environment_id],
@@ -280,7 +284,7 @@ pub async fn start_next_changes(
          ORDER BY created_at, id LIMIT 1"
     };
     let ids: Vec<Uuid> = client
-        .query(sql, &[&environment_id])
+        .query_cached(sql, &[&environment_id])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -292,12 +296,23 @@ pub async fn start_next_changes(
 }
 
 async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending'",
+    let traceparent: Option<String> = client
+        .query_opt_cached(
+            "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending' RETURNING traceparent",
             &[&change_id],
         )
-        .await?;
+        .await?
+        .and_then(|row| row.get(0));
+    // This runs inside the trace of the change that freed the environment; what is sent for this
+    // change belongs to its own trace.
+    let span = tracing::info_span!("start_change", %change_id, trace_id = tracing::field::Empty);
+    telemetry::continue_trace(&span, traceparent.as_deref());
+    start_queued_change(client, change_id)
+        .instrument(span)
+        .await
+}
+
+async fn start_queued_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<()> {
     system_lines(
         client,
         change_id,

@@ -3,6 +3,7 @@
 //! remain, then `system_error` (DESIGN §2, §7).
 
 use deadpool_postgres::GenericClient;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::StepStatus;
 use gantry_shared::messages::Message;
 use gantry_shared::outbox;
@@ -23,7 +24,7 @@ pub async fn retry_or_give_up(
         let line = format!("{what}; the step will run again");
         system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
         client
-            .execute(
+            .execute_cached(
                 "UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
                 &[&step.id],
             )
@@ -32,13 +33,13 @@ pub async fn retry_or_give_up(
             change_id: step.change_id,
             step_id: step.id,
         };
-        outbox::insert_message(client, &message, &Default::default()).await?;
+        outbox::insert_message(client, &message).await?;
         return Ok(vec![]);
     }
     let line = format!("{what}; no attempts are left");
     system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET command_finished_at = now() WHERE id = $1",
             &[&step.id],
         )

@@ -1,6 +1,7 @@
 //! Step and change rows as the results role reads them, with their SQL.
 
 use deadpool_postgres::GenericClient;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
 use gantry_shared::protocol::ExecutionStrategy;
@@ -55,7 +56,7 @@ pub async fn lock_change(
     id: Uuid,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(client
-        .query_opt("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt_cached("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id])
         .await?
         .is_some())
 }
@@ -66,7 +67,7 @@ pub async fn lock_step(
 ) -> Result<Option<StepRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR UPDATE");
     Ok(client
-        .query_opt(&sql, &[&id])
+        .query_opt_cached(&sql, &[&id])
         .await?
         .as_ref()
         .map(step_from_row))
@@ -80,7 +81,7 @@ pub async fn children_of(
         "SELECT {STEP_COLUMNS} FROM steps WHERE parent_id = $1 ORDER BY position FOR UPDATE"
     );
     Ok(client
-        .query(&sql, &[&parent])
+        .query_cached(&sql, &[&parent])
         .await?
         .iter()
         .map(step_from_row)
@@ -94,7 +95,7 @@ pub async fn root_step(
     let sql =
         format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id IS NULL");
     Ok(client
-        .query_opt(&sql, &[&change_id])
+        .query_opt_cached(&sql, &[&change_id])
         .await?
         .as_ref()
         .map(step_from_row))
@@ -107,7 +108,7 @@ pub async fn set_step_status(
 ) -> Result<(), tokio_postgres::Error> {
     let finished = status.is_final();
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET status_code = $2, lease_owner = NULL, lease_expires_at = NULL, \
              started_at = COALESCE(started_at, now()), \
              finished_at = CASE WHEN $3 THEN now() ELSE finished_at END WHERE id = $1",
@@ -126,7 +127,7 @@ pub async fn insert_children(
     for (position, (action, has_command, strategy)) in children.iter().enumerate() {
         let id = Uuid::now_v7();
         client
-            .execute(
+            .execute_cached(
                 "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, \
                  child_execution_strategy, status_code) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, 'pending')",
                 &[&id, &parent.change_id, &parent.id, &(position as i32), action, has_command, &strategy.as_str()],
@@ -143,7 +144,7 @@ pub async fn change_manifest(
     change_id: Uuid,
 ) -> anyhow::Result<Manifest> {
     let row = client
-        .query_one("SELECT step_tree FROM changes WHERE id = $1", &[&change_id])
+        .query_one_cached("SELECT step_tree FROM changes WHERE id = $1", &[&change_id])
         .await?;
     let tree: Option<serde_json::Value> = row.get(0);
     Ok(serde_json::from_value(tree.unwrap_or_default())?)

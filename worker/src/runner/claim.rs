@@ -2,6 +2,7 @@
 
 use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
 use gantry_shared::store;
 use serde_json::{Value, json};
@@ -36,10 +37,10 @@ pub async fn claim(
 ) -> anyhow::Result<Option<Claimed>> {
     // The change first, as in every transaction that changes a step tree (see results::apply).
     client
-        .execute("SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR UPDATE", &[&step_id])
+        .execute_cached("SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR UPDATE", &[&step_id])
         .await?;
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \
              WHERE id = $1 AND status_code = 'queued' RETURNING change_id, attempt, action, name, parent_id",
@@ -53,14 +54,14 @@ pub async fn claim(
     let name: String = row.get(3);
     let parent_id: Option<Uuid> = row.get(4);
     client
-        .execute(
+        .execute_cached(
             "UPDATE changes SET status_code = 'running', started_at = COALESCE(started_at, now()) \
              WHERE id = $1 AND status_code = 'queued'",
             &[&change_id],
         )
         .await?;
     let c = client
-        .query_one(
+        .query_one_cached(
             "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
                     p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
                     pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree \
@@ -73,7 +74,7 @@ pub async fn claim(
     let project_props = store::load(client, cipher, c.get(14), false).await?;
     let environment_props = store::load(client, cipher, c.get(15), false).await?;
     client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
             &[&step_id, &project_props.version, &environment_props.version],
         )
@@ -143,7 +144,7 @@ pub async fn renew_lease(
     lease_seconds: f64,
 ) -> Result<bool, tokio_postgres::Error> {
     let updated = client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET lease_expires_at = now() + make_interval(secs => $4) \
              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
             &[&step_id, &attempt, &worker_id, &lease_seconds],
@@ -162,7 +163,7 @@ pub async fn hand_over(
     message: &gantry_shared::messages::Message,
 ) -> Result<bool, tokio_postgres::Error> {
     let released = client
-        .execute(
+        .execute_cached(
             "UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
             &[&step_id, &attempt, &worker_id],
@@ -171,6 +172,6 @@ pub async fn hand_over(
     if released != 1 {
         return Ok(false);
     }
-    gantry_shared::outbox::insert_message(client, message, &Default::default()).await?;
+    gantry_shared::outbox::insert_message(client, message).await?;
     Ok(true)
 }

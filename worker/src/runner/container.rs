@@ -3,22 +3,26 @@
 //! `step_result.json` copied out with a size cap and without following symlinks, and removed.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptions,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptions,
+    KillContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use gantry_shared::metrics::names;
 use gantry_shared::protocol::{
     CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, SCRATCH_DIR, STEP_RESULT_FILE,
 };
 use gantry_shared::settings::WorkerSettings;
 use tokio_util::sync::CancellationToken;
 
+use super::volume;
 use crate::steplog::{StepLog, Stream};
 
 pub struct ContainerSpec<'a> {
@@ -42,46 +46,101 @@ pub enum Ended {
     LeaseLost,
 }
 
-pub async fn run(
+/// A created step container. [`Created::remove`] follows once the outcome is handed over: the
+/// removal is off the step's critical path.
+pub struct Created {
+    docker: Docker,
+    id: String,
+    created: Instant,
+    /// The step volume as a directory of this host, when the fast path of [`volume`] may be tried.
+    volume: Option<PathBuf>,
+}
+
+/// Creates the hardened container of `spec`.
+pub async fn create(
     docker: &Docker,
     settings: &WorkerSettings,
-    spec: ContainerSpec<'_>,
-    log: &StepLog,
-    lease_lost: &CancellationToken,
-) -> Result<Ended, bollard::errors::Error> {
-    let id = create(docker, settings, &spec).await?;
-    let ended = run_created(docker, &id, settings, spec, log, lease_lost).await;
-    let remove = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    if let Err(e) = docker.remove_container(&id, Some(remove)).await {
-        tracing::warn!(error = %e, container = %id, "removing a step container failed");
+    spec: &ContainerSpec<'_>,
+) -> Result<Created, bollard::errors::Error> {
+    let started = Instant::now();
+    let id = create_container(docker, settings, spec).await?;
+    let volume = if settings.local_volume_access {
+        local_volume(docker, &id).await
+    } else {
+        None
+    };
+    Ok(Created {
+        docker: docker.clone(),
+        id,
+        created: record_phase("create", started),
+        volume,
+    })
+}
+
+/// Where the engine keeps the container's home volume, if that directory exists on this host.
+async fn local_volume(docker: &Docker, id: &str) -> Option<PathBuf> {
+    let inspected = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()?;
+    let source = inspected
+        .mounts?
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some(CONTAINER_HOME))?
+        .source?;
+    let path = PathBuf::from(source);
+    path.is_dir().then_some(path)
+}
+
+impl Created {
+    /// Uploads the step context, starts the container, streams its logs and waits for its end
+    /// (or the timeout, or the loss of the lease), then reads `step_result.json`.
+    pub async fn run(
+        &self,
+        settings: &WorkerSettings,
+        spec: ContainerSpec<'_>,
+        log: &StepLog,
+        lease_lost: &CancellationToken,
+    ) -> Result<Ended, bollard::errors::Error> {
+        run_created(self, settings, spec, log, lease_lost).await
     }
-    ended
+
+    /// Removes the container and its anonymous volume.
+    pub async fn remove(self) {
+        let phase = Instant::now();
+        let remove = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        if let Err(e) = self.docker.remove_container(&self.id, Some(remove)).await {
+            tracing::warn!(error = %e, container = %self.id, "removing a step container failed");
+        }
+        record_phase("remove", phase);
+    }
+}
+
+/// Observes how long a lifecycle phase took since `since`; returns now, the next phase's start.
+fn record_phase(phase: &'static str, since: Instant) -> Instant {
+    let now = Instant::now();
+    metrics::histogram!(names::CONTAINER_SECONDS, "phase" => phase)
+        .record(now.duration_since(since).as_secs_f64());
+    now
 }
 
 async fn run_created(
-    docker: &Docker,
-    id: &str,
+    container: &Created,
     settings: &WorkerSettings,
     spec: ContainerSpec<'_>,
     log: &StepLog,
     lease_lost: &CancellationToken,
 ) -> Result<Ended, bollard::errors::Error> {
-    let upload = UploadToContainerOptionsBuilder::default()
-        .path(CONTAINER_HOME)
-        .build();
-    docker
-        .upload_to_container(
-            id,
-            Some(upload),
-            bollard::body_full(context_tar(&spec.step_context_json).into()),
-        )
-        .await?;
+    let (docker, id, phase) = (&container.docker, container.id.as_str(), container.created);
+    deliver_context(container, &spec.step_context_json).await?;
+    let phase = record_phase("upload", phase);
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await?;
+    let phase = record_phase("start", phase);
     let logs = tokio::spawn(stream_logs(
         docker.clone(),
         id.to_owned(),
@@ -101,15 +160,17 @@ async fn run_created(
         }
     };
     let _ = logs.await;
+    let phase = record_phase("run", phase);
     let result = if code == 0 {
-        read_result(docker, id).await
+        collect_result(container).await
     } else {
         Ok(None)
     };
+    record_phase("result", phase);
     Ok(Ended::Exited { code, result })
 }
 
-async fn create(
+async fn create_container(
     docker: &Docker,
     settings: &WorkerSettings,
     spec: &ContainerSpec<'_>,
@@ -268,6 +329,59 @@ fn emit(sink: &LineSink, stream: Stream, bytes: &[u8], max_line: usize) {
 
 /// Copies `step_result.json` out: a missing file is `Ok(None)`; a symlink, a non-regular file, an
 /// oversized or invalid file is an error message for the step log.
+/// Puts `step_context.json` into the stopped container's volume: straight into the local
+/// directory when possible, else through the Docker API.
+async fn deliver_context(
+    container: &Created,
+    step_context: &[u8],
+) -> Result<(), bollard::errors::Error> {
+    if let Some(volume) = &container.volume {
+        match volume::write_context(volume, step_context) {
+            Ok(()) => {
+                count_copy("in", "volume");
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::debug!(reason = %e.0, "writing the step context through the Docker API")
+            }
+        }
+    }
+    count_copy("in", "docker_api");
+    let upload = UploadToContainerOptionsBuilder::default()
+        .path(CONTAINER_HOME)
+        .build();
+    container
+        .docker
+        .upload_to_container(
+            &container.id,
+            Some(upload),
+            bollard::body_full(context_tar(step_context).into()),
+        )
+        .await
+}
+
+/// Reads `step_result.json` from the exited container, locally when possible.
+async fn collect_result(container: &Created) -> Result<Option<serde_json::Value>, String> {
+    if let Some(volume) = &container.volume {
+        match volume::read_result(volume) {
+            Ok(result) => {
+                count_copy("out", "volume");
+                return result;
+            }
+            Err(e) => {
+                tracing::debug!(reason = %e.0, "reading the step result through the Docker API")
+            }
+        }
+    }
+    count_copy("out", "docker_api");
+    read_result(&container.docker, &container.id).await
+}
+
+fn count_copy(direction: &'static str, route: &'static str) {
+    metrics::counter!(names::PROTOCOL_COPIES, "direction" => direction, "route" => route)
+        .increment(1);
+}
+
 async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Value>, String> {
     let path = format!("{PROTOCOL_DIR}/{STEP_RESULT_FILE}");
     let options = DownloadFromContainerOptionsBuilder::default()

@@ -64,6 +64,7 @@ pub async fn ensure_image(
         &args,
     );
     if docker.inspect_image(&tag).await.is_ok() {
+        count_image("reused");
         log.system(format!(
             "===> Reusing image {tag} for step \"{}\"",
             req.step_name
@@ -88,12 +89,19 @@ pub async fn ensure_image(
         owned_by_runner(&archive).map_err(|e| infra("re-owning the repository archive", &e))?;
     let context = build_context(&dockerfile, &repo_tar, req.context_env_json)
         .map_err(|e| infra("packing the build context", &e))?;
-    build(docker, req, &tag, args, context, log).await?;
+    build(docker, req, &tag, args, context, log)
+        .await
+        .inspect_err(|_| count_image("failed"))?;
+    count_image("built");
     log.system(format!(
         "===> Finished image build for step \"{}\"",
         req.step_name
     ));
     Ok(tag)
+}
+
+fn count_image(outcome: &'static str) {
+    metrics::counter!(gantry_shared::metrics::names::IMAGES, "outcome" => outcome).increment(1);
 }
 
 fn build_args(req: &ImageRequest<'_>) -> HashMap<String, String> {

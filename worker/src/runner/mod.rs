@@ -4,12 +4,14 @@
 mod claim;
 mod container;
 mod image;
+mod volume;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use gantry_shared::messages::{Message, StepOutcome};
 use gantry_shared::protocol::StepContextEnv;
+use gantry_shared::telemetry;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -65,7 +67,8 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
         lease_lost.clone(),
         done.clone(),
     ));
-    let outcome = execute(ctx, &claimed, &log, &lease_lost).await;
+    let mut container = None;
+    let outcome = execute(ctx, &claimed, &log, &lease_lost, &mut container).await;
     done.cancel();
     let _ = heartbeat.await;
     log.close().await;
@@ -73,14 +76,19 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
         Some(outcome) => hand_over(ctx, &claimed, outcome).await,
         None => tracing::warn!("the step's lease was lost; its outcome is dropped"),
     }
+    if let Some(container) = container {
+        container.remove().await;
+    }
 }
 
-/// Runs the attempt; `None` when the lease was lost (another attempt owns the step now).
+/// Runs the attempt; `None` when the lease was lost (another attempt owns the step now). The
+/// container it created is left in `created` for the caller to remove after the hand-over.
 async fn execute(
     ctx: &Ctx,
     claimed: &Claimed,
     log: &StepLog,
     lease_lost: &CancellationToken,
+    created: &mut Option<container::Created>,
 ) -> Option<StepOutcome> {
     let outcome = |exit_code, result, error: Option<String>, system| StepOutcome {
         change_id: claimed.change_id,
@@ -138,6 +146,14 @@ async fn execute(
     let timeout = claimed
         .timeout_seconds
         .unwrap_or(settings.step_timeout_seconds);
+    let mut env = vec![
+        format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
+        "HOME=/opt/gantry".to_owned(),
+    ];
+    // gantry-runner passes it on to the action: a traced tool in the step joins the change's trace.
+    if let Some(traceparent) = telemetry::current_traceparent() {
+        env.push(format!("TRACEPARENT={traceparent}"));
+    }
     let spec = ContainerSpec {
         name: format!("gantry-step-{}-{}", claimed.step_id, claimed.attempt),
         image: &image,
@@ -149,14 +165,20 @@ async fn execute(
             ("gantry.attempt".to_owned(), claimed.attempt.to_string()),
             ("gantry.worker".to_owned(), ctx.worker_id.clone()),
         ]),
-        env: vec![
-            format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
-            "HOME=/opt/gantry".to_owned(),
-        ],
+        env,
         step_context_json: serde_json::to_vec(&claimed.context).expect("serialisable"),
         timeout: Duration::from_secs(timeout),
     };
-    match container::run(docker, settings, spec, log, lease_lost).await {
+    let ended = match container::create(docker, settings, &spec).await {
+        Ok(container) => {
+            created
+                .insert(container)
+                .run(settings, spec, log, lease_lost)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match ended {
         Ok(Ended::Exited {
             code: 0,
             result: Ok(result),

@@ -5,3 +5,5 @@ mod helpers;
 mod leases;
 mod pipeline;
 mod properties;
+mod protocol;
+mod telemetry;

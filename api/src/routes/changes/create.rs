@@ -3,9 +3,10 @@
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::{ChangeStatus, Code};
 use gantry_shared::messages::Message;
-use gantry_shared::outbox;
+use gantry_shared::{outbox, telemetry};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -102,7 +103,7 @@ pub async fn create_change(
             "action": change.action.as_str(),
         }),
     };
-    outbox::insert_message(&tx, &Message::PlanChangeV1 { change_id: id }, &Map::new())
+    outbox::insert_message(&tx, &Message::PlanChangeV1 { change_id: id })
         .await
         .context("queueing the plan message")?;
     let created = select_change(&tx, id)
@@ -111,6 +112,7 @@ pub async fn create_change(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new change was not found")))?;
     audit::commit(tx, &event).await?;
     state.outbox.notify();
+    metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
     Ok(jsonapi::created(created.into_resource()))
 }
 
@@ -187,7 +189,7 @@ async fn select_project_target(
     code: &Code,
 ) -> Result<Option<(Uuid, bool)>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, archived FROM projects WHERE code = $1 FOR KEY SHARE",
             &[&code.as_str()],
         )
@@ -201,7 +203,7 @@ async fn select_environment_target(
     code: &Code,
 ) -> Result<Option<(Uuid, bool)>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, archived FROM environments WHERE project_id = $1 AND code = $2 FOR KEY SHARE",
             &[&project_id, &code.as_str()],
         )
@@ -215,7 +217,7 @@ async fn select_git_remote_target(
     name: &RemoteName,
 ) -> Result<Option<bool>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT archived FROM git_remotes WHERE project_id = $1 AND name = $2 FOR SHARE",
             &[&project_id, &name.as_str()],
         )
@@ -232,9 +234,9 @@ async fn insert_change(
     created_by: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO changes (id, project_id, environment_id, git_remote_name, git_rev, action, metadata, \
-             status_code, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             status_code, created_by, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &id,
                 &project_id,
@@ -245,6 +247,7 @@ async fn insert_change(
                 &change.metadata,
                 &ChangeStatus::Initializing.as_str(),
                 &created_by,
+                &telemetry::current_traceparent(),
             ],
         )
         .await

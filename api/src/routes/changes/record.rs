@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use gantry_shared::db::CachedStatements;
 use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -91,6 +92,6 @@ pub(super) async fn select_change(
     id: Uuid,
 ) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {
     let sql = format!("{CHANGE_SELECT} WHERE c.id = $1");
-    let row = client.query_opt(&sql, &[&id]).await?;
+    let row = client.query_opt_cached(&sql, &[&id]).await?;
     Ok(row.as_ref().map(ChangeRecord::from_row))
 }

@@ -1,0 +1,93 @@
+//! `bench`: the raw figures first (on an idle machine), then every Gantry scenario, in one run;
+//! then the comparison with the targets. `create` runs last: it leaves the most work behind for
+//! the planner (it waits for it, but the machine is busiest then).
+
+use gantry_shared::settings::Settings;
+
+use crate::client::Api;
+use crate::fixture::Fixture;
+use crate::report::{Report, ScenarioError, machine, targets};
+use crate::scenarios::chain::ChainParams;
+use crate::scenarios::create::CreateParams;
+use crate::scenarios::props::PropsParams;
+use crate::scenarios::raw::RawParams;
+use crate::scenarios::results::ResultsParams;
+use crate::scenarios::steps::StepsParams;
+use crate::scenarios::{chain, create, props, raw, results, steps};
+
+/// The sizes of every scenario of one bench run.
+#[derive(Debug, Clone)]
+pub struct BenchParams {
+    /// The preset's name, for the report.
+    pub size: String,
+    pub raw: RawParams,
+    pub chain: ChainParams,
+    pub steps: StepsParams,
+    pub props: PropsParams,
+    pub results: ResultsParams,
+    pub create: CreateParams,
+}
+
+impl BenchParams {
+    /// The preset of `size`; the raw INSERTs use the create scenario's concurrency.
+    pub fn of(size: crate::size::Size) -> Self {
+        let create = size.create();
+        let raw = RawParams {
+            insert_concurrency: create.concurrency,
+            ..size.raw()
+        };
+        Self {
+            size: format!("{size:?}").to_lowercase(),
+            raw,
+            chain: size.chain(),
+            steps: size.steps(),
+            props: size.props(),
+            results: size.results(),
+            create,
+        }
+    }
+}
+
+/// Runs everything; a failed scenario is recorded in the report and the others still run.
+pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report {
+    let fixture = Fixture::new();
+    let mut report = Report::new();
+    report.size = Some(params.size.clone());
+    report.machine = Some(machine::describe(settings).await);
+    let mut errors = Vec::new();
+    match raw::run(settings, &params.raw).await {
+        Ok(r) => report.raw = Some(r),
+        Err(e) => errors.push(failed("raw", e)),
+    }
+    match chain::run(api, &fixture, &params.chain).await {
+        Ok(r) => report.chain = Some(r),
+        Err(e) => errors.push(failed("chain", e)),
+    }
+    match steps::run(api, &fixture, &params.steps).await {
+        Ok(r) => report.steps = Some(r),
+        Err(e) => errors.push(failed("steps", e)),
+    }
+    match props::run(api, &fixture, &params.props).await {
+        Ok(r) => report.props = Some(r),
+        Err(e) => errors.push(failed("props", e)),
+    }
+    match results::run(api, &fixture, settings, &params.results).await {
+        Ok(r) => report.results = Some(r),
+        Err(e) => errors.push(failed("results", e)),
+    }
+    match create::run(api, &fixture, &params.create).await {
+        Ok(r) => report.create = Some(r),
+        Err(e) => errors.push(failed("create", e)),
+    }
+    report.errors = errors;
+    report.comparisons = targets::compare(&report);
+    report
+}
+
+fn failed(scenario: &str, e: anyhow::Error) -> ScenarioError {
+    eprintln!("gantry-loadtest: {scenario} failed: {e:#}");
+    ScenarioError {
+        scenario: scenario.to_owned(),
+        message: format!("{e:#}"),
+    }
+}

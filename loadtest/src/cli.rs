@@ -1,0 +1,224 @@
+//! The command line: the API's URL and token (like the `gantry` CLI), one subcommand per
+//! scenario and `bench`. Every count has a size preset and can be set explicitly.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenarios::chain::ChainParams;
+use crate::scenarios::create::CreateParams;
+use crate::scenarios::props::PropsParams;
+use crate::scenarios::raw::RawParams;
+use crate::scenarios::results::ResultsParams;
+use crate::scenarios::steps::StepsParams;
+pub use crate::size::Size;
+
+#[derive(Parser)]
+#[command(
+    name = "gantry-loadtest",
+    version,
+    about = "Load tests and benchmarks a running Gantry"
+)]
+pub struct Cli {
+    /// The API's base URL.
+    #[arg(
+        long = "url",
+        env = "GANTRY_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub url: String,
+    /// The API token.
+    #[arg(
+        long,
+        env = "GANTRY_TOKEN",
+        hide_env_values = true,
+        global = true,
+        default_value = ""
+    )]
+    pub token: String,
+    /// Write the results as JSON to this file (default: printed after the table; for `bench`,
+    /// `<out>/benchmarks.json`).
+    #[arg(long, global = true)]
+    pub json: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Change creations per second, closed-loop and open-loop, with latency percentiles.
+    Create(CreateArgs),
+    /// N changes of K trivial steps at once: steps/s and time per step.
+    Steps(StepsArgs),
+    /// One-step changes one after the other, then one change of a chain of sequential steps.
+    Chain(ChainArgs),
+    /// Concurrent If-Match increments of one property: updates/s, retries, no lost update.
+    Props(PropsArgs),
+    /// Step results applied per second by the results role (needs the database and broker).
+    Results(ResultsArgs),
+    /// The machine's raw container and PostgreSQL figures, without Gantry.
+    Raw(RawArgs),
+    /// Raw, then every scenario; writes docs/benchmarks.md, the plot and the JSON.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Closed loop: clients at once.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Closed loop: changes to create.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Open loop: target changes per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: seconds to hold the rate.
+    #[arg(long)]
+    pub duration: Option<f64>,
+}
+
+impl CreateArgs {
+    pub fn params(&self) -> CreateParams {
+        let p = self.size.create();
+        CreateParams {
+            concurrency: self.concurrency.unwrap_or(p.concurrency),
+            count: self.count.unwrap_or(p.count),
+            rate: self.rate.unwrap_or(p.rate),
+            duration_secs: self.duration.unwrap_or(p.duration_secs),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct StepsArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Changes created at once (N).
+    #[arg(long)]
+    pub changes: Option<usize>,
+    /// Trivial steps per change (K).
+    #[arg(long)]
+    pub steps: Option<usize>,
+}
+
+impl StepsArgs {
+    pub fn params(&self) -> StepsParams {
+        let p = self.size.steps();
+        StepsParams {
+            changes: self.changes.unwrap_or(p.changes),
+            steps_per_change: self.steps.unwrap_or(p.steps_per_change),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ChainArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Sequential steps of the chain (40 in the issue).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// One-step changes run one after the other first.
+    #[arg(long)]
+    pub singles: Option<usize>,
+}
+
+impl ChainArgs {
+    pub fn params(&self) -> ChainParams {
+        let p = self.size.chain();
+        ChainParams {
+            steps: self.steps.unwrap_or(p.steps),
+            singles: self.singles.unwrap_or(p.singles),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PropsArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Concurrent clients (C).
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Increments per client (M).
+    #[arg(long)]
+    pub increments: Option<usize>,
+}
+
+impl PropsArgs {
+    pub fn params(&self) -> PropsParams {
+        let p = self.size.props();
+        PropsParams {
+            clients: self.clients.unwrap_or(p.clients),
+            increments: self.increments.unwrap_or(p.increments),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ResultsArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Results to publish (N).
+    #[arg(long)]
+    pub results: Option<usize>,
+}
+
+impl ResultsArgs {
+    pub fn params(&self) -> ResultsParams {
+        ResultsParams {
+            results: self.results.unwrap_or(self.size.results().results),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RawArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Container lifecycles timed one after the other.
+    #[arg(long)]
+    pub lifecycles: Option<usize>,
+    /// Containers run in the churn.
+    #[arg(long)]
+    pub churn: Option<usize>,
+    /// Single-row INSERT commits.
+    #[arg(long)]
+    pub inserts: Option<usize>,
+    /// Clients sending the INSERTs (the create scenario's concurrency by default).
+    #[arg(long)]
+    pub insert_concurrency: Option<usize>,
+    /// Versioned UPDATE + INSERT transactions.
+    #[arg(long)]
+    pub versioned: Option<usize>,
+}
+
+impl RawArgs {
+    pub fn params(&self) -> RawParams {
+        let p = self.size.raw();
+        RawParams {
+            lifecycles: self.lifecycles.unwrap_or(p.lifecycles),
+            churn_containers: self.churn.unwrap_or(p.churn_containers),
+            inserts: self.inserts.unwrap_or(p.inserts),
+            insert_concurrency: self.insert_concurrency.unwrap_or(p.insert_concurrency),
+            versioned: self.versioned.unwrap_or(p.versioned),
+            ..p
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Sequential steps of the chain scenario.
+    #[arg(long)]
+    pub chain_steps: Option<usize>,
+    /// Where benchmarks.md, the plot and (without --json) benchmarks.json are written.
+    #[arg(long, default_value = "docs")]
+    pub out: PathBuf,
+}

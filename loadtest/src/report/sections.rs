@@ -1,0 +1,164 @@
+//! A report as sections, one per scenario that ran: its headline figures as (measurement,
+//! value) rows and its latency sets, shared by the terminal table, the markdown and the plot.
+
+use super::Report;
+use crate::scenarios::chain::ChainReport;
+use crate::scenarios::create::CreateReport;
+use crate::scenarios::props::PropsReport;
+use crate::scenarios::raw::RawReport;
+use crate::scenarios::results::ResultsReport;
+use crate::scenarios::steps::StepsReport;
+use crate::stats::Latency;
+
+pub struct Section {
+    pub scenario: &'static str,
+    pub rows: Vec<(String, String)>,
+    /// Short series names (they label the plot's axis) with their percentiles.
+    pub latencies: Vec<(String, Latency)>,
+}
+
+/// The sections in the order the bench runs the scenarios.
+pub fn sections(report: &Report) -> Vec<Section> {
+    [
+        report.raw.as_ref().map(raw),
+        report.chain.as_ref().map(chain),
+        report.steps.as_ref().map(steps),
+        report.props.as_ref().map(props),
+        report.results.as_ref().map(results),
+        report.create.as_ref().map(create),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.1} ms")
+}
+
+fn rate(value: f64) -> String {
+    format!("{value:.1}/s")
+}
+
+fn raw(r: &RawReport) -> Section {
+    Section {
+        scenario: "raw",
+        rows: vec![
+            ("container lifecycle p50".into(), ms(r.lifecycle.p50_ms)),
+            ("container lifecycle p90".into(), ms(r.lifecycle.p90_ms)),
+            (
+                format!("container churn at {} concurrent", r.churn.concurrency),
+                rate(r.churn.per_second),
+            ),
+            (
+                format!("INSERT commits at {} concurrent", r.inserts.concurrency),
+                rate(r.inserts.per_second),
+            ),
+            (
+                format!("versioned tx at {} concurrent", r.versioned.concurrency),
+                rate(r.versioned.per_second),
+            ),
+        ],
+        latencies: vec![("raw container".into(), r.lifecycle.clone())],
+    }
+}
+
+fn chain(c: &ChainReport) -> Section {
+    Section {
+        scenario: "chain",
+        rows: vec![
+            ("one-step change p50".into(), ms(c.single.p50_ms)),
+            (
+                format!("chain of {} steps", c.params.steps),
+                ms(c.chain_total_ms),
+            ),
+            ("chain per step".into(), ms(c.chain_per_step_ms)),
+        ],
+        latencies: vec![
+            ("one-step change".into(), c.single.clone()),
+            ("chain step".into(), c.chain_step.clone()),
+        ],
+    }
+}
+
+fn steps(s: &StepsReport) -> Section {
+    Section {
+        scenario: "steps",
+        rows: vec![
+            (
+                format!(
+                    "{} changes × {} steps",
+                    s.params.changes, s.params.steps_per_change
+                ),
+                format!("{:.2} s", s.makespan_secs),
+            ),
+            ("steps/s".into(), rate(s.steps_per_second)),
+            (
+                "change create→final p50".into(),
+                ms(s.change_latency.p50_ms),
+            ),
+            ("per step (mean change ÷ K)".into(), ms(s.per_step_ms)),
+        ],
+        latencies: vec![
+            ("steps: change".into(), s.change_latency.clone()),
+            ("steps: step".into(), s.step_latency.clone()),
+        ],
+    }
+}
+
+fn props(p: &PropsReport) -> Section {
+    Section {
+        scenario: "props",
+        rows: vec![
+            (
+                format!(
+                    "{} clients × {} increments",
+                    p.params.clients, p.params.increments
+                ),
+                format!("value {} at version {}", p.final_value, p.final_version),
+            ),
+            ("updates/s".into(), rate(p.updates_per_second)),
+            ("412 retries".into(), p.retries.to_string()),
+            ("increment p99".into(), ms(p.increment_latency.p99_ms)),
+        ],
+        latencies: vec![("props increment".into(), p.increment_latency.clone())],
+    }
+}
+
+fn results(r: &ResultsReport) -> Section {
+    Section {
+        scenario: "results",
+        rows: vec![
+            ("results applied".into(), r.params.results.to_string()),
+            ("applied/s".into(), rate(r.applied_per_second)),
+            ("publish with confirms".into(), ms(r.publish_secs * 1000.0)),
+        ],
+        latencies: Vec::new(),
+    }
+}
+
+fn create(c: &CreateReport) -> Section {
+    Section {
+        scenario: "create",
+        rows: vec![
+            (
+                format!("closed loop, {} clients", c.params.concurrency),
+                rate(c.closed_loop.per_second),
+            ),
+            ("closed loop p99".into(), ms(c.closed_loop.latency.p99_ms)),
+            (
+                format!("open loop at {}/s", c.params.rate),
+                rate(c.open_loop.per_second),
+            ),
+            ("open loop p99".into(), ms(c.open_loop.latency.p99_ms)),
+            (
+                "planner drain after".into(),
+                format!("{:.1} s", c.drain_secs),
+            ),
+        ],
+        latencies: vec![
+            ("create: closed".into(), c.closed_loop.latency.clone()),
+            ("create: open".into(), c.open_loop.latency.clone()),
+        ],
+    }
+}

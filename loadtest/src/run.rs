@@ -1,0 +1,81 @@
+//! What a subcommand does: run its scenario(s), print the table (and the JSON unless it goes to a
+//! file), and for `bench` write the documents.
+
+use std::path::Path;
+
+use anyhow::Context;
+use gantry_shared::settings::Settings;
+
+use crate::bench::{self, BenchParams};
+use crate::cli::{Cli, Command};
+use crate::client::Api;
+use crate::fixture::Fixture;
+use crate::report::{Report, markdown, table};
+use crate::scenarios::{chain, create, props, raw, results, steps};
+
+/// Runs the command line; `Ok(false)` when a scenario of a bench failed (the others ran).
+pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let api = Api::new(&cli.url, &cli.token);
+    let fixture = Fixture::new();
+    let mut report = Report::new();
+    match &cli.command {
+        Command::Create(args) => {
+            report.create = Some(create::run(&api, &fixture, &args.params()).await?)
+        }
+        Command::Steps(args) => {
+            report.steps = Some(steps::run(&api, &fixture, &args.params()).await?)
+        }
+        Command::Chain(args) => {
+            report.chain = Some(chain::run(&api, &fixture, &args.params()).await?)
+        }
+        Command::Props(args) => {
+            report.props = Some(props::run(&api, &fixture, &args.params()).await?)
+        }
+        Command::Results(args) => {
+            let settings = settings()?;
+            report.results = Some(results::run(&api, &fixture, &settings, &args.params()).await?);
+        }
+        Command::Raw(args) => report.raw = Some(raw::run(&settings()?, &args.params()).await?),
+        Command::Bench(args) => {
+            let mut params = BenchParams::of(args.size);
+            if let Some(steps) = args.chain_steps {
+                params.chain.steps = steps;
+            }
+            report = bench::run(&api, &settings()?, &params).await;
+            markdown::write(&report, &args.out)?;
+            let json = cli
+                .json
+                .clone()
+                .unwrap_or_else(|| args.out.join("benchmarks.json"));
+            report.write_json(&json)?;
+            println!("{}", table::summary(&report));
+            eprintln!(
+                "gantry-loadtest: wrote {}, {} and {}",
+                args.out.join(markdown::MARKDOWN_FILE).display(),
+                args.out.join(markdown::PLOT_FILE).display(),
+                json.display()
+            );
+            return Ok(report.errors.is_empty());
+        }
+    }
+    println!("{}", table::summary(&report));
+    output_json(&report, cli.json.as_deref())?;
+    Ok(true)
+}
+
+/// The settings Gantry itself uses (GANTRY_CONFIG_DIR, GANTRY_ENVIRONMENT, GANTRY_… variables):
+/// the database and broker of the Gantry under test.
+fn settings() -> anyhow::Result<Settings> {
+    Settings::load().context("loading Gantry's settings (set GANTRY_CONFIG_DIR)")
+}
+
+fn output_json(report: &Report, path: Option<&Path>) -> anyhow::Result<()> {
+    match path {
+        Some(path) => report.write_json(path),
+        None => {
+            let json = serde_json::to_string_pretty(report).context("serialising the report")?;
+            println!("\n{json}");
+            Ok(())
+        }
+    }
+}

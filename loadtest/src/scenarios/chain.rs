@@ -1,0 +1,72 @@
+//! `chain`: latency without concurrency. First `singles` one-step changes, one after the other
+//! (the trivial change's create→final), then one change of `steps` sequential trivial steps (40
+//! in the bench): its create→final in all and per step.
+
+use serde::{Deserialize, Serialize};
+
+use super::{POLL_ONE, finish};
+use crate::client::Api;
+use crate::fixture::{Fixture, manifest};
+use crate::progress;
+use crate::stats::{Latency, Recorder};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainParams {
+    pub steps: usize,
+    pub singles: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub params: ChainParams,
+    /// create→final of a change with one trivial step.
+    pub single: Latency,
+    /// create→final of the chain, and that divided by its steps.
+    pub chain_total_ms: f64,
+    pub chain_per_step_ms: f64,
+    /// Each chain step's `started_at` → `finished_at`.
+    pub chain_step: Latency,
+}
+
+pub async fn run(
+    api: &Api,
+    fixture: &Fixture,
+    params: &ChainParams,
+) -> anyhow::Result<ChainReport> {
+    let steps = params.steps.max(1);
+    let project = fixture
+        .project(api, "chain", Some(&manifest(&[("chain", steps)])), false)
+        .await?;
+    let (code, environment) = (&project.code, &project.environment);
+    // The first step of a project builds its step image; that is not what is measured here.
+    let warm = api.create_change(code, environment, "one").await?;
+    finish(api, &warm, POLL_ONE).await?.check_success(1)?;
+
+    let bar = progress::bar(params.singles as u64 + 1, "chain");
+    let mut single = Recorder::default();
+    for _ in 0..params.singles {
+        let id = api.create_change(code, environment, "one").await?;
+        let change = finish(api, &id, POLL_ONE).await?;
+        change.check_success(1)?;
+        single.record_ms(change.create_to_final_ms);
+        bar.inc(1);
+    }
+    bar.set_message(format!("a chain of {steps} steps"));
+    let id = api.create_change(code, environment, "chain").await?;
+    let chain = finish(api, &id, POLL_ONE).await?;
+    chain.check_success(steps + 1)?;
+    bar.finish_and_clear();
+    let mut chain_step = Recorder::default();
+    chain
+        .steps
+        .iter()
+        .filter_map(|(_, ran)| *ran)
+        .for_each(|ms| chain_step.record_ms(ms));
+    Ok(ChainReport {
+        params: params.clone(),
+        single: single.summary(),
+        chain_total_ms: chain.create_to_final_ms,
+        chain_per_step_ms: chain.create_to_final_ms / steps as f64,
+        chain_step: chain_step.summary(),
+    })
+}

@@ -1,0 +1,207 @@
+//! `create`: change creations per second through `POST /api/changes`, closed-loop (a fixed number
+//! of clients, each sending its next request when the previous one answered) and open-loop (a
+//! target rate, latency measured from each request's scheduled time so a slow server cannot hide
+//! its queueing). The changes run the manifest action `noop`, which has no command: the smallest
+//! valid change, planned and finished without a container. The scenario waits until the planner
+//! has caught up, so no backlog is left behind for what runs next.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::client::Api;
+use crate::fixture::{BenchProject, Fixture, manifest};
+use crate::progress;
+use crate::stats::{Latency, Recorder, per_second};
+
+/// Requests in flight at most in the open loop; beyond it, requests wait (and their latency,
+/// measured from their scheduled time, shows it).
+const MAX_IN_FLIGHT: usize = 512;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateParams {
+    /// Closed loop: clients sending at once, and changes created in all.
+    pub concurrency: usize,
+    pub count: usize,
+    /// Open loop: the target rate (changes/s) and how long it is held, in seconds.
+    pub rate: f64,
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateReport {
+    pub params: CreateParams,
+    pub closed_loop: LoopResult,
+    pub open_loop: LoopResult,
+    /// Seconds from the end of the open loop until every change was final.
+    pub drain_secs: f64,
+    /// Changes created in all and how many of them did not end in `success`.
+    pub created: usize,
+    pub unsuccessful: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoopResult {
+    pub sent: usize,
+    pub errors: usize,
+    pub elapsed_secs: f64,
+    /// Successful creations per second.
+    pub per_second: f64,
+    pub latency: Latency,
+}
+
+pub async fn run(
+    api: &Api,
+    fixture: &Fixture,
+    params: &CreateParams,
+) -> anyhow::Result<CreateReport> {
+    let project = fixture
+        .project(api, "create", Some(&manifest(&[])), true)
+        .await?;
+    // One change first, so the worker's Git mirror of the remote exists before timing starts.
+    let warm = api
+        .create_change(&project.code, &project.environment, "noop")
+        .await?;
+    api.wait_final(&warm, Duration::from_millis(20), Duration::from_secs(60))
+        .await?;
+    let closed_loop = closed_loop(api, &project, params).await;
+    let open_loop = open_loop(api, &project, params).await;
+    let drained = Instant::now();
+    let spinner = progress::spinner("create", "waiting for the planner to finish every change");
+    api.wait_project_idle(
+        &project.code,
+        Duration::from_millis(200),
+        Duration::from_secs(900),
+    )
+    .await?;
+    spinner.finish_and_clear();
+    let drain_secs = drained.elapsed().as_secs_f64();
+    let unsuccessful = api.unsuccessful_changes(&project.code).await?.len();
+    let created = 1 + closed_loop.sent - closed_loop.errors + open_loop.sent - open_loop.errors;
+    if closed_loop.errors + open_loop.errors > 0 {
+        bail!(
+            "{} change creations failed (closed loop {}, open loop {})",
+            closed_loop.errors + open_loop.errors,
+            closed_loop.errors,
+            open_loop.errors
+        );
+    }
+    Ok(CreateReport {
+        params: params.clone(),
+        closed_loop,
+        open_loop,
+        drain_secs,
+        created,
+        unsuccessful,
+    })
+}
+
+/// One creation: whether the API answered 201.
+async fn create_one(api: &Api, body: &serde_json::Value) -> bool {
+    matches!(
+        api.send(reqwest::Method::POST, "/api/changes", Some(body), None).await,
+        Ok(answer) if answer.status == 201
+    )
+}
+
+async fn closed_loop(api: &Api, project: &BenchProject, params: &CreateParams) -> LoopResult {
+    let body = Arc::new(Api::change_body(
+        &project.code,
+        &project.environment,
+        "noop",
+    ));
+    let next = Arc::new(AtomicUsize::new(0));
+    let bar = progress::bar(params.count as u64, "closed");
+    let started = Instant::now();
+    let mut clients = JoinSet::new();
+    for _ in 0..params.concurrency.max(1) {
+        let (api, body, next, bar, count) = (
+            api.clone(),
+            body.clone(),
+            next.clone(),
+            bar.clone(),
+            params.count,
+        );
+        clients.spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let sent = Instant::now();
+                if !create_one(&api, &body).await {
+                    errors += 1;
+                }
+                latencies.push(sent.elapsed());
+                bar.inc(1);
+            }
+            (latencies, errors)
+        });
+    }
+    let (latencies, errors) = collect(clients).await;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    LoopResult {
+        sent: params.count,
+        errors,
+        elapsed_secs: elapsed.as_secs_f64(),
+        per_second: per_second(params.count - errors, elapsed),
+        latency: latencies.summary(),
+    }
+}
+
+async fn open_loop(api: &Api, project: &BenchProject, params: &CreateParams) -> LoopResult {
+    let body = Arc::new(Api::change_body(
+        &project.code,
+        &project.environment,
+        "noop",
+    ));
+    let total = (params.rate * params.duration_secs).round().max(1.0) as usize;
+    let bar = progress::bar(total as u64, "open");
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let started = tokio::time::Instant::now();
+    let mut requests = JoinSet::new();
+    for i in 0..total {
+        let scheduled = started + Duration::from_secs_f64(i as f64 / params.rate);
+        tokio::time::sleep_until(scheduled).await;
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (api, body, bar) = (api.clone(), body.clone(), bar.clone());
+        requests.spawn(async move {
+            let ok = create_one(&api, &body).await;
+            drop(permit);
+            bar.inc(1);
+            (vec![scheduled.elapsed()], usize::from(!ok))
+        });
+    }
+    let (latencies, errors) = collect(requests).await;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    LoopResult {
+        sent: total,
+        errors,
+        elapsed_secs: elapsed.as_secs_f64(),
+        per_second: per_second(total - errors, elapsed),
+        latency: latencies.summary(),
+    }
+}
+
+/// The latencies and error counts of finished tasks, together.
+async fn collect(mut tasks: JoinSet<(Vec<Duration>, usize)>) -> (Recorder, usize) {
+    let (mut all, mut errors) = (Recorder::default(), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((latencies, failed)) => {
+                latencies.into_iter().for_each(|l| all.record(l));
+                errors += failed;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (all, errors)
+}

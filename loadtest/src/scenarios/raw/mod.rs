@@ -1,0 +1,70 @@
+//! `raw`: the physical limits of the machine, measured without Gantry, to compare Gantry with:
+//! the container lifecycle through the Docker API with the step container's hardening (one at a
+//! time, then churn at a concurrency), and PostgreSQL commits (single-row inserts at the create
+//! scenario's concurrency; versioned update + history insert transactions) in a scratch database
+//! that is dropped afterwards.
+
+mod containers;
+mod postgres;
+
+use gantry_shared::settings::Settings;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Latency;
+
+pub use containers::connect_docker;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawParams {
+    /// Container lifecycles timed one after the other.
+    pub lifecycles: usize,
+    /// Containers run in the churn, and how many at once.
+    pub churn_containers: usize,
+    pub churn_concurrency: usize,
+    /// Single-row INSERT commits, and the clients sending them.
+    pub inserts: usize,
+    pub insert_concurrency: usize,
+    /// Versioned UPDATE + INSERT transactions, and the clients sending them.
+    pub versioned: usize,
+    pub versioned_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawReport {
+    pub params: RawParams,
+    /// create + start + wait + remove of one hardened container running `true`.
+    pub lifecycle: Latency,
+    pub churn: Throughput,
+    pub inserts: Throughput,
+    pub versioned: Throughput,
+}
+
+/// Work done at a concurrency, and its rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Throughput {
+    pub concurrency: usize,
+    pub count: usize,
+    pub elapsed_secs: f64,
+    pub per_second: f64,
+}
+
+pub async fn run(settings: &Settings, params: &RawParams) -> anyhow::Result<RawReport> {
+    let docker = connect_docker().await?;
+    let worker = &settings.worker;
+    let lifecycle = containers::lifecycles(&docker, worker, params.lifecycles).await?;
+    let churn = containers::churn(
+        &docker,
+        worker,
+        params.churn_containers,
+        params.churn_concurrency,
+    )
+    .await?;
+    let (inserts, versioned) = postgres::run(&settings.database, params).await?;
+    Ok(RawReport {
+        params: params.clone(),
+        lifecycle,
+        churn,
+        inserts,
+        versioned,
+    })
+}

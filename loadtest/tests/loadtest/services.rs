@@ -1,0 +1,89 @@
+//! Scenarios that need no container: change creation, property updates, results applied.
+
+use gantry_loadtest::scenarios::{create, props, results};
+use gantry_loadtest::size::Size;
+
+use crate::helpers::{harness, is_number, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_counts_every_creation_and_waits_until_the_planner_finished_them_all() {
+    let h = harness().await;
+    let params = Size::Tiny.create();
+
+    let report = create::run(&h.api, &h.fixture, &params).await.unwrap();
+
+    assert_eq!(report.closed_loop.sent, params.count);
+    assert_eq!(report.closed_loop.latency.count, params.count as u64);
+    let open = (params.rate * params.duration_secs).round() as usize;
+    assert_eq!(report.open_loop.sent, open);
+    assert_eq!(report.open_loop.latency.count, open as u64);
+    assert_eq!((report.closed_loop.errors, report.open_loop.errors), (0, 0));
+    // The warm-up change, then both loops; every one planned and finished without a container.
+    assert_eq!(report.created, 1 + params.count + open);
+    assert_eq!(report.unsuccessful, 0);
+    let listed = h
+        .api
+        .list_all(&format!(
+            "/api/changes?filter[project_code_eq]={}&filter[status_code_eq]=success&limit=100",
+            h.fixture.code("create")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), report.created);
+    let document = json(&report);
+    for pointer in [
+        "/closed_loop/per_second",
+        "/open_loop/latency/p99_ms",
+        "/drain_secs",
+    ] {
+        assert!(is_number(&document, pointer), "{pointer} in {document}");
+    }
+    h.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn props_increments_lose_no_update_and_leave_a_contiguous_history() {
+    let h = harness().await;
+    let params = Size::Tiny.props();
+
+    let report = props::run(&h.api, &h.fixture, &params).await.unwrap();
+
+    let expected = (params.clients * params.increments) as i64;
+    assert_eq!(report.final_value, expected);
+    assert_eq!(report.final_version, 1 + expected);
+    assert!(report.versions_contiguous);
+    assert_eq!(report.increment_latency.count, expected as u64);
+    let document = json(&report);
+    assert!(is_number(&document, "/updates_per_second"), "{document}");
+    assert!(is_number(&document, "/retries"), "{document}");
+    h.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_published_to_the_queue_are_all_applied_to_their_changes_and_properties() {
+    let h = harness().await;
+    let params = Size::Tiny.results();
+
+    let report = results::run(&h.api, &h.fixture, &h.stack.settings, &params)
+        .await
+        .unwrap();
+
+    assert_eq!(report.changes_successful, params.results);
+    assert_eq!(report.properties_version, 1 + params.results as i64);
+    let statuses = h
+        .api
+        .list_all(&format!(
+            "/api/changes?filter[project_code_eq]={}&limit=100",
+            h.fixture.code("results")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), params.results);
+    assert!(
+        statuses
+            .iter()
+            .all(|c| c["attributes"]["status_code"] == "success")
+    );
+    assert!(is_number(&json(&report), "/applied_per_second"));
+    h.stack.stop().await;
+}

@@ -1,0 +1,242 @@
+//! Prometheus metrics (DESIGN §6 `GET /metrics`). One recorder per process; counters and
+//! histograms are updated where things happen (`metrics::counter!(names::…)`), and the gauges that
+//! describe shared state — queue depths, the outbox backlog, steps by status — are read from
+//! RabbitMQ and PostgreSQL when `/metrics` is scraped, so every api and worker replica reports
+//! the same truth without keeping any state of its own.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Mutex;
+
+use crate::amqp::{self, Topology};
+use crate::messages::Queue;
+use crate::settings::AmqpSettings;
+
+/// Metric names, shared by the code that records them and the tests that read them.
+pub mod names {
+    pub const HTTP_REQUEST_SECONDS: &str = "gantry_http_request_duration_seconds";
+    pub const CHANGES_CREATED: &str = "gantry_changes_created_total";
+    pub const QUEUE_DEPTH: &str = "gantry_queue_depth";
+    pub const OUTBOX_DEPTH: &str = "gantry_outbox_depth";
+    pub const OUTBOX_PUBLISHED: &str = "gantry_outbox_published_total";
+    pub const STEPS: &str = "gantry_steps";
+    pub const STEPS_FINISHED: &str = "gantry_steps_finished_total";
+    pub const MESSAGES: &str = "gantry_messages_total";
+    pub const MESSAGE_SECONDS: &str = "gantry_message_duration_seconds";
+    pub const IMAGES: &str = "gantry_step_images_total";
+    pub const CONTAINER_SECONDS: &str = "gantry_container_phase_duration_seconds";
+    pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
+    pub const PROTOCOL_COPIES: &str = "gantry_step_protocol_copies_total";
+    pub const SCRAPE_ERRORS: &str = "gantry_metrics_scrape_errors_total";
+}
+
+/// Histogram buckets in seconds: from a fast API request to a long container run.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0, 1800.0,
+];
+
+/// The statuses `gantry_steps` reports (the partial index `steps_not_final` covers them).
+const NOT_FINAL_STEP_STATUSES: [&str; 4] = ["pending", "queued", "running", "waiting"];
+
+/// A gauge source that does not answer within this is skipped for one scrape.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Installs the process-wide recorder once and returns its handle. Processes running an api and a
+/// worker together (the tests) share it.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .expect("the bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; this handle then stays empty.
+            if metrics::set_global_recorder(recorder).is_ok() {
+                describe();
+                // Series without labels exist from the start, so a zero is visible as a zero.
+                for counter in [
+                    names::CHANGES_CREATED,
+                    names::OUTBOX_PUBLISHED,
+                    names::LEASE_EXPIRIES,
+                ] {
+                    metrics::counter!(counter).increment(0);
+                }
+            }
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        Unit::Seconds,
+        "API request latency by method, route and status"
+    );
+    describe_counter!(CHANGES_CREATED, "Changes accepted by the API");
+    describe_gauge!(QUEUE_DEPTH, "Messages ready in each queue");
+    describe_gauge!(OUTBOX_DEPTH, "Outbox rows not yet published");
+    describe_counter!(OUTBOX_PUBLISHED, "Outbox rows published with a confirm");
+    describe_gauge!(STEPS, "Steps that are not final, by status");
+    describe_counter!(
+        STEPS_FINISHED,
+        "Steps that reached a final status, by status"
+    );
+    describe_counter!(MESSAGES, "Deliveries handled, by queue and disposition");
+    describe_histogram!(
+        MESSAGE_SECONDS,
+        Unit::Seconds,
+        "Time to handle a delivery, by queue"
+    );
+    describe_counter!(
+        IMAGES,
+        "Step images needed, by outcome (built, reused, failed)"
+    );
+    describe_histogram!(
+        CONTAINER_SECONDS,
+        Unit::Seconds,
+        "Step container lifecycle phases (create, start, run, result, remove)"
+    );
+    describe_counter!(LEASE_EXPIRIES, "Step leases found expired by the reaper");
+    describe_counter!(
+        PROTOCOL_COPIES,
+        "Step protocol files copied in (context) and out (result), by route (volume, docker_api)"
+    );
+    describe_counter!(
+        SCRAPE_ERRORS,
+        "Gauge sources that failed during a scrape, by source"
+    );
+}
+
+type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Renders `/metrics`: refreshes the shared-state gauges, then the whole registry.
+pub struct Scrape {
+    handle: PrometheusHandle,
+    pool: Pool,
+    amqp: AmqpSettings,
+    topology: Topology,
+    /// A lazily opened channel for passive queue declarations, reopened after any failure.
+    broker: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl Scrape {
+    pub fn new(pool: Pool, amqp: AmqpSettings) -> Self {
+        Self {
+            handle: install(),
+            pool,
+            topology: Topology::new(&amqp),
+            amqp,
+            broker: Mutex::new(None),
+        }
+    }
+
+    pub async fn render(&self) -> String {
+        let (database, queues) = tokio::join!(
+            tokio::time::timeout(SOURCE_TIMEOUT, self.refresh_database()),
+            tokio::time::timeout(SOURCE_TIMEOUT, self.refresh_queues()),
+        );
+        for (source, ok) in [
+            ("database", matches!(database, Ok(Ok(())))),
+            ("broker", matches!(queues, Ok(Ok(())))),
+        ] {
+            if !ok {
+                metrics::counter!(names::SCRAPE_ERRORS, "source" => source).increment(1);
+            }
+        }
+        if !matches!(queues, Ok(Ok(()))) {
+            *self.broker.lock().await = None;
+        }
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+
+    async fn refresh_database(&self) -> Result<(), SourceError> {
+        let client = self.pool.get().await?;
+        let outbox: i64 = client
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+                &[],
+            )
+            .await?
+            .get(0);
+        metrics::gauge!(names::OUTBOX_DEPTH).set(outbox as f64);
+        let counts: std::collections::HashMap<String, i64> = client
+            .query(
+                "SELECT status_code, count(*) FROM steps \
+                 WHERE status_code IN ('pending', 'queued', 'running', 'waiting') GROUP BY status_code",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        for status in NOT_FINAL_STEP_STATUSES {
+            let count = counts.get(status).copied().unwrap_or(0);
+            metrics::gauge!(names::STEPS, "status" => status).set(count as f64);
+        }
+        Ok(())
+    }
+
+    async fn refresh_queues(&self) -> Result<(), SourceError> {
+        let mut broker = self.broker.lock().await;
+        if broker.is_none() {
+            let connection = amqp::connect(&self.amqp, "gantry-metrics").await?;
+            let channel = connection.create_channel().await?;
+            *broker = Some((connection, channel));
+        }
+        let (_, channel) = broker.as_ref().expect("opened above");
+        for queue in Queue::ALL {
+            for name in [
+                self.topology.queue(queue),
+                self.topology.dead_letter_queue(queue),
+            ] {
+                let declared = channel
+                    .queue_declare(
+                        name.as_str().into(),
+                        QueueDeclareOptions {
+                            // Only read the queue: never create it with the wrong arguments.
+                            passive: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await?;
+                metrics::gauge!(names::QUEUE_DEPTH, "queue" => name)
+                    .set(f64::from(declared.message_count()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_series_are_rendered_with_their_labels() {
+        let handle = install();
+        metrics::counter!(names::LEASE_EXPIRIES).increment(2);
+        metrics::histogram!(names::CONTAINER_SECONDS, "phase" => "run").record(0.2);
+        let text = handle.render();
+        assert!(text.contains("gantry_lease_expiries_total 2"), "{text}");
+        assert!(
+            text.contains(
+                "gantry_container_phase_duration_seconds_bucket{phase=\"run\",le=\"0.25\"} 1"
+            ),
+            "{text}"
+        );
+    }
+}
