@@ -89,7 +89,8 @@ impl Worker {
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
         for role in ctx.settings.worker.roles.clone() {
             let (queue, permits) = match role {
-                Role::Planner => (Queue::Changes, 4),
+                // Plans of one repository share a fetch (see git): more at once, fewer fetches.
+                Role::Planner => (Queue::Changes, 16),
                 Role::Runner => (Queue::Steps, ctx.settings.worker.concurrency),
                 Role::Results => (Queue::Results, 8),
             };

@@ -96,7 +96,18 @@ async fn unknown_or_archived_targets_are_refused_with_a_pointer_and_nothing_is_w
         &json!({ "data": { "attributes": { "archived": true } } }),
     )
     .await;
+    // All three exist but one is archived: refused on the single-query path as well.
+    app.create_environment("demo", "stale").await;
+    app.patch_json(
+        "/api/projects/demo/environments/stale",
+        &json!({ "data": { "attributes": { "archived": true } } }),
+    )
+    .await;
     let cases = [
+        (
+            json!({ "environment_code": "stale" }),
+            "/data/attributes/environment_code",
+        ),
         (
             json!({ "project_code": "nope" }),
             "/data/attributes/project_code",

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::client::{Api, millis_between, status_of};
 
 /// Polling interval while one change runs (latency scenarios) and while many do.
-pub const POLL_ONE: Duration = Duration::from_millis(10);
+pub const POLL_ONE: Duration = Duration::from_millis(50);
 pub const POLL_MANY: Duration = Duration::from_millis(100);
 /// How long a change of trivial steps may take before the scenario gives up.
 pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(600);

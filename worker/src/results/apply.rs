@@ -149,7 +149,8 @@ async fn success(
         let received_version = received_version.ok_or_else(|| {
             anyhow::anyhow!("step {} has no received properties version", step.id)
         })?;
-        let current = store::load(client, &ctx.cipher, properties_id, true).await?;
+        // The received version is history and never changes: read before the row lock, which
+        // every result editing this document waits for.
         let (received, ..) =
             store::load_version(client, &ctx.cipher, properties_id, received_version)
                 .await?
@@ -158,6 +159,7 @@ async fn success(
                         "properties {properties_id} version {received_version} is missing"
                     )
                 })?;
+        let current = store::load(client, &ctx.cipher, properties_id, true).await?;
         match apply_step_patch(
             &received,
             received_version,

@@ -122,6 +122,50 @@ async fn resolve_targets(
     client: &impl GenericClient,
     change: &NewChange,
 ) -> Result<(Uuid, Uuid), ApiError> {
+    // One round trip when all three exist (the common case); otherwise the lookups one by one
+    // say which is missing.
+    let row = client
+        .query_opt_cached(
+            "SELECT p.id, p.archived, e.id, e.archived, r.archived FROM projects p \
+             JOIN environments e ON e.project_id = p.id AND e.code = $2 \
+             JOIN git_remotes r ON r.project_id = p.id AND r.name = $3 \
+             WHERE p.code = $1 FOR KEY SHARE OF p, e FOR SHARE OF r",
+            &[
+                &change.project.as_str(),
+                &change.environment.as_str(),
+                &change.remote.as_str(),
+            ],
+        )
+        .await
+        .context("loading the project, environment and git remote")?;
+    if let Some(row) = row {
+        refuse_archived(
+            "project_code",
+            "project",
+            change.project.as_str(),
+            row.get(1),
+        )?;
+        refuse_archived(
+            "environment_code",
+            "environment",
+            change.environment.as_str(),
+            row.get(3),
+        )?;
+        refuse_archived(
+            "git_remote_name",
+            "git remote",
+            change.remote.as_str(),
+            row.get(4),
+        )?;
+        return Ok((row.get(0), row.get(2)));
+    }
+    resolve_targets_one_by_one(client, change).await
+}
+
+async fn resolve_targets_one_by_one(
+    client: &impl GenericClient,
+    change: &NewChange,
+) -> Result<(Uuid, Uuid), ApiError> {
     let (project_id, archived) = select_project_target(client, &change.project)
         .await
         .context("loading the project")?
