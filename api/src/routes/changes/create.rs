@@ -89,9 +89,6 @@ pub async fn create_change(
     let (project_id, environment_id) = resolve_targets(&tx, &change).await?;
     let id = Uuid::now_v7();
     tracing::Span::current().record("change_id", tracing::field::display(id));
-    insert_change(&tx, id, project_id, environment_id, &change, user.name())
-        .await
-        .context("inserting the change")?;
     let event = Event {
         kind: "api:changes:create",
         actor: user.name(),
@@ -103,12 +100,20 @@ pub async fn create_change(
             "action": change.action.as_str(),
         }),
     };
-    outbox::insert_message(&tx, &Message::PlanChangeV1 { change_id: id })
+    insert_change(&tx, id, project_id, environment_id, &change, user.name())
         .await
-        .context("queueing the plan message")?;
-    let created = select_change(&tx, id)
-        .await
-        .context("reading the change")?
+        .context("inserting the change")?;
+    // One round trip for the two: the connection pipelines them (neither depends on the other).
+    let plan = Message::PlanChangeV1 { change_id: id };
+    let (_, created) = tokio::try_join!(
+        async {
+            outbox::insert_message(&tx, &plan)
+                .await
+                .context("queueing the plan message")
+        },
+        async { select_change(&tx, id).await.context("reading the change") },
+    )?;
+    let created = created
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new change was not found")))?;
     audit::commit(tx, &event).await?;
     state.outbox.notify();
