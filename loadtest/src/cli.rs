@@ -125,7 +125,13 @@ pub struct ChainArgs {
     /// One-step changes run one after the other first.
     #[arg(long)]
     pub singles: Option<usize>,
+    /// The worker's Prometheus endpoint, read around the chain for the per-step breakdown.
+    #[arg(long, env = "GANTRY_WORKER_METRICS", default_value = WORKER_METRICS)]
+    pub worker_metrics: String,
 }
+
+/// Where `make demo` and `make bench` run the worker's metrics.
+const WORKER_METRICS: &str = "http://127.0.0.1:9464/metrics";
 
 impl ChainArgs {
     pub fn params(&self) -> ChainParams {
@@ -133,6 +139,7 @@ impl ChainArgs {
         ChainParams {
             steps: self.steps.unwrap_or(p.steps),
             singles: self.singles.unwrap_or(p.singles),
+            worker_metrics: Some(self.worker_metrics.clone()),
         }
     }
 }
@@ -218,6 +225,9 @@ pub struct BenchArgs {
     /// Sequential steps of the chain scenario.
     #[arg(long)]
     pub chain_steps: Option<usize>,
+    /// The worker's Prometheus endpoint, read around the chain for the per-step breakdown.
+    #[arg(long, env = "GANTRY_WORKER_METRICS", default_value = WORKER_METRICS)]
+    pub worker_metrics: String,
     /// Where benchmarks.md, the plot and (without --json) benchmarks.json are written.
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,

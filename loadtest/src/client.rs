@@ -90,6 +90,19 @@ impl Api {
         Ok(answer.body)
     }
 
+    /// A plain-text document at an absolute URL (another process's `/metrics`), without the token.
+    pub async fn fetch_text(&self, url: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .error_for_status()
+            .with_context(|| format!("GET {url}"))?;
+        Ok(response.text().await?)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.expect(reqwest::Method::GET, path, None, 200).await
     }

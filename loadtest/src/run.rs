@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             if let Some(steps) = args.chain_steps {
                 params.chain.steps = steps;
             }
+            params.chain.worker_metrics = Some(args.worker_metrics.clone());
             report = bench::run(&api, &settings()?, &params).await;
             markdown::write(&report, &args.out)?;
             let json = cli

@@ -53,7 +53,11 @@ impl Size {
             Size::Small => (40, 3),
             Size::Medium => (40, 10),
         };
-        ChainParams { steps, singles }
+        ChainParams {
+            steps,
+            singles,
+            worker_metrics: None,
+        }
     }
 
     pub fn props(self) -> PropsParams {

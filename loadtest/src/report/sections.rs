@@ -64,16 +64,41 @@ fn raw(r: &RawReport) -> Section {
 }
 
 fn chain(c: &ChainReport) -> Section {
+    let mut rows = vec![
+        ("one-step change p50".into(), ms(c.single.p50_ms)),
+        (
+            format!("chain of {} steps", c.params.steps),
+            ms(c.chain_total_ms),
+        ),
+        ("chain per step".into(), ms(c.chain_per_step_ms)),
+    ];
+    if let Some(b) = &c.breakdown {
+        let share = |v: f64| {
+            format!(
+                "{} ({:.0}% of a step)",
+                ms(v),
+                100.0 * v / c.chain_per_step_ms
+            )
+        };
+        for (phase, mean) in &b.container_phases {
+            let note = if phase == "remove" {
+                ", after the hand-over"
+            } else {
+                ""
+            };
+            rows.push((format!("per step: container {phase}{note}"), share(*mean)));
+        }
+        rows.push((
+            "per step: outside the container (messages, claim, result)".into(),
+            share(b.outside_container_ms),
+        ));
+        for (queue, mean) in &b.message_handling {
+            rows.push((format!("handling one {queue} delivery"), ms(*mean)));
+        }
+    }
     Section {
         scenario: "chain",
-        rows: vec![
-            ("one-step change p50".into(), ms(c.single.p50_ms)),
-            (
-                format!("chain of {} steps", c.params.steps),
-                ms(c.chain_total_ms),
-            ),
-            ("chain per step".into(), ms(c.chain_per_step_ms)),
-        ],
+        rows,
         latencies: vec![
             ("one-step change".into(), c.single.clone()),
             ("chain step".into(), c.chain_step.clone()),

@@ -220,11 +220,13 @@ mod tests {
             params: ChainParams {
                 steps: 40,
                 singles: 1,
+                worker_metrics: None,
             },
             single: latency(130.0),
             chain_total_ms: 40.0 * 110.0,
             chain_per_step_ms: 110.0,
             chain_step: latency(105.0),
+            breakdown: None,
         });
 
         let rows = compare(&report);
@@ -245,11 +247,13 @@ mod tests {
             params: ChainParams {
                 steps: 3,
                 singles: 1,
+                worker_metrics: None,
             },
             single: latency(130.0),
             chain_total_ms: 300.0,
             chain_per_step_ms: 100.0,
             chain_step: latency(90.0),
+            breakdown: None,
         });
         let rows = compare(&report);
         assert!(rows.iter().all(|r| r.ratio.is_none() && r.met.is_none()));

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::breakdown::{Breakdown, Snapshot};
 use super::{POLL_ONE, finish};
 use crate::client::Api;
 use crate::fixture::{Fixture, manifest};
@@ -14,6 +15,9 @@ use crate::stats::{Latency, Recorder};
 pub struct ChainParams {
     pub steps: usize,
     pub singles: usize,
+    /// The worker's `/metrics`, read around the chain for the per-step breakdown (optional).
+    #[serde(default)]
+    pub worker_metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +30,8 @@ pub struct ChainReport {
     pub chain_per_step_ms: f64,
     /// Each chain step's `started_at` → `finished_at`.
     pub chain_step: Latency,
+    /// Where a chain step's time goes, when the worker's metrics were readable.
+    pub breakdown: Option<Breakdown>,
 }
 
 pub async fn run(
@@ -52,9 +58,16 @@ pub async fn run(
         bar.inc(1);
     }
     bar.set_message(format!("a chain of {steps} steps"));
+    let metrics = params.worker_metrics.as_deref();
+    let before = scrape(api, metrics).await;
     let id = api.create_change(code, environment, "chain").await?;
     let chain = finish(api, &id, POLL_ONE).await?;
     chain.check_success(steps + 1)?;
+    let per_step_ms = chain.create_to_final_ms / steps as f64;
+    let breakdown = match (before, scrape(api, metrics).await) {
+        (Some(before), Some(after)) => Some(after.since(&before, steps, per_step_ms)),
+        _ => None,
+    };
     bar.finish_and_clear();
     let mut chain_step = Recorder::default();
     chain
@@ -66,7 +79,20 @@ pub async fn run(
         params: params.clone(),
         single: single.summary(),
         chain_total_ms: chain.create_to_final_ms,
-        chain_per_step_ms: chain.create_to_final_ms / steps as f64,
+        chain_per_step_ms: per_step_ms,
         chain_step: chain_step.summary(),
+        breakdown,
     })
+}
+
+/// The worker's histograms, or `None` (with a warning) when they cannot be read.
+async fn scrape(api: &Api, url: Option<&str>) -> Option<Snapshot> {
+    let url = url?;
+    match api.fetch_text(url).await {
+        Ok(text) => Some(Snapshot::parse(&text)),
+        Err(e) => {
+            eprintln!("gantry-loadtest: no per-step breakdown, {url} unreadable: {e:#}");
+            None
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The scenarios. Each takes its parameters (sizes), runs against a Gantry (or, for `raw`, the
 //! engines themselves) and returns a serialisable report.
 
+pub mod breakdown;
 pub mod chain;
 pub mod create;
 pub mod props;

@@ -26,11 +26,12 @@ async fn steps_runs_n_changes_of_k_steps_to_success_and_counts_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_times_single_step_changes_and_a_chain_of_the_given_length() {
     let h = harness().await;
-    let params = Size::Tiny.chain();
+    let mut params = Size::Tiny.chain();
     assert_eq!(
         params.steps, 3,
         "the tiny chain replaces the issue's 40 steps"
     );
+    params.worker_metrics = Some(format!("http://127.0.0.1:{}/metrics", h.stack.metrics_port));
 
     let report = chain::run(&h.api, &h.fixture, &params).await.unwrap();
 
@@ -40,6 +41,15 @@ async fn chain_times_single_step_changes_and_a_chain_of_the_given_length() {
     assert!((report.chain_per_step_ms - per_step).abs() < 1e-9);
     assert!(report.chain_total_ms >= report.chain_step.max_ms);
     assert!(is_number(&json(&report), "/single/p50_ms"));
+    // The worker's histograms around the chain give every phase of its steps.
+    let breakdown = report.breakdown.expect("the worker's metrics were read");
+    for phase in ["create", "upload", "start", "run", "result", "remove"] {
+        let mean = breakdown.container_phases.get(phase).copied();
+        assert!(mean.is_some_and(|ms| ms >= 0.0), "{phase}: {breakdown:?}");
+    }
+    assert!(breakdown.container_phases["start"] > 0.0);
+    assert!(breakdown.message_handling.contains_key("gantry.steps"));
+    assert!(breakdown.outside_container_ms < report.chain_per_step_ms);
     h.stack.stop().await;
 }
 
