@@ -170,12 +170,10 @@ async fn run_created(
     Ok(Ended::Exited { code, result })
 }
 
-async fn create_container(
-    docker: &Docker,
-    settings: &WorkerSettings,
-    spec: &ContainerSpec<'_>,
-) -> Result<String, bollard::errors::Error> {
-    let host_config = HostConfig {
+/// The hardened host configuration of every step container (DESIGN §5.2). Public so that the
+/// loadtest's raw figures run containers exactly as hardened.
+pub fn host_config(settings: &WorkerSettings) -> HostConfig {
+    HostConfig {
         network_mode: Some(settings.runner_network.clone()),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
@@ -189,7 +187,15 @@ async fn create_container(
         nano_cpus: Some(settings.nano_cpus),
         pids_limit: Some(settings.pids_limit),
         ..Default::default()
-    };
+    }
+}
+
+async fn create_container(
+    docker: &Docker,
+    settings: &WorkerSettings,
+    spec: &ContainerSpec<'_>,
+) -> Result<String, bollard::errors::Error> {
+    let host_config = host_config(settings);
     let body = ContainerCreateBody {
         image: Some(spec.image.to_owned()),
         cmd: Some(vec!["run".into(), spec.action.to_owned()]),

@@ -2,7 +2,7 @@
 //! to the `results` role through the outbox (DESIGN §5, §7).
 
 mod claim;
-mod container;
+pub mod container;
 mod image;
 mod volume;
 

@@ -5,25 +5,22 @@
 //! limits of the settings; removed with its volume.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
     WaitContainerOptions,
 };
 use futures_util::StreamExt;
-use gantry_shared::protocol::{CONTAINER_HOME, RUNNER_UID, SCRATCH_DIR};
+use gantry_shared::protocol::{CONTAINER_HOME, RUNNER_UID};
 use gantry_shared::settings::WorkerSettings;
-use tokio::task::JoinSet;
 
 use super::Throughput;
 use crate::progress;
-use crate::stats::{Latency, Recorder, per_second};
+use crate::stats::{Latency, Recorder};
 
 pub async fn connect_docker() -> anyhow::Result<Docker> {
     Docker::connect_with_socket_defaults()
@@ -34,21 +31,8 @@ pub async fn connect_docker() -> anyhow::Result<Docker> {
 }
 
 fn container_body(settings: &WorkerSettings) -> ContainerCreateBody {
-    let host_config = HostConfig {
-        network_mode: Some(settings.runner_network.clone()),
-        cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges".into()]),
-        readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([(
-            SCRATCH_DIR.to_owned(),
-            format!("rw,nosuid,nodev,size={}", settings.tmp_size),
-        )])),
-        memory: Some(settings.memory_bytes),
-        memory_swap: Some(settings.memory_bytes),
-        nano_cpus: Some(settings.nano_cpus),
-        pids_limit: Some(settings.pids_limit),
-        ..Default::default()
-    };
+    // Exactly the step container's hardening, limits and volume: only Gantry's work differs.
+    let host_config = gantry_worker::runner::container::host_config(settings);
     ContainerCreateBody {
         image: Some(settings.runner_image.clone()),
         entrypoint: Some(vec!["/bin/true".into()]),
@@ -137,29 +121,10 @@ pub async fn churn(
 ) -> anyhow::Result<Throughput> {
     check_image(docker, &settings.runner_image).await?;
     let body = container_body(settings);
-    let next = Arc::new(AtomicUsize::new(0));
-    let bar = progress::bar(n as u64, "churn");
-    let started = Instant::now();
-    let mut workers = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (docker, body, next, bar) = (docker.clone(), body.clone(), next.clone(), bar.clone());
-        workers.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                lifecycle(&docker, body.clone()).await?;
-                bar.inc(1);
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(joined) = workers.join_next().await {
-        joined.context("a churn worker panicked")??;
-    }
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-    Ok(Throughput {
-        concurrency,
-        count: n,
-        elapsed_secs: elapsed.as_secs_f64(),
-        per_second: per_second(n, elapsed),
+    let workers = vec![(docker.clone(), body); concurrency.max(1)];
+    super::spread("churn", n, workers, |(docker, body)| {
+        let (docker, body) = (docker.clone(), body.clone());
+        async move { lifecycle(&docker, body).await.map(|_| ()) }
     })
+    .await
 }

@@ -7,10 +7,18 @@
 mod containers;
 mod postgres;
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
 use gantry_shared::settings::Settings;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
-use crate::stats::Latency;
+use crate::progress;
+use crate::stats::{Latency, per_second};
 
 pub use containers::connect_docker;
 
@@ -66,5 +74,46 @@ pub async fn run(settings: &Settings, params: &RawParams) -> anyhow::Result<RawR
         churn,
         inserts,
         versioned,
+    })
+}
+
+/// Runs `n` jobs, each worker (a connection, a Docker client) doing one at a time, all workers
+/// at once; the throughput of the whole.
+async fn spread<W, F, Fut>(
+    phase: &str,
+    n: usize,
+    workers: Vec<W>,
+    job: F,
+) -> anyhow::Result<Throughput>
+where
+    W: Send + 'static,
+    F: Fn(&W) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let concurrency = workers.len();
+    let next = Arc::new(AtomicUsize::new(0));
+    let bar = progress::bar(n as u64, phase);
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for worker in workers {
+        let (next, bar) = (next.clone(), bar.clone());
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                job(&worker).await?;
+                bar.inc(1);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.with_context(|| format!("a {phase} worker panicked"))??;
+    }
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    Ok(Throughput {
+        concurrency,
+        count: n,
+        elapsed_secs: elapsed.as_secs_f64(),
+        per_second: per_second(n, elapsed),
     })
 }

@@ -5,18 +5,13 @@
 //! properties must at least cost; all results of the scenario edit the same document).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gantry_shared::settings::DatabaseSettings;
 use secrecy::ExposeSecret;
-use tokio::task::JoinSet;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{RawParams, Throughput};
-use crate::progress;
-use crate::stats::per_second;
 
 pub async fn run(
     database: &DatabaseSettings,
@@ -112,31 +107,7 @@ where
     for _ in 0..concurrency.max(1) {
         clients.push(Arc::new(connect(config).await?));
     }
-    let next = Arc::new(AtomicUsize::new(0));
-    let bar = progress::bar(n as u64, phase);
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for client in clients {
-        let (next, bar) = (next.clone(), bar.clone());
-        tasks.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                work(client.clone()).await?;
-                bar.inc(1);
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined.context("a raw PostgreSQL client panicked")??;
-    }
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-    Ok(Throughput {
-        concurrency,
-        count: n,
-        elapsed_secs: elapsed.as_secs_f64(),
-        per_second: per_second(n, elapsed),
-    })
+    super::spread(phase, n, clients, move |client| work(client.clone())).await
 }
 
 async fn insert(client: Arc<Client>) -> anyhow::Result<()> {
