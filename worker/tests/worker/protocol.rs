@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_stack, spawn_stack_with};
+use crate::helpers::spawn_stack_with;
 
 const SET_PROPERTY: &str =
     "actions:\n  default:\n    run: gantry-runner properties set project /via '\"protocol\"'\n";
@@ -24,7 +24,18 @@ const SYMLINKED_RESULT: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_local_volume_access_the_context_and_result_go_through_the_docker_api() {
-    let mut stack = spawn_stack_with(|s| s.worker.local_volume_access = false).await;
+    step_edits_a_property_with_its_files_copied_by(false, "docker_api").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_local_volume_access_the_context_and_result_go_through_the_volume() {
+    step_edits_a_property_with_its_files_copied_by(true, "volume").await;
+}
+
+/// A step reads its context and its property edit comes back; both copies took `route`, none
+/// the other (the worker counts them).
+async fn step_edits_a_property_with_its_files_copied_by(local_volume_access: bool, route: &str) {
+    let mut stack = spawn_stack_with(|s| s.worker.local_volume_access = local_volume_access).await;
     let (project_props, _) = stack.project_with_manifest(SET_PROPERTY).await;
 
     let (_, change) = stack.run_change("default", "main").await;
@@ -34,12 +45,6 @@ async fn without_local_volume_access_the_context_and_result_go_through_the_docke
         stack.properties(&project_props).await,
         (2, json!({"via": "protocol"}))
     );
-    assert_copies(&stack, "docker_api").await;
-    stack.stop().await;
-}
-
-/// Both copies of the one step took `route`, none the other.
-async fn assert_copies(stack: &gantry_testkit::TestStack, route: &str) {
     let url = format!("http://127.0.0.1:{}/metrics", stack.metrics_port);
     let text = stack
         .client
@@ -61,22 +66,6 @@ async fn assert_copies(stack: &gantry_testkit::TestStack, route: &str) {
         .filter(|l| l.starts_with("gantry_step_protocol_copies_total{"))
         .count();
     assert_eq!(copies, 2, "{text}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_local_volume_access_the_context_and_result_go_through_the_volume() {
-    let mut stack = spawn_stack().await;
-    assert!(stack.settings.worker.local_volume_access);
-    let (project_props, _) = stack.project_with_manifest(SET_PROPERTY).await;
-
-    let (_, change) = stack.run_change("default", "main").await;
-
-    assert_eq!(change["data"]["attributes"]["status_code"], "success");
-    assert_eq!(
-        stack.properties(&project_props).await,
-        (2, json!({"via": "protocol"}))
-    );
-    assert_copies(&stack, "volume").await;
     stack.stop().await;
 }
 
