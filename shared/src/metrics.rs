@@ -147,15 +147,15 @@ impl Scrape {
             tokio::time::timeout(SOURCE_TIMEOUT, self.refresh_database()),
             tokio::time::timeout(SOURCE_TIMEOUT, self.refresh_queues()),
         );
-        for (source, ok) in [
-            ("database", matches!(database, Ok(Ok(())))),
-            ("broker", matches!(queues, Ok(Ok(())))),
-        ] {
+        let (database_ok, broker_ok) =
+            (matches!(database, Ok(Ok(()))), matches!(queues, Ok(Ok(()))));
+        for (source, ok) in [("database", database_ok), ("broker", broker_ok)] {
             if !ok {
                 metrics::counter!(names::SCRAPE_ERRORS, "source" => source).increment(1);
             }
         }
-        if !matches!(queues, Ok(Ok(()))) {
+        if !broker_ok {
+            // Reopened on the next scrape.
             *self.broker.lock().await = None;
         }
         self.handle.run_upkeep();

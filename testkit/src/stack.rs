@@ -119,6 +119,19 @@ impl TestStack {
         )
     }
 
+    /// The worker's Prometheus endpoint.
+    pub fn worker_metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
+    }
+
+    /// The text of a `/metrics` page (the api's `{base}/metrics` or the worker's), which must
+    /// answer 200.
+    pub async fn scrape(&self, url: &str) -> String {
+        let response = self.client.get(url).send().await.expect("/metrics answers");
+        assert_eq!(response.status(), 200, "{url}");
+        response.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.request(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");

@@ -32,6 +32,17 @@ pub enum Disposition {
     DeadLetter,
 }
 
+impl Disposition {
+    /// The `disposition` label of `gantry_messages_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Disposition::Ack => "ack",
+            Disposition::Requeue => "requeue",
+            Disposition::DeadLetter => "dead_letter",
+        }
+    }
+}
+
 /// Lets a handler acknowledge before it returns; later settlement is then skipped.
 #[derive(Clone)]
 pub struct EarlyAck(Arc<Mutex<Option<Acker>>>);
@@ -162,12 +173,7 @@ where
             };
             settle(&ack, disposition).await;
             drop(permit);
-            let disposition = match disposition {
-                Disposition::Ack => "ack",
-                Disposition::Requeue => "requeue",
-                Disposition::DeadLetter => "dead_letter",
-            };
-            metrics::counter!(names::MESSAGES, "queue" => queue.name(), "disposition" => disposition)
+            metrics::counter!(names::MESSAGES, "queue" => queue.name(), "disposition" => disposition.label())
                 .increment(1);
             metrics::histogram!(names::MESSAGE_SECONDS, "queue" => queue.name())
                 .record(started.elapsed().as_secs_f64());

@@ -23,7 +23,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        if settings.worker.local_volume_access && !runs_as_root() {
+            // Only root may hand the step's files to the runner user: decided once here instead
+            // of an inspect and a refused write before every step's fallback to the Docker API.
+            tracing::info!("not root: step files are copied through the Docker API");
+            settings.worker.local_volume_access = false;
+        }
         let pool = gantry_shared::db::pool(&settings.database)?;
         let cipher = Cipher::from_settings(&settings.encryption)?;
         let docker = if settings.worker.roles.contains(&Role::Runner) {
@@ -120,6 +126,12 @@ async fn dispatch(ctx: Ctx, message: Message, ack: consume::EarlyAck) -> Disposi
         Message::RunStepV1 { step_id, .. } => crate::runner::handle(ctx, step_id, ack).await,
         Message::StepResultV1(outcome) => crate::results::handle_outcome(ctx, outcome).await,
     }
+}
+
+/// `/proc/self` belongs to the process's effective user.
+fn runs_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn hostname() -> String {

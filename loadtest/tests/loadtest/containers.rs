@@ -31,7 +31,7 @@ async fn chain_times_single_step_changes_and_a_chain_of_the_given_length() {
         params.steps, 3,
         "the tiny chain replaces the issue's 40 steps"
     );
-    params.worker_metrics = Some(format!("http://127.0.0.1:{}/metrics", h.stack.metrics_port));
+    params.worker_metrics = Some(h.stack.worker_metrics_url());
 
     let report = chain::run(&h.api, &h.fixture, &params).await.unwrap();
 

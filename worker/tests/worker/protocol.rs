@@ -45,16 +45,7 @@ async fn step_edits_a_property_with_its_files_copied_by(local_volume_access: boo
         stack.properties(&project_props).await,
         (2, json!({"via": "protocol"}))
     );
-    let url = format!("http://127.0.0.1:{}/metrics", stack.metrics_port);
-    let text = stack
-        .client
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = stack.scrape(&stack.worker_metrics_url()).await;
     for direction in ["in", "out"] {
         let series = format!(
             "gantry_step_protocol_copies_total{{direction=\"{direction}\",route=\"{route}\"}} 1"

@@ -112,12 +112,8 @@ async fn metrics_expose_the_listed_series_after_a_change_ran() {
     let (_, change) = stack.run_change("default", "main").await;
     assert_eq!(change["data"]["attributes"]["status_code"], "success");
 
-    let api = scrape(&stack.client, &format!("{}/metrics", stack.base)).await;
-    let worker = scrape(
-        &stack.client,
-        &format!("http://127.0.0.1:{}/metrics", stack.metrics_port),
-    )
-    .await;
+    let api = stack.scrape(&format!("{}/metrics", stack.base)).await;
+    let worker = stack.scrape(&stack.worker_metrics_url()).await;
     let prefix = &stack.settings.amqp.prefix;
     for (who, text) in [("api", &api), ("worker", &worker)] {
         for series in [
@@ -155,10 +151,4 @@ async fn metrics_expose_the_listed_series_after_a_change_ran() {
         );
     }
     stack.stop().await;
-}
-
-async fn scrape(client: &reqwest::Client, url: &str) -> String {
-    let response = client.get(url).send().await.expect("/metrics answers");
-    assert_eq!(response.status(), 200, "{url}");
-    response.text().await.unwrap()
 }
