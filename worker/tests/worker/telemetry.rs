@@ -143,12 +143,20 @@ async fn metrics_expose_the_listed_series_after_a_change_ran() {
         "gantry_steps_finished_total{status=\"success\"} 1",
         "gantry_messages_total{queue=\"gantry.results\",disposition=\"ack\"} 1",
         "gantry_lease_expiries_total 0",
-        "gantry_outbox_published_total",
     ] {
         assert!(
             worker.contains(series),
             "/metrics lacks `{series}`:\n{worker}"
         );
     }
+    // Registered at zero when the recorder is installed, so presence alone proves nothing: the
+    // plan, the step and its result were each published.
+    let published: f64 = worker
+        .lines()
+        .find_map(|l| l.strip_prefix("gantry_outbox_published_total "))
+        .expect("the published counter is rendered")
+        .parse()
+        .unwrap();
+    assert!(published >= 3.0, "published {published}:\n{worker}");
     stack.stop().await;
 }
