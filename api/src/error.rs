@@ -1,12 +1,15 @@
 //! The one error type of the HTTP boundary and its one `ResponseError` impl: JSON:API error
 //! documents (`{"errors":[{"status","title","detail","source"}]}`). Client errors say exactly what
-//! to fix; every 5xx body is opaque and its cause chain goes to the log instead.
+//! to fix; every 5xx body is opaque and its cause chain goes to the log instead, except that
+//! stored data which no longer decrypts is named as such (never shown), so an operator learns at
+//! once that a row was tampered with or a key is missing instead of chasing "internal error".
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use gantry_shared::crypto::CryptoError;
 use gantry_shared::db::{self, DbErrorKind};
+use gantry_shared::secrets::SecretError;
 use gantry_shared::store::StoreError;
 use serde::Serialize;
 
@@ -59,6 +62,14 @@ pub enum ApiError {
     Unprocessable(Problem),
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Stored ciphertext that does not decrypt: the detail says what and why (never the data),
+    /// the cause chain goes to the log.
+    #[error("{detail}")]
+    Undecryptable {
+        detail: String,
+        #[source]
+        cause: anyhow::Error,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -101,9 +112,32 @@ impl ApiError {
         )
     }
 
+    /// A 500 saying that the stored `what` ("properties", "secret `db`") cannot be read and why.
+    pub fn undecryptable(what: &str, error: CryptoError, doing: &'static str) -> Self {
+        let detail = match &error {
+            CryptoError::Tampered => format!(
+                "the stored {what} failed an integrity check (tampered with, or bound to another record) \
+                 and cannot be read; restore it from a backup or set it again"
+            ),
+            CryptoError::UnknownKey(key_id) => format!(
+                "the stored {what} is encrypted with key `{key_id}`, which is not configured; \
+                 add it to encryption.previous_keys"
+            ),
+            CryptoError::BadKey(_) | CryptoError::Malformed | CryptoError::Json(_) => format!(
+                "the stored {what} is damaged (not a valid ciphertext) and cannot be read; \
+                 restore it from a backup or set it again"
+            ),
+        };
+        Self::Undecryptable {
+            detail,
+            cause: anyhow::Error::new(error).context(doing),
+        }
+    }
+
     fn title(&self) -> &'static str {
         match self {
             ApiError::Unprocessable(_) => "Invalid attribute",
+            ApiError::Undecryptable { .. } => "Unreadable stored data",
             ApiError::Unavailable(_) => "Service unavailable",
             other => other.status_code().canonical_reason().unwrap_or("Error"),
         }
@@ -158,7 +192,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Undecryptable { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -166,6 +202,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
+            ApiError::Undecryptable { cause, .. } => {
+                tracing::error!(error = format!("{cause:#}"), "stored data does not decrypt")
             }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "database unavailable")
@@ -231,8 +270,19 @@ impl<T> Context<T> for Result<T, StoreError> {
             StoreError::Db(db) => {
                 from_kind(db::classify(&db), anyhow::Error::new(db).context(doing))
             }
-            crypto @ StoreError::Crypto(..) => {
-                ApiError::Internal(anyhow::Error::new(crypto).context(doing))
+            StoreError::Crypto(_, crypto) => ApiError::undecryptable("properties", crypto, doing),
+        })
+    }
+}
+
+impl<T> Context<T> for Result<T, SecretError> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            SecretError::Db(db) => {
+                from_kind(db::classify(&db), anyhow::Error::new(db).context(doing))
+            }
+            SecretError::Crypto(name, crypto) => {
+                ApiError::undecryptable(&format!("secret `{name}`"), crypto, doing)
             }
         })
     }
@@ -240,7 +290,7 @@ impl<T> Context<T> for Result<T, StoreError> {
 
 impl<T> Context<T> for Result<T, CryptoError> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
-        self.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context(doing)))
+        self.map_err(|e| ApiError::undecryptable("data", e, doing))
     }
 }
 
@@ -255,5 +305,25 @@ pub fn conflict_on_unique<T>(
             Err(ApiError::Conflict(conflict()))
         }
         other => other.context(doing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail_of(error: CryptoError) -> String {
+        ApiError::undecryptable("secret `db`", error, "reading").public_detail()
+    }
+
+    #[test]
+    fn undecryptable_data_is_a_500_that_says_why() {
+        let tampered = ApiError::undecryptable("properties", CryptoError::Tampered, "reading");
+        assert_eq!(tampered.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(tampered.public_detail().starts_with(
+            "the stored properties failed an integrity check (tampered with, or bound to another record)"
+        ));
+        assert!(detail_of(CryptoError::UnknownKey("k0".into())).contains("key `k0`"));
+        assert!(detail_of(CryptoError::Malformed).contains("secret `db` is damaged"));
     }
 }

@@ -10,7 +10,8 @@
 //! * `routes` — one module per resource, one file per operation, each with its own SQL.
 //! * `audit` — the append-only `events` rows: `audit::commit` records one and commits every
 //!   change of state.
-//! * `migrate`, `shutdown`, `telemetry` — the `migrate` command, signal handling, request tracing.
+//! * `migrate`, `rotate`, `shutdown`, `telemetry` — the `migrate` and `rotate-key` commands,
+//!   signal handling, request tracing.
 
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod jsonapi;
 pub mod migrate;
 pub mod query;
+pub mod rotate;
 pub mod router;
 pub mod routes;
 pub mod shutdown;

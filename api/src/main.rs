@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gantry_api::{Application, migrate, shutdown};
+use gantry_api::{Application, migrate, rotate, shutdown};
 use gantry_shared::{settings::Settings, telemetry};
 
 /// Gantry's REST API server.
@@ -17,6 +17,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Re-encrypt every stored ciphertext under the current key (`encryption.key_id`), reading
+    /// the old ones with `encryption.previous_keys`, and exit.
+    RotateKey,
 }
 
 #[tokio::main]
@@ -26,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.telemetry, "gantry-api");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate::run(&settings.database).await,
+        Command::RotateKey => rotate::run(&settings).await,
         Command::Serve => {
             let application = Application::build(settings).await?;
             application.run_until_stopped(shutdown::on_signal()).await

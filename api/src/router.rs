@@ -2,14 +2,14 @@
 //! bearer token, including paths that do not exist (so probing reveals nothing).
 
 use actix_web::middleware::from_fn;
-use actix_web::web::{self, ServiceConfig, delete, get, patch, post};
+use actix_web::web::{self, ServiceConfig, delete, get, patch, post, put};
 use actix_web::{HttpRequest, HttpResponse, Resource};
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
-    properties, steps,
+    properties, secrets, steps,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(project_routes)
                 .configure(properties_routes)
                 .configure(change_routes)
+                .configure(secret_routes)
                 .service(resource("/events").route(get().to(events::list_events)))
                 .default_service(web::to(not_found)),
         )
@@ -85,9 +86,20 @@ fn change_routes(cfg: &mut ServiceConfig) {
             .route(post().to(changes::create_change)),
     )
     .service(resource("/changes/{id}").route(get().to(changes::show_change)))
+    .service(resource("/changes/{id}/properties").route(get().to(changes::show_change_properties)))
     .service(resource("/changes/{id}/log_lines").route(get().to(log_lines::list_change_log_lines)))
     .service(resource("/steps/{id}").route(get().to(steps::show_step)))
     .service(resource("/steps/{id}/log_lines").route(get().to(log_lines::list_step_log_lines)));
+}
+
+fn secret_routes(cfg: &mut ServiceConfig) {
+    cfg.service(resource("/secrets").route(get().to(secrets::list_secrets)))
+        .service(
+            resource("/secrets/{name}")
+                .route(get().to(secrets::show_secret))
+                .route(put().to(secrets::put_secret))
+                .route(delete().to(secrets::delete_secret)),
+        );
 }
 
 /// A resource whose unsupported methods get a JSON:API 405.

@@ -71,6 +71,11 @@ impl Cipher {
         })
     }
 
+    /// The id of the key new ciphertexts are sealed with.
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let key = &self.keys[&self.current];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
@@ -129,6 +134,22 @@ impl Cipher {
     pub fn decrypt_str(&self, envelope: &[u8], aad: &[u8]) -> Result<String, CryptoError> {
         String::from_utf8(self.decrypt(envelope, aad)?).map_err(|_| CryptoError::Malformed)
     }
+}
+
+/// The id of the key an envelope was sealed with (`None` when the envelope is malformed). Lets a
+/// key rotation skip what is already under the current key.
+pub fn envelope_key_id(envelope: &[u8]) -> Option<&str> {
+    let (&version, rest) = envelope.split_first()?;
+    let (&id_len, rest) = rest.split_first()?;
+    if version != ENVELOPE_VERSION || rest.len() < id_len as usize + NONCE_LEN {
+        return None;
+    }
+    std::str::from_utf8(&rest[..id_len as usize]).ok()
+}
+
+/// Associated data of a secret's key/value map.
+pub fn secret_aad(name: &str) -> Vec<u8> {
+    format!("secret:{name}").into_bytes()
 }
 
 /// Associated data of a properties document: the properties id and the version.

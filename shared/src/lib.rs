@@ -5,7 +5,7 @@
 //! * Behind the `runtime` feature: `settings` (the typed configuration), `crypto` (encryption at
 //!   rest), `db` (pool, error classes), `amqp` (topology, confirming publisher), `messages` (wire
 //!   messages), `outbox` (transactional outbox and its relay), `store` (encrypted, versioned
-//!   properties documents), `domain` (codes, statuses), `telemetry` (tracing, trace propagation) and `metrics` (Prometheus).
+//!   properties documents), `secrets` (the secret store), `domain` (codes, statuses), `telemetry` (tracing, trace propagation) and `metrics` (Prometheus).
 
 pub mod manifest;
 pub mod properties;
@@ -25,6 +25,8 @@ pub mod messages;
 pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod outbox;
+#[cfg(feature = "runtime")]
+pub mod secrets;
 #[cfg(feature = "runtime")]
 pub mod settings;
 #[cfg(feature = "runtime")]

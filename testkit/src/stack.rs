@@ -159,6 +159,34 @@ impl TestStack {
         ids
     }
 
+    /// Like [`Self::project_with_manifest`], with more repository files (paths and contents) next to
+    /// the manifest.
+    pub async fn project_with_files(
+        &mut self,
+        manifest: &str,
+        files: &[(&str, &str)],
+    ) -> (String, String) {
+        let mut all = vec![(".gantry/actions.yaml", manifest)];
+        all.extend_from_slice(files);
+        let repo = Repo::new(&all);
+        let ids = self.project_with_repo(&repo.path()).await;
+        self.repos.push(repo);
+        ids
+    }
+
+    /// Replaces a properties document unconditionally; returns the new version.
+    pub async fn set_properties(&self, id: &str, document: Value) -> i64 {
+        let (status, body) = self
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/properties/{id}"),
+                Some(json!({"data": {"attributes": {"data": document}}})),
+            )
+            .await;
+        assert_eq!(status, 200, "PATCH properties {id}: {body}");
+        body["data"]["attributes"]["version"].as_i64().unwrap()
+    }
+
     /// Creates a change and waits until it is final; returns its id and its document with steps.
     pub async fn run_change(&self, action: &str, rev: &str) -> (String, Value) {
         let change_id = self.create_change(action, rev).await;

@@ -1,8 +1,14 @@
 //! Step and change logs. Lines are timestamped when they are produced and written to
 //! `log_lines` in batches by a background task, so a chatty step costs one INSERT per batch, not
 //! per line. The stored log of a step is capped; a marker line says where it was cut.
+//!
+//! Every line of a step log passes its [`Masker`] on the way in (system lines, image build output
+//! and, reassembled into whole lines by [`Output`], the container's output), so no secret value
+//! of the step is ever stored.
 
 use gantry_shared::db::CachedStatements;
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +16,8 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+use crate::mask::Masker;
 
 const BATCH_LINES: usize = 500;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -37,17 +45,54 @@ struct Line {
     text: String,
 }
 
-/// A log being written for one change (and step). Cheap to clone-by-reference; `close` flushes.
-pub struct StepLog {
+/// Masks lines and hands them to the batch writer.
+#[derive(Clone)]
+struct Sink {
     sender: mpsc::UnboundedSender<Line>,
+    masker: Arc<Masker>,
+}
+
+impl Sink {
+    fn send(&self, stream: Stream, text: String) {
+        let text = match self.masker.mask(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(masked) => masked,
+        };
+        self.send_masked(stream, text);
+    }
+
+    fn send_masked(&self, stream: Stream, text: String) {
+        // A send fails only after the writer stopped, which happens only after close.
+        let _ = self.sender.send(Line {
+            at: Utc::now(),
+            stream,
+            text,
+        });
+    }
+}
+
+/// A log being written for one change (and step). `close` flushes.
+pub struct StepLog {
+    sink: Sink,
     writer: JoinHandle<()>,
 }
 
 impl StepLog {
-    pub fn start(pool: Pool, change_id: Uuid, step_id: Option<Uuid>, max_bytes: usize) -> Self {
+    /// Starts the log of a step whose secret values `masker` hides.
+    pub fn start(
+        pool: Pool,
+        change_id: Uuid,
+        step_id: Option<Uuid>,
+        max_bytes: usize,
+        masker: Masker,
+    ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_batches(pool, change_id, step_id, max_bytes, receiver));
-        Self { sender, writer }
+        let masker = Arc::new(masker);
+        Self {
+            sink: Sink { sender, masker },
+            writer,
+        }
     }
 
     pub fn system(&self, text: impl Into<String>) {
@@ -55,30 +100,94 @@ impl StepLog {
     }
 
     pub fn line(&self, stream: Stream, text: impl Into<String>) {
-        // A send fails only after the writer stopped, which happens only after close.
-        let _ = self.sender.send(Line {
-            at: Utc::now(),
-            stream,
-            text: text.into(),
-        });
+        self.sink.send(stream, text.into());
     }
 
-    /// A line sink for tasks that outlive a borrow of this log (the container's output).
-    pub fn sender(&self) -> impl Fn(Stream, String) + Send + 'static {
-        let sender = self.sender.clone();
-        move |stream, text| {
-            let _ = sender.send(Line {
-                at: Utc::now(),
-                stream,
-                text,
-            });
-        }
+    /// `text` as this log would store it, for messages stored elsewhere (the step's outcome).
+    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.sink.masker.mask(text)
+    }
+
+    /// A line assembler for raw output that outlives a borrow of this log (the container's);
+    /// lines longer than `max_line` bytes are stored in pieces.
+    pub fn output(&self, max_line: usize) -> Output {
+        Output::new(self.sink.clone(), max_line)
     }
 
     /// Writes whatever is still buffered and waits for it.
     pub async fn close(self) {
-        drop(self.sender);
+        drop(self.sink);
         let _ = self.writer.await;
+    }
+}
+
+/// Reassembles chunks of raw output into lines, per stream. Output arrives in arbitrary pieces
+/// (a write may be split, a secret cut in two), so lines are masked only once whole, then cut
+/// into pieces of at most `max_line` bytes: a cut never reveals part of a secret. A line without
+/// an end that grows past `max_line` is flushed early at a cut that splits no secret.
+pub struct Output {
+    sink: Sink,
+    max_line: usize,
+    buffers: [Vec<u8>; 2],
+}
+
+impl Output {
+    fn new(sink: Sink, max_line: usize) -> Self {
+        Self {
+            sink,
+            max_line: max_line.max(1),
+            buffers: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Adds a chunk of `stream` (stdout or stderr).
+    pub fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let buffer = &mut self.buffers[usize::from(stream == Stream::Stderr)];
+        buffer.extend_from_slice(bytes);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            emit(&self.sink, stream, &line[..end], self.max_line);
+        }
+        while buffer.len() > self.max_line {
+            let Some(cut) = self.sink.masker.safe_cut(buffer, self.max_line) else {
+                break;
+            };
+            let piece: Vec<u8> = buffer.drain(..cut).collect();
+            emit(&self.sink, stream, &piece, self.max_line);
+        }
+    }
+
+    /// Stores what is left of unfinished lines.
+    pub fn finish(self) {
+        for (buffer, stream) in self.buffers.iter().zip([Stream::Stdout, Stream::Stderr]) {
+            emit(&self.sink, stream, buffer, self.max_line);
+        }
+    }
+}
+
+/// Masks one line of raw output, then stores it in pieces of at most `max_line` bytes.
+fn emit(sink: &Sink, stream: Stream, bytes: &[u8], max_line: usize) {
+    if bytes.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let masked = sink.masker.mask(text.trim_end_matches('\r'));
+    let mut rest: &str = &masked;
+    loop {
+        let mut cut = rest.len().min(max_line);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut == 0 {
+            // A character longer than the piece size goes whole.
+            cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
+        let (piece, tail) = rest.split_at(cut);
+        sink.send_masked(stream, piece.to_owned());
+        if tail.is_empty() {
+            return;
+        }
+        rest = tail;
     }
 }
 
@@ -213,4 +322,136 @@ pub async fn system_lines(
         texts.iter().map(|t| (now, Stream::System, *t)),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::MASK;
+
+    /// An [`Output`] over the real sink, and the lines it stored.
+    fn assemble(
+        secrets: &[&str],
+        max_line: usize,
+        chunks: &[(Stream, &[u8])],
+    ) -> Vec<(Stream, String)> {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let sink = Sink {
+            sender,
+            masker: Arc::new(Masker::new(secrets)),
+        };
+        let mut output = Output::new(sink, max_line);
+        for (stream, bytes) in chunks {
+            output.push(*stream, bytes);
+        }
+        output.finish();
+        let mut lines = Vec::new();
+        while let Ok(line) = receiver.try_recv() {
+            lines.push((line.stream, line.text));
+        }
+        lines
+    }
+
+    fn texts(lines: &[(Stream, String)]) -> Vec<&str> {
+        lines.iter().map(|(_, t)| t.as_str()).collect()
+    }
+
+    #[test]
+    fn a_secret_split_across_writes_is_masked_in_the_reassembled_line() {
+        let out = Stream::Stdout;
+        let lines = assemble(
+            &["abcdef123"],
+            1024,
+            &[
+                (out, b"key=abc"),
+                (out, b"def1"),
+                (out, b"23 done\nnext\r\n"),
+            ],
+        );
+        assert_eq!(texts(&lines), ["key=******** done", "next"]);
+    }
+
+    #[test]
+    fn every_chunking_of_a_line_masks_every_secret() {
+        let secrets = ["pässwörd", "token-42", "token-4217"];
+        let line = "a pässwörd, token-4217 and token-42 again pässwörd\n".as_bytes();
+        let expected = "a ********, ******** and ******** again ********";
+        for size in 1..line.len() {
+            let chunks: Vec<(Stream, &[u8])> =
+                line.chunks(size).map(|c| (Stream::Stdout, c)).collect();
+            assert_eq!(
+                texts(&assemble(&secrets, 1024, &chunks)),
+                [expected],
+                "chunks of {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn stdout_and_stderr_are_assembled_separately() {
+        let lines = assemble(
+            &["secret-value"],
+            1024,
+            &[
+                (Stream::Stdout, b"out secret-"),
+                (Stream::Stderr, b"err secret"),
+                (Stream::Stdout, b"value\n"),
+                (Stream::Stderr, b"-value"),
+            ],
+        );
+        assert_eq!(
+            lines,
+            [
+                (Stream::Stdout, format!("out {MASK}")),
+                (Stream::Stderr, format!("err {MASK}")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_masked_before_it_is_cut() {
+        // The secret spans the 10-byte cut of the line.
+        let lines = assemble(&["SECRET"], 10, &[(Stream::Stdout, b"0123456SECRET789\n")]);
+        assert_eq!(texts(&lines), ["0123456***", "*****789"]);
+        assert!(lines.iter().all(|(_, t)| t.len() <= 10));
+    }
+
+    #[test]
+    fn an_unfinished_long_line_is_flushed_early_without_splitting_a_secret() {
+        let out = Stream::Stdout;
+        let lines = assemble(
+            &["SECRET"],
+            10,
+            &[
+                (out, b"012345678SEC"),
+                (out, b"RET0123456789abcdef"),
+                (out, b"ghij"),
+            ],
+        );
+        let stored = texts(&lines).concat();
+        assert_eq!(stored, "012345678********0123456789abcdefghij");
+        assert!(lines.iter().all(|(_, t)| t.len() <= 10), "{lines:?}");
+        assert!(lines.len() >= 4, "flushed before the end: {lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|(_, t)| !t.contains("SEC") && !t.contains("RET"))
+        );
+    }
+
+    #[test]
+    fn multi_byte_characters_are_never_cut() {
+        let lines = assemble(&[], 5, &[(Stream::Stdout, "ééééé\n".as_bytes())]);
+        assert_eq!(texts(&lines), ["éé", "éé", "é"]);
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_when_printed_as_its_own_line() {
+        let lines = assemble(
+            &["42"],
+            1024,
+            &[(Stream::Stdout, b"4"), (Stream::Stdout, b"2\nanswer: 42\n")],
+        );
+        assert_eq!(texts(&lines), [MASK, "answer: 42"]);
+    }
 }

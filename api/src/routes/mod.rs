@@ -15,4 +15,5 @@ pub mod patching;
 pub mod paths;
 pub mod projects;
 pub mod properties;
+pub mod secrets;
 pub mod steps;

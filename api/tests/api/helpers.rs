@@ -108,7 +108,34 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Another API server on a [`TestApp`]'s database (e.g. with other encryption keys); it stops
+/// when dropped and leaves the database to its app.
+pub struct TestServer {
+    pub address: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl TestApp {
+    /// Starts another server on this app's database with `configure` applied to a copy of its
+    /// settings.
+    pub async fn spawn_server_with(&self, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let application = Application::build(settings)
+            .await
+            .expect("building the second application");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(application.run_until_stopped(shutdown.clone()));
+        TestServer { address, shutdown }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -106,3 +106,46 @@ async fn an_update_is_recorded_as_an_event_and_unknown_properties_are_not_found(
     assert_eq!(actor, "admin");
     assert_eq!(payload["version"], 2);
 }
+
+/// The shared path-safety corpus at API write time: a refused path is a 422 naming the path and
+/// the reason and writes nothing; an accepted path is stored.
+#[tokio::test]
+async fn the_path_safety_corpus_is_checked_when_properties_are_written() {
+    let app = spawn_app().await;
+    let path = app.project_properties().await;
+    let corpus: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../shared/testdata/gantry_files_paths.json"
+    ))
+    .expect("the corpus is JSON");
+    let mut accepted = 0;
+
+    for case in corpus["cases"].as_array().expect("cases") {
+        let file = case["path"]
+            .as_str()
+            .expect("a path")
+            .replace("{home}", "/opt/gantry")
+            .replace("{scratch}", "/tmp/scratch");
+        let data = json!({ "gantry": { "files": { file.clone(): { "content": "x" } } } });
+
+        let response = app.patch_json(&path, &document(data, None)).await;
+
+        match case["refused"].as_str() {
+            Some(reason) => {
+                let error = expect_status(response, 422).await;
+                let error = first_error(&error);
+                let expected = format!("`gantry.files` path {file:?} is refused: {reason}");
+                let detail = error["detail"].as_str().unwrap_or_default();
+                assert!(detail.starts_with(&expected), "{file:?}: {detail}");
+                assert_eq!(
+                    error["source"]["pointer"],
+                    "/data/attributes/data/gantry/files"
+                );
+            }
+            None => {
+                expect_status(response, 200).await;
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(app.count("properties_versions").await, 1 + accepted);
+}

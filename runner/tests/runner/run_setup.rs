@@ -145,3 +145,52 @@ fn a_symlinked_parent_is_refused() {
     );
     assert!(!elsewhere.join("file.txt").exists());
 }
+
+/// The shared path-safety corpus, with each path coming from a repository properties file: a
+/// refused path stops the step before its command runs, naming the path; an accepted one is
+/// written where it says.
+#[test]
+fn the_path_safety_corpus_applies_to_repository_properties() {
+    let corpus: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../shared/testdata/gantry_files_paths.json"
+    ))
+    .expect("the corpus is JSON");
+    let scratch = tempfile::Builder::new()
+        .prefix("gantry-corpus-")
+        .tempdir_in("/tmp")
+        .expect("a scratch directory under /tmp");
+    for case in corpus["cases"].as_array().expect("cases") {
+        let step = Step::new("actions:\n  build: {run: touch ran.txt}\n");
+        let path = case["path"]
+            .as_str()
+            .expect("a path")
+            .replace("{home}", &step.home.display().to_string())
+            .replace("{scratch}", &scratch.path().display().to_string());
+        let properties = json!({"gantry": {"files": {path.clone(): {"content": "corpus"}}}});
+        step.write(".gantry/properties.json", &properties.to_string());
+
+        let run = step.run("build");
+
+        match case["refused"].as_str() {
+            Some(reason) => {
+                assert_eq!(run.code(), Some(2), "{path:?} must be refused");
+                let expected = format!("`gantry.files` path {path:?} is refused: {reason}");
+                assert!(run.stderr().contains(&expected), "{}", run.stderr());
+                assert!(!step.home.join("ran.txt").exists(), "{path:?}");
+            }
+            None => {
+                let run = run.success();
+                let written = path.strip_prefix('~').map_or_else(
+                    || path.clone().into(),
+                    |rest| step.home.join(rest.trim_start_matches('/')),
+                );
+                assert_eq!(
+                    std::fs::read_to_string(&written).expect("the file was written"),
+                    "corpus",
+                    "{path:?}: {}",
+                    run.stdout()
+                );
+            }
+        }
+    }
+}

@@ -202,6 +202,36 @@ mod tests {
         assert!(refusal("~root/x").contains("expanded"));
     }
 
+    /// Every case of the shared path-safety corpus (`shared/testdata/gantry_files_paths.json`).
+    #[test]
+    fn the_path_safety_corpus_is_accepted_or_refused_as_listed() {
+        let corpus: Value =
+            serde_json::from_str(include_str!("../../testdata/gantry_files_paths.json"))
+                .expect("the corpus is JSON");
+        let cases = corpus["cases"].as_array().expect("cases");
+        assert!(cases.len() >= 20);
+        for case in cases {
+            let path = case["path"]
+                .as_str()
+                .expect("a path")
+                .replace("{home}", HOME)
+                .replace("{scratch}", "/tmp/corpus");
+            match (resolve(&path), case["refused"].as_str()) {
+                (Ok(resolved), None) => {
+                    assert!(resolved.starts_with(HOME) || resolved.starts_with("/tmp/corpus"));
+                }
+                (Err(error), Some(reason)) => {
+                    let message = error.to_string();
+                    assert!(
+                        message.contains(reason) && message.contains(&format!("{path:?}")),
+                        "{path:?}: {message}"
+                    );
+                }
+                (outcome, expected) => panic!("{path:?}: got {outcome:?}, expected {expected:?}"),
+            }
+        }
+    }
+
     #[test]
     fn modes_are_octal_strings() {
         assert_eq!(parse_mode("0600"), Ok(0o600));

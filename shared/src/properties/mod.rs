@@ -7,6 +7,7 @@
 //! * `conflict` — the exact log text written when a step's patch cannot be applied.
 //! * `files`, `env` — the reserved `gantry.files` / `gantry.env` keys.
 //! * `format` — JSON / TOML / YAML documents chosen by file extension.
+//! * `reserved` — the check of every reserved key of a database document, before it is stored.
 
 mod conflict;
 mod env;
@@ -14,6 +15,7 @@ mod files;
 mod format;
 mod merge;
 mod patch;
+mod reserved;
 
 pub use conflict::conflict_log;
 pub use env::{
@@ -26,6 +28,7 @@ pub use files::{
 pub use format::{Format, FormatError, parse_document};
 pub use merge::{deep_merge, merge_levels};
 pub use patch::{PatchConflict, apply_patch, apply_step_patch, diff};
+pub use reserved::{ReservedKeyError, WRITABLE_ROOTS, check_reserved_keys};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,9 +53,9 @@ pub enum PropertiesError {
     EnvTooLarge { size: usize, max: usize },
     #[error("`{key}` must be a list of secret names (strings)")]
     SecretNamesInvalid { key: String },
-    #[error("`gantry.files` entry \"{path}\" is invalid: {reason}")]
+    #[error("`gantry.files` entry {path:?} is invalid: {reason}")]
     FileSpecInvalid { path: String, reason: String },
-    #[error("`gantry.files` path \"{path}\" is refused: {reason}")]
+    #[error("`gantry.files` path {path:?} is refused: {reason}")]
     FilePathRefused { path: String, reason: String },
     #[error("file mode \"{mode}\" is invalid: expected 1 to 4 octal digits such as \"0600\"")]
     FileModeInvalid { mode: String },

@@ -12,7 +12,9 @@ pub struct ChangeToPlan {
     pub environment_id: Uuid,
     pub git_rev: String,
     pub action: String,
-    pub remote: Remote,
+    /// The remote, or why its stored credentials cannot be read (the change fails: retrying
+    /// cannot make tampered data readable).
+    pub remote: Result<Remote, String>,
 }
 
 /// The change if it is still `initializing`, with its remote's credentials decrypted.
@@ -35,7 +37,8 @@ pub async fn change_to_plan(
         environment_id: row.get(0),
         git_rev: row.get(1),
         action: row.get(2),
-        remote: Remote::from_row(cipher, &row, 3)?,
+        remote: Remote::from_row(cipher, &row, 3)
+            .map_err(|e| format!("The Git remote's stored credentials cannot be read ({e})")),
     }))
 }
 

@@ -51,7 +51,11 @@ async fn read_plan(
     ctx: &Ctx,
     change: &ChangeToPlan,
 ) -> anyhow::Result<Result<(String, Manifest), Invalid>> {
-    let sha = match ctx.git.resolve(&change.remote, &change.git_rev).await {
+    let remote = match &change.remote {
+        Ok(remote) => remote,
+        Err(reason) => return Ok(Err(Invalid(reason.clone()))),
+    };
+    let sha = match ctx.git.resolve(remote, &change.git_rev).await {
         Ok(sha) => sha,
         Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => {
             return Ok(Err(Invalid(e.to_string())));
@@ -61,7 +65,7 @@ async fn read_plan(
     let folder = ctx.settings.worker.repo_folder.trim_end_matches('/');
     for name in MANIFEST_NAMES {
         let path = format!("{folder}/{name}");
-        let Some(bytes) = ctx.git.read_file(&change.remote, &sha, &path).await? else {
+        let Some(bytes) = ctx.git.read_file(remote, &sha, &path).await? else {
             continue;
         };
         let text = match String::from_utf8(bytes) {

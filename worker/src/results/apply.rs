@@ -1,8 +1,8 @@
 //! Applies one step outcome in one transaction (DESIGN §4 core algorithm, §3 semantics, §7
 //! fencing): the step row is locked; an outcome for another attempt, or for a step whose command
 //! result was already applied, is dropped; property patches are applied to the current documents
-//! with optimistic versioning, a conflict fails the step with the four-document log and writes
-//! nothing; then the tree rolls up.
+//! with optimistic versioning, a conflict — or a patched document whose reserved `gantry` keys are
+//! invalid — fails the step with a log naming the owner and writes nothing; then the tree rolls up.
 
 use gantry_shared::db::CachedStatements;
 use std::collections::VecDeque;
@@ -12,9 +12,13 @@ use gantry_shared::crypto::step_properties_aad;
 use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::StepOutcome;
-use gantry_shared::properties::{Owner, apply_step_patch, conflict_log};
+use gantry_shared::properties::{
+    BUILD_SECRETS_KEY, Owner, RUNNER_SECRETS_KEY, apply_step_patch, check_reserved_keys,
+    conflict_log, secret_names,
+};
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Author};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::orchestrate::{self, Work};
@@ -129,6 +133,7 @@ async fn success(
     let owners = owner_ids(client, step.change_id).await?;
     let mut writes = Vec::new();
     let mut conflicts = Vec::new();
+    let mut invalid = Vec::new();
     for (owner, properties_id, received_version, patch) in [
         (
             Owner::Project,
@@ -167,7 +172,12 @@ async fn success(
             current.version,
             patch,
         ) {
-            Ok(document) => writes.push((properties_id, current.version, document)),
+            Ok(document) => match check_step_document(&current.document, &document) {
+                Ok(()) => writes.push((properties_id, current.version, document)),
+                Err(e) => invalid.push(format!(
+                    "The step's updates to the {owner} properties are invalid: {e}"
+                )),
+            },
             Err(_) => conflicts.push(conflict_log(
                 owner,
                 &step.id.to_string(),
@@ -178,8 +188,12 @@ async fn success(
             )),
         }
     }
-    if !conflicts.is_empty() {
-        let lines: Vec<&str> = conflicts.iter().map(String::as_str).collect();
+    if !conflicts.is_empty() || !invalid.is_empty() {
+        let lines: Vec<&str> = conflicts
+            .iter()
+            .chain(&invalid)
+            .map(String::as_str)
+            .collect();
         return fail(client, step, outcome.exit_code, &lines).await;
     }
     let author = Author {
@@ -226,6 +240,23 @@ async fn success(
     Ok(queue.into())
 }
 
+/// Checks a document a step's patch produced, as the api checks a user's: reserved keys that are
+/// valid (an invalid `gantry.env` or `gantry.files` saved now would fail every later step), and
+/// secret references left as they were. Which secrets a step receives is decided by users through
+/// the API; a step's code comes from the repository, and repository files may not name secrets
+/// either (DESIGN §4).
+fn check_step_document(before: &Value, after: &Value) -> Result<(), String> {
+    check_reserved_keys(after).map_err(|e| e.to_string())?;
+    for key in [RUNNER_SECRETS_KEY, BUILD_SECRETS_KEY] {
+        if secret_names(before, key).ok() != secret_names(after, key).ok() {
+            return Err(format!(
+                "`gantry.{key}` may only be changed by a user through the API, not by a step"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The properties ids of the change's project and environment.
 async fn owner_ids(
     client: &impl GenericClient,
@@ -240,4 +271,52 @@ async fn owner_ids(
         )
         .await?;
     Ok((row.get(0), row.get(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_invalid_reserved_key_is_refused() {
+        let before = json!({});
+        let after = json!({ "gantry": { "env": { "PORT": 8080 } } });
+        assert_eq!(
+            check_step_document(&before, &after),
+            Err("`gantry.env.PORT` must be a string, found a number".to_owned())
+        );
+        assert_eq!(
+            check_step_document(&before, &json!({ "gantry": { "env": { "PORT": "1" } } })),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_step_may_not_add_change_or_remove_secret_references() {
+        let with = |names: Value| json!({ "gantry": { "env:runner_secrets": names }, "a": 1 });
+        let refused = "`gantry.env:runner_secrets` may only be changed by a user through the API, not by a step";
+        assert_eq!(
+            check_step_document(&json!({}), &with(json!(["db"]))),
+            Err(refused.to_owned())
+        );
+        assert_eq!(
+            check_step_document(&with(json!(["db"])), &with(json!(["db", "other"]))),
+            Err(refused.to_owned())
+        );
+        assert_eq!(
+            check_step_document(&with(json!(["db"])), &json!({})),
+            Err(refused.to_owned())
+        );
+        let mut edited = with(json!(["db"]));
+        edited["a"] = json!(2);
+        assert_eq!(check_step_document(&with(json!(["db"])), &edited), Ok(()));
+        assert!(
+            check_step_document(
+                &json!({}),
+                &json!({ "gantry": { "env:build_secrets": ["b"] } })
+            )
+            .is_err()
+        );
+    }
 }

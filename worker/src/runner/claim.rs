@@ -4,7 +4,8 @@ use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
-use gantry_shared::store;
+use gantry_shared::secrets::{SecretError, StepSecrets};
+use gantry_shared::store::{self, StoreError, Versioned};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -24,6 +25,9 @@ pub struct Claimed {
     pub context: StepContext,
     /// The action's `timeout`, when its manifest sets one.
     pub timeout_seconds: Option<u64>,
+    /// The secrets the database properties name, or why the step cannot run: a secret list or
+    /// name is invalid, or stored data it needs cannot be decrypted (the step fails).
+    pub secrets: Result<StepSecrets, String>,
 }
 
 /// Claims a `queued` step (`running`, attempt + 1, lease) and records the properties versions it
@@ -71,14 +75,40 @@ pub async fn claim(
             &[&change_id],
         )
         .await?;
-    let project_props = store::load(client, cipher, c.get(14), false).await?;
-    let environment_props = store::load(client, cipher, c.get(15), false).await?;
-    client
-        .execute_cached(
-            "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
-            &[&step_id, &project_props.version, &environment_props.version],
-        )
-        .await?;
+    let (project_props, environment_props, remote, secrets) =
+        match read_sealed(client, cipher, &c).await? {
+            Ok(Inputs {
+                project,
+                environment,
+                remote,
+                secrets,
+            }) => {
+                record_versions(
+                    client,
+                    change_id,
+                    step_id,
+                    project.version,
+                    environment.version,
+                )
+                .await?;
+                (project, environment, remote, secrets)
+            }
+            // Retrying cannot make tampered data readable: the step fails with the reason.
+            Err(reason) => {
+                let empty = |id| Versioned {
+                    id,
+                    version: 0,
+                    document: json!({}),
+                };
+                let remote = Remote {
+                    url: c.get(17),
+                    user: c.get(18),
+                    password: None,
+                    ssh_key: None,
+                };
+                (empty(c.get(14)), empty(c.get(15)), remote, Err(reason))
+            }
+        };
     let created_by: String = c.get(4);
     let commit_sha: String = c.get(1);
     let context = ContextInfo {
@@ -105,6 +135,7 @@ pub async fn claim(
         .and_then(|a| a.timeout);
     Ok(Some(Claimed {
         timeout_seconds,
+        secrets,
         change_id,
         step_id,
         attempt,
@@ -112,7 +143,7 @@ pub async fn claim(
         name,
         git_rev: c.get(0),
         project_code: c.get(7),
-        remote: Remote::from_row(cipher, &c, 16)?,
+        remote,
         commit_sha,
         context: StepContext {
             context,
@@ -126,6 +157,83 @@ pub async fn claim(
             },
         },
     }))
+}
+
+/// What the step needs from encrypted columns.
+struct Inputs {
+    project: Versioned,
+    environment: Versioned,
+    remote: Remote,
+    secrets: Result<StepSecrets, String>,
+}
+
+/// Decrypts the properties, the remote's credentials and the secrets; `Err` with the reason when
+/// any of them fails authentication or is under a key this worker does not have.
+async fn read_sealed(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    c: &tokio_postgres::Row,
+) -> anyhow::Result<Result<Inputs, String>> {
+    let unreadable = |what: &str, e: &dyn std::fmt::Display| {
+        Err(format!(
+            "The step cannot run: the stored {what} cannot be read ({e})"
+        ))
+    };
+    let mut levels = Vec::with_capacity(2);
+    for (what, index) in [("project properties", 14), ("environment properties", 15)] {
+        match store::load(client, cipher, c.get(index), false).await {
+            Ok(level) => levels.push(level),
+            Err(StoreError::Crypto(_, e)) => return Ok(unreadable(what, &e)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let remote = match Remote::from_row(cipher, c, 16) {
+        Ok(remote) => remote,
+        Err(e) => return Ok(unreadable("Git remote credentials", &e)),
+    };
+    let environment = levels.pop().expect("two levels");
+    let project = levels.pop().expect("two levels");
+    let secrets =
+        match StepSecrets::for_step(client, cipher, &project.document, &environment.document).await
+        {
+            Ok(secrets) => secrets,
+            Err(SecretError::Crypto(name, e)) => {
+                return Ok(unreadable(&format!("secret \"{name}\""), &e));
+            }
+            Err(e) => return Err(e.into()),
+        };
+    Ok(Ok(Inputs {
+        project,
+        environment,
+        remote,
+        secrets,
+    }))
+}
+
+/// Records the versions the step starts from; the first claimed step also fixes the versions
+/// the change started from (its point-in-time copy).
+async fn record_versions(
+    client: &impl GenericClient,
+    change_id: Uuid,
+    step_id: Uuid,
+    project: i64,
+    environment: i64,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute_cached(
+            "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
+            &[&step_id, &project, &environment],
+        )
+        .await?;
+    client
+        .execute_cached(
+            "UPDATE changes SET project_properties_version = COALESCE(project_properties_version, $2), \
+             environment_properties_version = COALESCE(environment_properties_version, $3) \
+             WHERE id = $1",
+            &[&change_id, &project, &environment],
+        )
+        .await?;
+    Ok(())
 }
 
 fn object(value: Value) -> serde_json::Map<String, Value> {

@@ -23,7 +23,7 @@ use gantry_shared::settings::WorkerSettings;
 use tokio_util::sync::CancellationToken;
 
 use super::volume;
-use crate::steplog::{StepLog, Stream};
+use crate::steplog::{Output, StepLog, Stream};
 
 pub struct ContainerSpec<'a> {
     pub name: String,
@@ -144,8 +144,7 @@ async fn run_created(
     let logs = tokio::spawn(stream_logs(
         docker.clone(),
         id.to_owned(),
-        settings.max_log_line_bytes,
-        log_sender(log),
+        log.output(settings.max_log_line_bytes),
     ));
     let code = tokio::select! {
         code = wait(docker, id) => code?,
@@ -271,23 +270,15 @@ async fn kill(docker: &Docker, id: &str) {
     }
 }
 
-type LineSink = Box<dyn Fn(Stream, String) + Send>;
-
-fn log_sender(log: &StepLog) -> LineSink {
-    let sender = log.sender();
-    Box::new(sender)
-}
-
-/// Follows the container's output, splitting it into lines per stream; a line longer than
-/// `max_line` is stored in pieces of that size.
-async fn stream_logs(docker: Docker, id: String, max_line: usize, sink: LineSink) {
+/// Follows the container's output into the step log, which reassembles it into lines, masks them
+/// and only then cuts overlong ones.
+async fn stream_logs(docker: Docker, id: String, mut output: Output) {
     let options = LogsOptionsBuilder::default()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .build();
     let mut logs = docker.logs(&id, Some(options));
-    let mut buffers: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     while let Some(item) = logs.next().await {
         let (stream, bytes) = match item {
             Ok(LogOutput::StdOut { message }) => (Stream::Stdout, message),
@@ -299,38 +290,9 @@ async fn stream_logs(docker: Docker, id: String, max_line: usize, sink: LineSink
                 break;
             }
         };
-        let buffer = &mut buffers[usize::from(stream == Stream::Stderr)];
-        buffer.extend_from_slice(&bytes);
-        while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=pos).collect();
-            emit(&sink, stream, &line[..line.len() - 1], max_line);
-        }
-        if buffer.len() > max_line {
-            let piece: Vec<u8> = buffer.drain(..max_line).collect();
-            emit(&sink, stream, &piece, max_line);
-        }
+        output.push(stream, &bytes);
     }
-    for (i, buffer) in buffers.iter().enumerate() {
-        if !buffer.is_empty() {
-            emit(
-                &sink,
-                if i == 0 {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
-                },
-                buffer,
-                max_line,
-            );
-        }
-    }
-}
-
-fn emit(sink: &LineSink, stream: Stream, bytes: &[u8], max_line: usize) {
-    for piece in bytes.chunks(max_line.max(1)) {
-        let text = String::from_utf8_lossy(piece);
-        sink(stream, text.trim_end_matches('\r').to_owned());
-    }
+    output.finish();
 }
 
 /// Copies `step_result.json` out: a missing file is `Ok(None)`; a symlink, a non-regular file, an

@@ -1,14 +1,18 @@
 //! The step image (DESIGN §5.1): the commit's `<repo folder>/Dockerfile` or the default one, built
 //! from `repo.tar` + `step_context_env.json`, tagged by a content hash of everything that goes
-//! into the build, so an unchanged build is skipped entirely.
+//! into the build, so an unchanged build is skipped entirely. With build secrets the image is
+//! built by BuildKit (the only builder of this engine that takes secrets), otherwise by the
+//! classic builder, whose output streams into the step log.
 
 use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
+use gantry_shared::secrets::{Secret, combined_env};
 use sha2::{Digest, Sha256};
 
+use super::buildkit;
 use crate::git::{GitCache, Remote};
 use crate::steplog::{StepLog, Stream};
 
@@ -29,6 +33,8 @@ pub struct ImageRequest<'a> {
     pub project_code: &'a str,
     pub context_env_json: &'a [u8],
     pub step_name: &'a str,
+    /// `gantry.env:build_secrets`: offered to the build without entering the image.
+    pub build_secrets: &'a [Secret],
 }
 
 /// Returns the tag of the step image, building it only when no image with that content hash exists.
@@ -62,6 +68,7 @@ pub async fn ensure_image(
         req.commit_sha,
         req.context_env_json,
         &args,
+        req.build_secrets,
     );
     if docker.inspect_image(&tag).await.is_ok() {
         count_image("reused");
@@ -117,13 +124,15 @@ fn build_args(req: &ImageRequest<'_>) -> HashMap<String, String> {
 }
 
 /// The content hash: base image id, Dockerfile, commit (the archive of a commit is a function of
-/// it), the env file and the build args.
+/// it), the env file, the build args and, when there are build secrets, their names and update
+/// times in order (a rotated secret rebuilds; values never enter the tag, which is public).
 fn content_tag(
     base_id: &str,
     dockerfile: &[u8],
     sha: &str,
     env_json: &[u8],
     args: &HashMap<String, String>,
+    secrets: &[Secret],
 ) -> String {
     let mut hasher = Sha256::new();
     for part in [
@@ -140,6 +149,13 @@ fn content_tag(
     sorted.sort();
     for (k, v) in sorted {
         hasher.update(format!("{}={}\n{}", k.len(), k, v).as_bytes());
+    }
+    // Nothing is added without secrets, so the tags of images built before secrets stay valid.
+    for secret in secrets {
+        let stamp = secret
+            .updated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        hasher.update(format!("secret:{}={}\n{stamp}", secret.name.len(), secret.name).as_bytes());
     }
     format!("gantry-step:{}", &hex::encode(hasher.finalize())[..32])
 }
@@ -201,14 +217,46 @@ async fn build(
         ("gantry.project".to_owned(), req.project_code.to_owned()),
         ("gantry.commit".to_owned(), req.commit_sha.to_owned()),
     ]);
+    if req.build_secrets.is_empty() {
+        return classic_build(docker, req.network, tag, &args, &labels, context, log).await;
+    }
+    let options = buildkit::Options {
+        tag: tag.to_owned(),
+        args,
+        labels,
+        network: req.network.to_owned(),
+        secrets: combined_env(req.build_secrets),
+    };
+    log.system(format!(
+        "===> Building with BuildKit, offering the build secrets {} to `RUN --mount=type=secret,id=<key>,uid=10001` (BuildKit reports no build output here)",
+        options.secrets.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    ));
+    if !matches!(req.network, "none" | "host" | "bridge" | "default") {
+        log.system(format!(
+            "===> BuildKit cannot join the network \"{}\": the build's RUN instructions use the engine's default network",
+            req.network
+        ));
+    }
+    buildkit::build(docker, options, context).await
+}
+
+async fn classic_build(
+    docker: &Docker,
+    network: &str,
+    tag: &str,
+    args: &HashMap<String, String>,
+    labels: &HashMap<String, String>,
+    context: Vec<u8>,
+    log: &StepLog,
+) -> Result<(), ImageError> {
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)
         .rm(true)
         .forcerm(true)
-        .buildargs(&args)
-        .labels(&labels)
-        .networkmode(req.network)
+        .buildargs(args)
+        .labels(labels)
+        .networkmode(network)
         .build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
@@ -239,22 +287,48 @@ async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{TimeZone, Utc};
+    use std::collections::BTreeMap;
+
+    fn secret(name: &str, value: &str, updated_second: i64) -> Secret {
+        let at = Utc
+            .timestamp_opt(1_700_000_000 + updated_second, 0)
+            .unwrap();
+        Secret {
+            name: name.into(),
+            values: BTreeMap::from([("TOKEN".to_owned(), value.to_owned())]),
+            created_at: at,
+            updated_at: at,
+        }
+    }
 
     #[test]
     fn the_tag_changes_with_every_input_and_only_then() {
         let args = HashMap::from([("A".to_owned(), "1".to_owned())]);
-        let base = content_tag("img", b"FROM x", "sha", b"{}", &args);
-        assert_eq!(base, content_tag("img", b"FROM x", "sha", b"{}", &args));
-        assert_ne!(base, content_tag("img2", b"FROM x", "sha", b"{}", &args));
-        assert_ne!(base, content_tag("img", b"FROM y", "sha", b"{}", &args));
-        assert_ne!(base, content_tag("img", b"FROM x", "sha2", b"{}", &args));
-        assert_ne!(
-            base,
-            content_tag("img", b"FROM x", "sha", b"{\"a\":1}", &args)
-        );
-        assert_ne!(
-            base,
-            content_tag("img", b"FROM x", "sha", b"{}", &HashMap::new())
-        );
+        let tag = |base: &str, file: &[u8], sha: &str, env: &[u8], args| {
+            content_tag(base, file, sha, env, args, &[])
+        };
+        let base = tag("img", b"FROM x", "sha", b"{}", &args);
+        assert_eq!(base, tag("img", b"FROM x", "sha", b"{}", &args));
+        assert_ne!(base, tag("img2", b"FROM x", "sha", b"{}", &args));
+        assert_ne!(base, tag("img", b"FROM y", "sha", b"{}", &args));
+        assert_ne!(base, tag("img", b"FROM x", "sha2", b"{}", &args));
+        assert_ne!(base, tag("img", b"FROM x", "sha", b"{\"a\":1}", &args));
+        assert_ne!(base, tag("img", b"FROM x", "sha", b"{}", &HashMap::new()));
+    }
+
+    #[test]
+    fn build_secrets_change_the_tag_by_name_and_update_time_but_never_by_value() {
+        let args = HashMap::new();
+        let tag = |secrets: &[Secret]| content_tag("img", b"FROM x", "sha", b"{}", &args, secrets);
+        let one = tag(&[secret("deploy", "s3cret", 0)]);
+        assert_ne!(one, tag(&[]), "a build with secrets is another image");
+        assert_eq!(one, tag(&[secret("deploy", "other value", 0)]));
+        assert_ne!(one, tag(&[secret("deploy", "s3cret", 1)]), "rotated");
+        assert_ne!(one, tag(&[secret("build", "s3cret", 0)]), "renamed");
+        let two = [secret("a", "1", 0), secret("b", "2", 0)];
+        let swapped = [secret("b", "2", 0), secret("a", "1", 0)];
+        assert_ne!(tag(&two), tag(&swapped), "order decides which value wins");
+        assert_ne!(tag(&two), one);
     }
 }

@@ -1,6 +1,7 @@
 //! The `runner` role: claim a step, build or reuse its image, run its container, hand the outcome
 //! to the `results` role through the outbox (DESIGN §5, §7).
 
+mod buildkit;
 mod claim;
 pub mod container;
 mod image;
@@ -10,13 +11,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gantry_shared::messages::{Message, StepOutcome};
-use gantry_shared::protocol::StepContextEnv;
+use gantry_shared::protocol::{SECRET_NAMES_ENV, StepContextEnv};
 use gantry_shared::telemetry;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::consume::{Disposition, EarlyAck};
 use crate::context::Ctx;
+use crate::mask::Masker;
 use crate::steplog::StepLog;
 use claim::Claimed;
 use container::{ContainerSpec, Ended};
@@ -48,11 +50,16 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
 
 #[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
 async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
+    let masker = match &claimed.secrets {
+        Ok(secrets) => Masker::new(secrets.values()),
+        Err(_) => Masker::default(),
+    };
     let log = StepLog::start(
         ctx.pool.clone(),
         claimed.change_id,
         Some(claimed.step_id),
         ctx.settings.worker.max_log_bytes_per_step,
+        masker,
     );
     log.system(format!(
         "===> Starting step processing for step \"{}\"",
@@ -96,7 +103,8 @@ async fn execute(
         attempt: claimed.attempt,
         exit_code,
         result,
-        error,
+        // The results role stores it as a line of this step's log.
+        error: error.map(|e| log.mask(&e).into_owned()),
         system,
     };
     let Some(docker) = ctx.docker.as_ref() else {
@@ -108,6 +116,10 @@ async fn execute(
         ));
     };
     let settings = &ctx.settings.worker;
+    let secrets = match &claimed.secrets {
+        Ok(secrets) => secrets,
+        Err(reason) => return Some(outcome(None, None, Some(reason.clone()), false)),
+    };
     let env_file = match StepContextEnv::from_step_context(&claimed.context) {
         Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
         Err(e) => {
@@ -129,6 +141,7 @@ async fn execute(
         project_code: &claimed.project_code,
         context_env_json: &env_file,
         step_name: &claimed.name,
+        build_secrets: &secrets.build,
     };
     let image = match image::ensure_image(docker, &ctx.git, &request, log).await {
         Ok(tag) => tag,
@@ -153,6 +166,14 @@ async fn execute(
     // gantry-runner passes it on to the action: a traced tool in the step joins the change's trace.
     if let Some(traceparent) = telemetry::current_traceparent() {
         env.push(format!("TRACEPARENT={traceparent}"));
+    }
+    // Runner secrets are container variables; their names (not values) tell gantry-runner not to
+    // override them with `gantry.env` properties of the same name (a secret wins).
+    let runner_secrets = secrets.runner_env();
+    if !runner_secrets.is_empty() {
+        let names: Vec<&str> = runner_secrets.keys().map(String::as_str).collect();
+        env.push(format!("{SECRET_NAMES_ENV}={}", names.join(",")));
+        env.extend(runner_secrets.iter().map(|(k, v)| format!("{k}={v}")));
     }
     let spec = ContainerSpec {
         name: format!("gantry-step-{}-{}", claimed.step_id, claimed.attempt),

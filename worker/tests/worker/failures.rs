@@ -132,3 +132,64 @@ async fn a_step_past_its_timeout_is_killed_and_fails_with_the_reason_and_its_con
     );
     stack.stop().await;
 }
+
+/// Tampered ciphertext is detected by the worker too, and ends the work with the reason instead
+/// of a retry loop: retrying cannot make it readable. Here the environment properties a step
+/// needs fail authentication (one flipped byte).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_properties_fail_the_step_with_the_reason_instead_of_retrying() {
+    let mut stack = spawn_stack().await;
+    let (_, environment_props) = stack
+        .project_with_manifest("actions:\n  default:\n    run: echo ran\n")
+        .await;
+    stack
+        .sql(&format!(
+            "UPDATE properties SET document = set_byte(document, length(document) - 1, \
+             get_byte(document, length(document) - 1) # 1) WHERE id = '{environment_props}'"
+        ))
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert!(
+        log.iter().any(|l| l
+            == "The step cannot run: the stored environment properties cannot be read (the ciphertext failed authentication (tampered with, or bound to another record))"),
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(!log.iter().any(|l| l == "ran"));
+    let step = &change["included"][0]["attributes"];
+    assert_eq!(step["attempt"], 1, "not retried: {step}");
+    stack.stop().await;
+}
+
+/// The planner reads the Git remote's credentials; unreadable ones end the change in `error`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_git_credentials_end_the_change_in_error_with_the_reason() {
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: echo ran\n")
+        .await;
+    // An envelope sealed under a key this deployment does not have.
+    stack
+        .sql(&format!(
+            "UPDATE git_remotes SET password = '\\x01036f6c64{}'::bytea",
+            "00".repeat(36)
+        ))
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert!(
+        log.iter().any(|l| l.contains(
+            "The Git remote's stored credentials cannot be read (the ciphertext was encrypted with key \"old\", which is not configured)"
+        )),
+        "log:\n{}",
+        log.join("\n")
+    );
+    stack.stop().await;
+}

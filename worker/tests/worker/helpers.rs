@@ -25,3 +25,11 @@ pub fn step_statuses(change: &Value) -> Vec<(String, String)> {
     statuses.sort();
     statuses
 }
+
+/// The step called `name` in a change document fetched with `?include=steps`.
+pub fn step_named<'a>(change: &'a Value, name: &str) -> &'a Value {
+    change["included"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["attributes"]["name"] == name))
+        .unwrap_or_else(|| panic!("no step named {name} in {change}"))
+}

@@ -1,9 +1,12 @@
 //! End-to-end tests: real PostgreSQL, RabbitMQ and Docker; the api and worker in-process.
 
+mod build_secrets;
 mod failures;
 mod helpers;
 mod leases;
 mod pipeline;
 mod properties;
 mod protocol;
+mod secrets;
+mod seeds;
 mod telemetry;

@@ -1,14 +1,17 @@
 //! `/api/changes`: running an action of a project's repository against an environment. Creating a
 //! change only records it and queues a `plan_change_v1` message through the outbox; the worker's
-//! planner takes it from there.
+//! planner takes it from there. `GET /api/changes/{id}/properties` shows the properties a
+//! change used.
 
 mod create;
 mod cursor;
 mod filters;
 mod list;
+mod properties;
 mod record;
 mod show;
 
 pub use create::create_change;
 pub use list::list_changes;
+pub use properties::show_change_properties;
 pub use show::show_change;

@@ -84,6 +84,7 @@ impl ChangeRecord {
             )),
         )
         .link("log_lines", format!("/api/changes/{id}/log_lines"))
+        .link("properties", format!("/api/changes/{id}/properties"))
     }
 }
 

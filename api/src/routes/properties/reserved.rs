@@ -2,49 +2,24 @@
 //! names), the secret-name lists and `gantry.files` (valid specs, allowed paths). Refusing them
 //! here gives the user the error now instead of a failed step later.
 
-use std::path::Path;
-
-use gantry_shared::properties::{
-    BUILD_SECRETS_KEY, GANTRY_KEY, PropertiesError, RUNNER_SECRETS_KEY, env_from_properties,
-    files_from_properties, resolve_path, secret_names,
-};
-use gantry_shared::protocol::{CONTAINER_HOME, SCRATCH_DIR};
+use gantry_shared::properties::{GANTRY_KEY, check_reserved_keys as check};
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorSource, Problem};
 
-/// Where a step may write `gantry.files` (its only writable places, DESIGN §5.2).
-const WRITABLE_ROOTS: [&str; 2] = [CONTAINER_HOME, SCRATCH_DIR];
-
 /// Checks the reserved keys of `document`; `base` is the pointer of the document in the request
 /// body, when the document is in it (a JSON Patch result is not).
 pub(super) fn check_reserved_keys(document: &Value, base: Option<&str>) -> Result<(), ApiError> {
-    let at = |key: &str, error: PropertiesError| {
+    check(document).map_err(|e| {
+        let key = match e.key {
+            "" => String::new(),
+            key => format!("/{key}"),
+        };
         ApiError::Unprocessable(Problem {
-            detail: error.to_string(),
+            detail: e.to_string(),
             source: base.map(|base| ErrorSource::Pointer(format!("{base}/{GANTRY_KEY}{key}"))),
         })
-    };
-    env_from_properties(document).map_err(|e| at(key_of(document, "/env"), e))?;
-    for key in [RUNNER_SECRETS_KEY, BUILD_SECRETS_KEY] {
-        secret_names(document, key).map_err(|e| at(key_of(document, &format!("/{key}")), e))?;
-    }
-    let home = Path::new(CONTAINER_HOME);
-    let roots = WRITABLE_ROOTS.map(Path::new);
-    for (path, _) in
-        files_from_properties(document).map_err(|e| at(key_of(document, "/files"), e))?
-    {
-        resolve_path(&path, home, &roots).map_err(|e| at(key_of(document, "/files"), e))?;
-    }
-    Ok(())
-}
-
-/// The pointer suffix to blame: the key itself, or `gantry` when `gantry` is not even an object.
-fn key_of<'a>(document: &Value, key: &'a str) -> &'a str {
-    match document.get(GANTRY_KEY) {
-        Some(Value::Object(_)) | None => key,
-        Some(_) => "",
-    }
+    })
 }
 
 #[cfg(test)]

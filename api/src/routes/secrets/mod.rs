@@ -1,0 +1,14 @@
+//! `/api/secrets`: the server-side secret store (DESIGN §4, §6). A secret is a named map of
+//! variable names to values, sealed at rest and bound to its name; values are write-only, so
+//! every response shows the keys and never a value.
+
+mod delete;
+mod list;
+mod put;
+mod record;
+mod show;
+
+pub use delete::delete_secret;
+pub use list::list_secrets;
+pub use put::put_secret;
+pub use show::show_secret;

@@ -1,0 +1,24 @@
+//! `GET /api/secrets/{name}`: the secret's keys (decrypting it proves they are the stored ones).
+
+use actix_web::{HttpResponse, web};
+use gantry_shared::secrets;
+
+use super::record::{SecretAttributes, existing_name, secret_resource};
+use crate::error::{ApiError, Context};
+use crate::jsonapi;
+use crate::routes::paths;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all, fields(secret = %path), err(level = "info"))]
+pub async fn show_secret(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = existing_name(&path)?;
+    let client = state.client().await?;
+    let secret = secrets::load(&client, &state.cipher, name)
+        .await
+        .context("loading the secret")?
+        .ok_or_else(|| paths::not_found("secret", name))?;
+    Ok(jsonapi::ok(secret_resource(SecretAttributes::of(secret))))
+}

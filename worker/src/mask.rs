@@ -1,0 +1,247 @@
+//! Secret masking for step logs (DESIGN §4: secret values are masked, `********`, in every log).
+//!
+//! A [`Masker`] is built from the secret values of one step and rewrites each log line before it
+//! is stored. The rules, chosen so that a secret never shows while an ordinary log stays readable:
+//!
+//! * **Patterns.** Every value is split into its lines (a multi-line value such as an SSH key can
+//!   only ever appear one line at a time in a line-based log); each line, with surrounding
+//!   whitespace trimmed, is a pattern. Empty and whitespace-only values or lines are ignored: they
+//!   would match everywhere and hide nothing.
+//! * **Anywhere.** A pattern of at least [`MIN_MASKED_CHARS`] characters is masked wherever it
+//!   occurs: alone, inside a longer line, repeated. Occurrences of different patterns that overlap
+//!   (`abc` and `abcdef`, or `abcd` and `cdef` in `abcdef`) are masked together as one span, so
+//!   the longest secret wins and no fragment of either is left behind.
+//! * **Whole lines only.** A shorter pattern (`1`, `yes`, a trailing `==` of a base64 key) is
+//!   masked only when it is a whole line, ignoring surrounding whitespace: masking every `1` of a
+//!   log would make it unreadable while hiding nothing a reader could not guess, but a step that
+//!   echoes such a secret on its own still gets that line masked.
+//!
+//! Matching is on bytes so that [`Masker::safe_cut`] can choose where an unfinished line of raw
+//! output may be split without cutting through a secret.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// What replaces a secret in a log line.
+pub const MASK: &str = "********";
+
+/// Characters a secret (or a line of a multi-line secret) needs to be masked inside longer lines;
+/// shorter ones are masked only as whole lines. Four characters is where a value stops being a
+/// common word fragment or number that would blank out ordinary output.
+pub const MIN_MASKED_CHARS: usize = 4;
+
+/// Masks the secret values of one step in log lines.
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    /// Patterns masked wherever they occur, longest first.
+    anywhere: Vec<Vec<u8>>,
+    /// Short patterns masked only as whole (trimmed) lines.
+    whole_line: Vec<String>,
+}
+
+impl Masker {
+    /// A masker for `values` (every runner and build secret value of a step).
+    pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
+        let mut masker = Masker::default();
+        for value in values {
+            for line in value.as_ref().lines().map(str::trim) {
+                if line.is_empty() {
+                    continue;
+                }
+                if line.chars().count() >= MIN_MASKED_CHARS {
+                    masker.anywhere.push(line.as_bytes().to_vec());
+                } else {
+                    masker.whole_line.push(line.to_owned());
+                }
+            }
+        }
+        masker
+            .anywhere
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        masker.anywhere.dedup();
+        masker.whole_line.sort();
+        masker.whole_line.dedup();
+        masker
+    }
+
+    /// `line` with every secret replaced by [`MASK`].
+    pub fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() && self.whole_line.iter().any(|p| p == trimmed) {
+            return Cow::Borrowed(MASK);
+        }
+        let spans = self.spans(line.as_bytes());
+        if spans.is_empty() {
+            return Cow::Borrowed(line);
+        }
+        let mut masked = String::with_capacity(line.len());
+        let mut from = 0;
+        for span in spans {
+            // A match of a UTF-8 pattern in UTF-8 text starts and ends on character boundaries.
+            masked.push_str(&line[from..span.start]);
+            masked.push_str(MASK);
+            from = span.end;
+        }
+        masked.push_str(&line[from..]);
+        Cow::Owned(masked)
+    }
+
+    /// Where unfinished output `bytes` may be cut at or before `at` so that every secret lies
+    /// wholly on one side: before `at` when a secret spans it, after that secret when it starts
+    /// at 0. `None` while a secret starting before the cut might still be completed by bytes yet to
+    /// come; the caller waits for more output (or the end of the line) then.
+    pub fn safe_cut(&self, bytes: &[u8], at: usize) -> Option<usize> {
+        let longest = self.anywhere.first().map_or(0, Vec::len);
+        // An occurrence still being written starts in the last `longest - 1` bytes.
+        let pending_from = bytes.len().saturating_sub(longest.saturating_sub(1));
+        if at == 0 || at.max(longest) > pending_from {
+            return None;
+        }
+        let mut cut = at;
+        // Not inside a UTF-8 sequence: the piece becomes text on its own.
+        while cut > 0 && cut < bytes.len() && (bytes[cut] & 0xC0) == 0x80 {
+            cut -= 1;
+        }
+        if let Some(span) = self
+            .spans(bytes)
+            .into_iter()
+            .find(|s| s.start < cut && cut < s.end)
+        {
+            cut = if span.start > 0 { span.start } else { span.end };
+        }
+        (cut > 0).then_some(cut)
+    }
+
+    /// The byte ranges of every occurrence of an anywhere-pattern, overlapping ones merged,
+    /// in order.
+    fn spans(&self, haystack: &[u8]) -> Vec<Range<usize>> {
+        let mut found: Vec<Range<usize>> = Vec::new();
+        for pattern in &self.anywhere {
+            if pattern.len() > haystack.len() {
+                continue;
+            }
+            for start in 0..=haystack.len() - pattern.len() {
+                if haystack[start..].starts_with(pattern) {
+                    found.push(start..start + pattern.len());
+                }
+            }
+        }
+        found.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
+        for range in found {
+            match merged.last_mut() {
+                Some(last) if range.start < last.end => last.end = last.end.max(range.end),
+                _ => merged.push(range),
+            }
+        }
+        merged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(values: &[&str], line: &str) -> String {
+        Masker::new(values).mask(line).into_owned()
+    }
+
+    #[test]
+    fn a_secret_is_masked_alone_inside_a_line_and_repeated() {
+        let secrets = ["s3cr3t-value"];
+        assert_eq!(masked(&secrets, "s3cr3t-value"), MASK);
+        assert_eq!(
+            masked(&secrets, "token=s3cr3t-value; sent"),
+            "token=********; sent"
+        );
+        assert_eq!(
+            masked(&secrets, "s3cr3t-values3cr3t-value, s3cr3t-value"),
+            "****************, ********"
+        );
+        assert_eq!(masked(&secrets, "s3cr3t-valu"), "s3cr3t-valu");
+    }
+
+    #[test]
+    fn several_secrets_on_one_line_are_all_masked() {
+        let secrets = ["alpha-key", "beta-key"];
+        assert_eq!(
+            masked(&secrets, "a=alpha-key b=beta-key"),
+            "a=******** b=********"
+        );
+    }
+
+    #[test]
+    fn overlapping_and_prefix_sharing_secrets_leave_no_fragment() {
+        let secrets = ["abcd", "abcdefgh", "ghijkl"];
+        assert_eq!(masked(&secrets, "x abcdefgh y"), "x ******** y");
+        assert_eq!(masked(&secrets, "x abcdefghijkl y"), "x ******** y");
+        assert_eq!(masked(&secrets, "abcd abcdefg"), "******** ********efg");
+        // Overlapping occurrences of one secret.
+        assert_eq!(masked(&["aaaa"], "aaaaaa"), MASK);
+    }
+
+    #[test]
+    fn unicode_secrets_and_lines_are_masked_on_character_boundaries() {
+        let secrets = ["pässwörd", "日本語の秘密"];
+        assert_eq!(masked(&secrets, "→pässwörd←"), "→********←");
+        assert_eq!(masked(&secrets, "鍵:日本語の秘密。"), "鍵:********。");
+        assert_eq!(masked(&secrets, "pässwör"), "pässwör");
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_value_is_masked() {
+        let key = "-----BEGIN KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n  b3BlbnNzaC1rZXktdjEAAAAA\n==\n-----END KEY-----\n";
+        let masker = Masker::new([key]);
+        assert_eq!(masker.mask("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), MASK);
+        assert_eq!(
+            masker.mask("    b3BlbnNzaC1rZXktdjEAAAAA"),
+            format!("    {MASK}")
+        );
+        assert_eq!(masker.mask("-----END KEY-----"), MASK);
+        // Its short line is masked as a whole line only.
+        assert_eq!(masker.mask("=="), MASK);
+        assert_eq!(masker.mask("a == b"), "a == b");
+    }
+
+    #[test]
+    fn short_values_are_masked_only_as_whole_lines() {
+        let secrets = ["1", "yes"];
+        assert_eq!(masked(&secrets, "1"), MASK);
+        assert_eq!(masked(&secrets, "  yes "), MASK);
+        assert_eq!(masked(&secrets, "step 1 of 10: yes"), "step 1 of 10: yes");
+    }
+
+    #[test]
+    fn empty_and_blank_values_are_ignored() {
+        let masker = Masker::new(["", "   ", "\n\n"]);
+        assert!(matches!(masker.mask(""), Cow::Borrowed("")));
+        assert!(matches!(masker.mask("   "), Cow::Borrowed("   ")));
+        assert!(matches!(masker.mask("text"), Cow::Borrowed("text")));
+        assert_eq!(Masker::new(["", "abcd"]).mask("xabcdx"), "x********x");
+    }
+
+    #[test]
+    fn a_cut_never_falls_inside_a_secret() {
+        let masker = Masker::new(["SECRET"]);
+        let bytes = b"0123SECRET0123456789";
+        // Spanning the cut: the cut moves before it.
+        assert_eq!(masker.safe_cut(bytes, 6), Some(4));
+        assert_eq!(masker.safe_cut(bytes, 4), Some(4));
+        assert_eq!(masker.safe_cut(bytes, 12), Some(12));
+        // Starting at 0: the cut moves after it.
+        assert_eq!(masker.safe_cut(b"SECRET0123456789", 3), Some(6));
+        // A secret may still be completed by output yet to come.
+        assert_eq!(masker.safe_cut(b"0123456SECRE", 8), None);
+        assert_eq!(masker.safe_cut(b"0123456789SEC", 8), Some(8));
+    }
+
+    #[test]
+    fn a_cut_never_falls_inside_a_character() {
+        let bytes = "aé".repeat(8);
+        let cut = Masker::default()
+            .safe_cut(bytes.as_bytes(), 2)
+            .expect("a cut");
+        assert_eq!(cut, 1);
+        assert!(bytes.is_char_boundary(cut));
+    }
+}

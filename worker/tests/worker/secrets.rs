@@ -1,0 +1,233 @@
+//! Runner secrets end to end: injected into the step's process, masked in the stored log, named
+//! only by database properties; and a step whose property updates break a reserved key fails
+//! without saving them.
+
+use gantry_testkit::TestStack;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{spawn_stack, step_statuses};
+
+/// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
+const SECRET: &str = "GSK_QM4TZR9WXB2LPV7NHC";
+const MASK: &str = "********";
+
+/// Creates secret `name` through the API.
+async fn put_secret(stack: &TestStack, name: &str, data: serde_json::Value) {
+    let (status, body) = stack
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/secrets/{name}"),
+            Some(json!({"data": {"attributes": {"data": data}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "PUT /api/secrets/{name}: {body}");
+}
+
+/// The log joined, for messages.
+fn joined(log: &[String]) -> String {
+    log.join("\n")
+}
+
+/// Prints the secret alone, inside a longer line, in two writes 0.3 s apart, across the
+/// 16 KiB point where both Docker and the worker cut lines, and its hash (which proves the value
+/// the process saw without showing it).
+fn leaking_manifest() -> String {
+    let (head, tail) = SECRET.split_at(7);
+    format!(
+        r#"
+actions:
+  default:
+    run: |
+      printf '%s\n' "$API_KEY"
+      echo "Authorization: Bearer $API_KEY (sent)"
+      printf 'split:{head}'; sleep 0.3; printf '{tail}:end\n'
+      printf '%16379s' '' | tr ' ' x; printf '%s\n' "$API_KEY"
+      printf '%s' "$API_KEY" | sha256sum
+      echo "other=$OTHER"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_secret_reaches_the_step_wins_over_a_property_and_is_masked_in_the_log() {
+    let mut stack = spawn_stack().await;
+    put_secret(&stack, "api", json!({ "API_KEY": SECRET })).await;
+    let (project_props, env_props) = stack.project_with_manifest(&leaking_manifest()).await;
+    stack
+        .set_properties(
+            &project_props,
+            json!({"gantry": {"env": {"API_KEY": "from-properties", "OTHER": "plain"}}}),
+        )
+        .await;
+    stack
+        .set_properties(
+            &env_props,
+            json!({"gantry": {"env:runner_secrets": ["api"]}}),
+        )
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "success",
+        "log:\n{}",
+        joined(&log)
+    );
+    let fragments: Vec<&str> = (0..=SECRET.len() - 5).map(|i| &SECRET[i..i + 5]).collect();
+    for line in &log {
+        assert!(
+            fragments.iter().all(|f| !line.contains(f)),
+            "a fragment of the secret is in the log line {line:?}"
+        );
+    }
+    let has = |line: &str| log.iter().any(|l| l == line);
+    assert!(has(MASK), "the plain line is not masked:\n{}", joined(&log));
+    assert!(has(&format!("Authorization: Bearer {MASK} (sent)")));
+    assert!(has(&format!("split:{MASK}:end")));
+    let long = format!("{}{MASK}", "x".repeat(16379));
+    let at = log
+        .iter()
+        .position(|l| long.starts_with(l.as_str()) && l.len() > 16000)
+        .expect("the 16 KiB line is stored");
+    assert_eq!(format!("{}{}", log[at], log[at + 1]), long);
+    let hash = hex::encode(Sha256::digest(SECRET.as_bytes()));
+    assert!(
+        log.iter().any(|l| l.starts_with(&hash)),
+        "the process did not see the secret's value (expected sha256 {hash}):\n{}",
+        joined(&log)
+    );
+    assert!(has("other=plain"), "properties still reach the env");
+    stack.stop().await;
+}
+
+const PRINT_KEY: &str = r#"
+actions:
+  default:
+    run: echo "API_KEY=[${API_KEY:-unset}]"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_named_in_repository_files_are_ignored() {
+    let mut stack = spawn_stack().await;
+    put_secret(&stack, "api", json!({ "API_KEY": SECRET })).await;
+    stack
+        .project_with_files(
+            PRINT_KEY,
+            &[(
+                ".gantry/properties.yaml",
+                "gantry:\n  env:runner_secrets: [api]\n",
+            )],
+        )
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "success",
+        "log:\n{}",
+        joined(&log)
+    );
+    assert!(
+        log.iter().any(|l| l == "API_KEY=[unset]"),
+        "the secret was injected:\n{}",
+        joined(&log)
+    );
+    assert!(
+        log.iter().any(|l| l
+            .starts_with("===> Ignoring \"gantry.env:runner_secrets\" in .gantry/properties.yaml")),
+        "{}",
+        joined(&log)
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_fails_the_step_with_a_clear_message() {
+    let mut stack = spawn_stack().await;
+    let (project_props, _) = stack.project_with_manifest(PRINT_KEY).await;
+    stack
+        .set_properties(
+            &project_props,
+            json!({"gantry": {"env:runner_secrets": ["missing-one"]}}),
+        )
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_eq!(
+        step_statuses(&change),
+        vec![("default".into(), "error".into())]
+    );
+    let log = stack.log(&change_id).await;
+    let expected = "The secret \"missing-one\" named in gantry.env:runner_secrets does not exist; create it with PUT /api/secrets/missing-one";
+    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
+    assert!(
+        !log.iter().any(|l| l.starts_with("API_KEY=")),
+        "the action ran:\n{}",
+        joined(&log)
+    );
+    stack.stop().await;
+}
+
+const NUMERIC_PORT: &str = r#"
+actions:
+  default:
+    run: gantry-runner properties set environment /region '"eu"' && gantry-runner properties set project /gantry/env/PORT 8080
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_leaving_an_env_property_a_number_fails_and_saves_neither_owner() {
+    let mut stack = spawn_stack().await;
+    let (project_props, env_props) = stack.project_with_manifest(NUMERIC_PORT).await;
+    let project_before = stack.properties(&project_props).await;
+    let env_before = stack.properties(&env_props).await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "error",
+        "log:\n{}",
+        joined(&log)
+    );
+    let expected = "The step's updates to the project properties are invalid: `gantry.env.PORT` must be a string, found a number";
+    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
+    assert_eq!(stack.properties(&project_props).await, project_before);
+    assert_eq!(
+        stack.properties(&env_props).await,
+        env_before,
+        "the valid environment update was saved although the step failed"
+    );
+    stack.stop().await;
+}
+
+const ADD_SECRET_REFERENCE: &str = r#"
+actions:
+  default:
+    run: gantry-runner properties set environment '/gantry/env:runner_secrets' '["stolen"]'
+"#;
+
+/// Secret references are the user's to set: a step (repository code) that adds one to the
+/// database properties fails and saves nothing, as repository files naming secrets are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_may_not_add_a_secret_reference_to_the_properties() {
+    let mut stack = spawn_stack().await;
+    let (_, env_props) = stack.project_with_manifest(ADD_SECRET_REFERENCE).await;
+    let env_before = stack.properties(&env_props).await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    let expected = "The step's updates to the environment properties are invalid: `gantry.env:runner_secrets` may only be changed by a user through the API, not by a step";
+    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
+    assert_eq!(stack.properties(&env_props).await, env_before);
+    stack.stop().await;
+}
