@@ -167,6 +167,12 @@ pub fn step_properties_aad(step_id: uuid::Uuid) -> Vec<u8> {
     format!("step:{step_id}:properties").into_bytes()
 }
 
+/// Associated data of an attempt's sealed `step_result.json` (the `step_result_v1` message): a
+/// result copied to another step or attempt does not open.
+pub fn step_result_aad(step_id: uuid::Uuid, attempt: i32) -> Vec<u8> {
+    format!("step:{step_id}:result:{attempt}").into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,12 @@
 //! Wire messages (DESIGN §7): versioned, tagged JSON, defined once. Queue names and routing keys
 //! are constants here; the exchange and queue names get the configured prefix (see `amqp`).
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::crypto::{Cipher, CryptoError, step_result_aad};
 
 /// The direct exchange every message is published to.
 pub const EXCHANGE: &str = "gantry";
@@ -60,8 +64,8 @@ pub struct StepOutcome {
     /// Fences stale attempts: a result whose attempt is not the step's current one is dropped.
     pub attempt: i32,
     pub exit_code: Option<i64>,
-    /// The parsed `step_result.json` when the container exited 0 and the file was valid.
-    pub result: Option<serde_json::Value>,
+    /// The parsed `step_result.json` when the container exited 0 and the file was valid, sealed.
+    pub sealed_result: Option<SealedResult>,
     /// Why the attempt failed, when it did (shown in the step log).
     pub error: Option<String>,
     /// The failure was Gantry's infrastructure (Docker, Git, storage), not the action: the step is
@@ -70,9 +74,103 @@ pub struct StepOutcome {
     pub system: bool,
 }
 
+/// A `step_result.json` sealed by the runner role for the results role. It carries property
+/// values (the patches, the merged properties), which must not lie in plain text in the outbox or
+/// the results queue (RELIABILITY I6); it is bound to its step and attempt, so a result altered on
+/// the way, or moved to another step or attempt, does not open. On the wire: the base64 of a
+/// [`crate::crypto`] envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedResult(String);
+
+impl SealedResult {
+    pub fn seal(cipher: &Cipher, step_id: Uuid, attempt: i32, result: &serde_json::Value) -> Self {
+        let envelope = cipher.encrypt_json(result, &step_result_aad(step_id, attempt));
+        Self(STANDARD.encode(envelope))
+    }
+
+    /// The result sealed for `attempt` of `step_id`, if it is that and unaltered.
+    pub fn open(
+        &self,
+        cipher: &Cipher,
+        step_id: Uuid,
+        attempt: i32,
+    ) -> Result<serde_json::Value, CryptoError> {
+        let envelope = STANDARD
+            .decode(&self.0)
+            .map_err(|_| CryptoError::Malformed)?;
+        cipher.decrypt_json(&envelope, &step_result_aad(step_id, attempt))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::EncryptionSettings;
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    fn cipher() -> Cipher {
+        Cipher::from_settings(&EncryptionSettings {
+            key_id: "k1".into(),
+            key: SecretString::from(STANDARD.encode([7u8; 32])),
+            previous_keys: Default::default(),
+        })
+        .unwrap()
+    }
+
+    fn outcome(sealed_result: Option<SealedResult>) -> Message {
+        Message::StepResultV1(StepOutcome {
+            change_id: Uuid::nil(),
+            step_id: Uuid::nil(),
+            attempt: 1,
+            exit_code: Some(0),
+            sealed_result,
+            error: None,
+            system: false,
+        })
+    }
+
+    #[test]
+    fn a_sealed_result_travels_without_its_values_and_opens_for_its_attempt() {
+        let (cipher, step_id) = (cipher(), Uuid::now_v7());
+        let result = json!({"project": {"properties_diff": [
+            {"op": "add", "path": "/token", "value": "canary-value-4711"}]}});
+        let sealed = SealedResult::seal(&cipher, step_id, 2, &result);
+        let wire = serde_json::to_string(&outcome(Some(sealed.clone()))).unwrap();
+
+        assert!(!wire.contains("canary"), "plaintext on the wire: {wire}");
+        let envelope = STANDARD.decode(&sealed.0).unwrap();
+        assert!(
+            !envelope.windows(6).any(|w| w == b"canary"),
+            "plaintext under the base64"
+        );
+        let back: Message = serde_json::from_str(&wire).unwrap();
+        let Message::StepResultV1(back) = back else {
+            panic!("not a step result: {back:?}")
+        };
+        assert_eq!(back.sealed_result.as_ref(), Some(&sealed));
+        assert_eq!(sealed.open(&cipher, step_id, 2).unwrap(), result);
+    }
+
+    #[test]
+    fn a_sealed_result_does_not_open_for_another_attempt_or_step_or_when_altered() {
+        let (cipher, step_id) = (cipher(), Uuid::now_v7());
+        let sealed = SealedResult::seal(&cipher, step_id, 1, &json!({"a": 1}));
+        let tampered = |e| matches!(e, Err(CryptoError::Tampered));
+
+        assert!(tampered(sealed.open(&cipher, step_id, 2)));
+        assert!(tampered(sealed.open(&cipher, Uuid::now_v7(), 1)));
+        let mut envelope = STANDARD.decode(&sealed.0).unwrap();
+        let last = envelope.len() - 1;
+        envelope[last] ^= 1;
+        let altered = SealedResult(STANDARD.encode(envelope));
+        assert!(tampered(altered.open(&cipher, step_id, 1)));
+        assert!(matches!(
+            SealedResult("not base64!".into()).open(&cipher, step_id, 1),
+            Err(CryptoError::Malformed)
+        ));
+    }
 
     #[test]
     fn messages_are_tagged_with_a_versioned_type() {

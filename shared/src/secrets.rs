@@ -17,6 +17,10 @@ use crate::properties::{
 
 /// Longest secret name.
 pub const MAX_SECRET_NAME_LEN: usize = 100;
+/// Fewest characters (surrounding whitespace aside) of a non-empty secret value: shorter values
+/// cannot be masked wherever they appear in a log without blanking ordinary output (every `1`
+/// or `yes`), so they are refused rather than left unmasked.
+pub const MIN_VALUE_CHARS: usize = 4;
 /// Largest key/value map of one secret (keys and values, `KEY=value\0` each), like `gantry.env`.
 pub const MAX_SECRET_BYTES: usize = crate::properties::MAX_ENV_BYTES;
 
@@ -45,6 +49,10 @@ pub enum InvalidSecret {
     Value(String),
     #[error("the value of secret key \"{0}\" contains a NUL byte")]
     Nul(String),
+    #[error(
+        "the value of secret key \"{0}\" is shorter than {MIN_VALUE_CHARS} characters: a value that short cannot be masked in step logs without hiding ordinary output"
+    )]
+    TooShort(String),
     #[error("secret data is {size} bytes, more than the {max} bytes allowed")]
     TooLarge { size: usize, max: usize },
 }
@@ -75,6 +83,10 @@ pub fn parse_values(data: &Value) -> Result<BTreeMap<String, String>, InvalidSec
         if value.contains('\0') {
             return Err(InvalidSecret::Nul(key.clone()));
         }
+        let chars = value.trim().chars().count();
+        if chars > 0 && chars < MIN_VALUE_CHARS {
+            return Err(InvalidSecret::TooShort(key.clone()));
+        }
         size += key.len() + value.len() + 2;
         values.insert(key.clone(), value.to_owned());
     }
@@ -93,13 +105,23 @@ fn is_env_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// One stored secret, decrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One stored secret, decrypted. Its `Debug` shows the keys, never the values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     pub name: String,
     pub values: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("name", &self.name)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Creates or replaces a secret; `true` when it was created.
@@ -270,10 +292,10 @@ mod tests {
 
     #[test]
     fn values_are_strings_under_variable_names() {
-        let parsed = parse_values(&json!({"API_KEY": "k", "_X": ""})).expect("valid");
+        let parsed = parse_values(&json!({"API_KEY": "k3y!", "_X": ""})).expect("valid");
         assert_eq!(parsed.len(), 2);
         assert_eq!(
-            parse_values(&json!({"API-KEY": "k"})),
+            parse_values(&json!({"API-KEY": "k3y!"})),
             Err(InvalidSecret::Key("API-KEY".into()))
         );
         assert_eq!(
@@ -285,11 +307,35 @@ mod tests {
             Err(InvalidSecret::Nul("A".into()))
         );
         assert_eq!(parse_values(&json!(["A"])), Err(InvalidSecret::NotAnObject));
+        assert_eq!(
+            parse_values(&json!({"PIN": " 123 "})),
+            Err(InvalidSecret::TooShort("PIN".into()))
+        );
         let big = "x".repeat(MAX_SECRET_BYTES);
         assert!(matches!(
             parse_values(&json!({ "BIG": big })),
             Err(InvalidSecret::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn debug_output_names_keys_but_never_values() {
+        let at = Utc::now();
+        let secret = Secret {
+            name: "db".into(),
+            values: BTreeMap::from([("PASSWORD".into(), "hunter22".into())]),
+            created_at: at,
+            updated_at: at,
+        };
+        let shown = format!(
+            "{:?}",
+            StepSecrets {
+                runner: vec![secret.clone()],
+                build: vec![secret]
+            }
+        );
+        assert!(shown.contains("PASSWORD"), "{shown}");
+        assert!(!shown.contains("hunter22"), "{shown}");
     }
 
     #[test]

@@ -16,11 +16,19 @@
 //!   log would make it unreadable while hiding nothing a reader could not guess, but a step that
 //!   echoes such a secret on its own still gets that line masked.
 //!
+//! * **Encoded forms.** A secret a step base64-encodes (`echo "$TOKEN" | base64`) or prints as a
+//!   JSON string is masked too: each anywhere-pattern adds its base64 (standard and URL-safe
+//!   alphabets, at each of the three alignments it can have inside a longer encoded text, without
+//!   the edge characters that also encode neighbouring bytes) and its JSON-escaped form.
+//!
 //! Matching is on bytes so that [`Masker::safe_cut`] can choose where an unfinished line of raw
 //! output may be split without cutting through a secret.
 
 use std::borrow::Cow;
 use std::ops::Range;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 /// What replaces a secret in a log line.
 pub const MASK: &str = "********";
@@ -30,8 +38,9 @@ pub const MASK: &str = "********";
 /// common word fragment or number that would blank out ordinary output.
 pub const MIN_MASKED_CHARS: usize = 4;
 
-/// Masks the secret values of one step in log lines.
-#[derive(Debug, Clone, Default)]
+/// Masks the secret values of one step in log lines. Its `Debug` shows how many patterns it has,
+/// never the patterns.
+#[derive(Clone, Default)]
 pub struct Masker {
     /// Patterns masked wherever they occur, longest first.
     anywhere: Vec<Vec<u8>>,
@@ -39,22 +48,38 @@ pub struct Masker {
     whole_line: Vec<String>,
 }
 
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("anywhere", &self.anywhere.len())
+            .field("whole_line", &self.whole_line.len())
+            .finish()
+    }
+}
+
 impl Masker {
     /// A masker for `values` (every runner and build secret value of a step).
     pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
         let mut masker = Masker::default();
         for value in values {
-            for line in value.as_ref().lines().map(str::trim) {
+            let value = value.as_ref();
+            for line in value.lines().map(str::trim) {
                 if line.is_empty() {
                     continue;
                 }
                 if line.chars().count() >= MIN_MASKED_CHARS {
                     masker.anywhere.push(line.as_bytes().to_vec());
+                    masker.anywhere.extend(encoded_forms(line.as_bytes()));
                 } else {
                     masker.whole_line.push(line.to_owned());
                 }
             }
+            // A multi-line value encoded as a whole is one line of output.
+            if value.lines().nth(1).is_some() && value.trim().chars().count() >= MIN_MASKED_CHARS {
+                masker.anywhere.extend(encoded_forms(value.as_bytes()));
+            }
         }
+        masker.anywhere.retain(|p| p.len() >= MIN_MASKED_CHARS);
         masker
             .anywhere
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
@@ -136,6 +161,34 @@ impl Masker {
         }
         merged
     }
+}
+
+/// The forms `secret` takes when a step encodes it: base64 (standard and URL-safe) at each of
+/// the three byte alignments it can have inside longer encoded text — only the characters that
+/// encode the secret's bytes alone, since the edge ones also carry its neighbours' bits — and the
+/// JSON string escape, when it differs from the raw text.
+fn encoded_forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    let mut forms = Vec::with_capacity(7);
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for offset in 0..3usize {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(secret);
+            let encoded = engine.encode(&shifted);
+            let start = (8 * offset).div_ceil(6);
+            let end = (8 * (offset + secret.len()) / 6).min(encoded.len());
+            if start < end {
+                forms.push(encoded.as_bytes()[start..end].to_vec());
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(secret) {
+        let quoted = serde_json::to_string(text).expect("a string serialises");
+        let escaped = &quoted[1..quoted.len() - 1];
+        if escaped != text {
+            forms.push(escaped.as_bytes().to_vec());
+        }
+    }
+    forms
 }
 
 #[cfg(test)]
@@ -221,6 +274,34 @@ mod tests {
     }
 
     #[test]
+    fn base64_forms_are_masked_at_every_alignment() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let secret = "GSK_QM4TZR9WXB2LPV7NHC";
+        let masker = Masker::new([secret]);
+        for prefix in ["", "a", "ab", "abc"] {
+            for engine in [&STANDARD, &URL_SAFE] {
+                let encoded = engine.encode(format!("{prefix}{secret}\n"));
+                let line = masker.mask(&encoded).into_owned();
+                assert!(line.contains(MASK), "{prefix:?}: {encoded} -> {line}");
+                // What is left encodes at most the neighbouring bytes and one partial byte.
+                assert!(line.len() <= MASK.len() + 12, "{encoded} -> {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_escaped_and_multi_line_encoded_values_are_masked() {
+        let secret = "pa\"ss\\word";
+        assert_eq!(
+            masked(&[secret], r#"{"password":"pa\"ss\\word"}"#),
+            format!(r#"{{"password":"{MASK}"}}"#)
+        );
+        let key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----\n";
+        let json = serde_json::to_string(key).unwrap();
+        assert_eq!(masked(&[key], &json), format!("\"{MASK}\""));
+    }
+
+    #[test]
     fn a_cut_never_falls_inside_a_secret() {
         let masker = Masker::new(["SECRET"]);
         let bytes = b"0123SECRET0123456789";
@@ -232,7 +313,9 @@ mod tests {
         assert_eq!(masker.safe_cut(b"SECRET0123456789", 3), Some(6));
         // A secret may still be completed by output yet to come.
         assert_eq!(masker.safe_cut(b"0123456SECRE", 8), None);
-        assert_eq!(masker.safe_cut(b"0123456789SEC", 8), Some(8));
+        // Its encoded forms are longer (8 characters of base64): the cut waits for them too.
+        assert_eq!(masker.safe_cut(b"0123456789SEC", 8), None);
+        assert_eq!(masker.safe_cut(b"0123456789abcdeSEC", 8), Some(8));
     }
 
     #[test]

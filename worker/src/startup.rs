@@ -33,6 +33,7 @@ impl Worker {
         let pool = gantry_shared::db::pool(&settings.database)?;
         let cipher = Cipher::from_settings(&settings.encryption)?;
         let docker = if settings.worker.roles.contains(&Role::Runner) {
+            crate::runner::buildkit::sweep_stale_secret_files();
             let docker = Docker::connect_with_socket_defaults()
                 .context("connecting to the Docker engine")?;
             Some(

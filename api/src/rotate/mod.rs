@@ -14,4 +14,4 @@ mod rows;
 mod run;
 
 pub use report::{RotationError, RotationFailure, RotationReport, RowKey, Table, TableReport};
-pub use run::{BATCH_SIZE, rotate_keys, run};
+pub use run::{BATCH_SIZE, left_under_other_keys, rotate_keys, run};

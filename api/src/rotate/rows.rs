@@ -138,3 +138,30 @@ pub(super) async fn update_column(
     };
     client.execute(sql, &params).await
 }
+
+/// Ciphertexts of `table` sealed under a key other than `key_id`, counted in SQL from the
+/// envelope header (version byte, key id length, key id): what a finished rotation must leave at
+/// zero.
+pub(super) async fn count_under_other_keys(
+    client: &impl GenericClient,
+    table: Table,
+    key_id: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    let other = |column: &str| {
+        format!(
+            "({column} IS NOT NULL AND substring({column} from 3 for get_byte({column}, 1)) <> convert_to($1, 'UTF8'))"
+        )
+    };
+    let (relation, condition) = match table {
+        Table::Properties => ("properties", other("document")),
+        Table::PropertiesVersions => ("properties_versions", other("document")),
+        Table::GitRemotes => (
+            "git_remotes",
+            format!("{} OR {}", other("password"), other("ssh_key_data")),
+        ),
+        Table::Secrets => ("secrets", other("data")),
+        Table::Steps => ("steps", other("properties")),
+    };
+    let sql = format!("SELECT count(*) FROM {relation} WHERE {condition}");
+    Ok(client.query_one(&sql, &[&key_id]).await?.get(0))
+}

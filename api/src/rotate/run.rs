@@ -7,7 +7,7 @@ use gantry_shared::db::{self, DbErrorKind};
 use gantry_shared::settings::Settings;
 
 use super::report::{RotationError, RotationFailure, RotationReport, RowKey, Table};
-use super::rows::{LockedRow, Sealed, lock_batch, update_column};
+use super::rows::{LockedRow, Sealed, count_under_other_keys, lock_batch, update_column};
 
 /// Rows per transaction.
 pub const BATCH_SIZE: i64 = 500;
@@ -28,14 +28,43 @@ pub async fn rotate_keys(pool: &Pool, cipher: &Cipher) -> Result<RotationReport,
     Ok(report)
 }
 
-/// The command: connects, rotates and prints the summary.
+/// The command: connects, rotates, prints the summary, then checks that nothing is left under
+/// another key — a process still sealing with the old key could have written behind the run.
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let pool = db::pool(&settings.database).context("creating the database pool")?;
     let cipher =
         Cipher::from_settings(&settings.encryption).context("loading the encryption keys")?;
     let report = rotate_keys(&pool, &cipher).await?;
     println!("{report}");
+    let left = left_under_other_keys(&pool, cipher.current_key_id()).await?;
+    if !left.is_empty() {
+        let tables: Vec<String> = left
+            .iter()
+            .map(|(table, n)| format!("{} {n}", table.name()))
+            .collect();
+        anyhow::bail!(
+            "ciphertexts written under another key during the rotation remain ({}): a process \
+             still seals with an old key; give every process the new `encryption.key_id`/`key`, \
+             then run `gantry-api rotate-key` again before removing the old key",
+            tables.join(", ")
+        );
+    }
     Ok(())
+}
+
+/// The tables that still hold ciphertext under a key other than `key_id`, with how many.
+pub async fn left_under_other_keys(pool: &Pool, key_id: &str) -> anyhow::Result<Vec<(Table, i64)>> {
+    let client = pool.get().await.context("connecting to the database")?;
+    let mut left = Vec::new();
+    for table in Table::ALL {
+        let n = count_under_other_keys(&client, table, key_id)
+            .await
+            .with_context(|| format!("checking {}", table.name()))?;
+        if n > 0 {
+            left.push((table, n));
+        }
+    }
+    Ok(left)
 }
 
 type Failed = (Option<RowKey>, RotationFailure);

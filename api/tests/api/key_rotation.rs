@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gantry_api::rotate::{RowKey, Table, rotate_keys};
+use gantry_api::rotate::{RowKey, Table, left_under_other_keys, rotate_keys};
 use gantry_shared::crypto::{
     Cipher, envelope_key_id, git_remote_aad, properties_aad, secret_aad, step_properties_aad,
 };
@@ -107,7 +107,7 @@ async fn after_a_rotation_the_new_key_alone_reads_every_version_and_a_second_run
         )
         .await,
     );
-    put_secret(&app, "db", json!({ "DB_PASSWORD": "pw" })).await;
+    put_secret(&app, "db", json!({ "DB_PASSWORD": "pw-1234" })).await;
     let step_properties = json!({ "merged": true });
     let step = insert_step(&app, app.create_change().await, &step_properties).await;
 
@@ -122,9 +122,22 @@ async fn after_a_rotation_the_new_key_alone_reads_every_version_and_a_second_run
     let key_ids = envelope_key_ids(&app).await;
     assert_eq!(key_ids.len(), 12);
     assert!(key_ids.iter().all(|id| id == NEW_KEY_ID), "{key_ids:?}");
+    assert_eq!(
+        left_under_other_keys(&app.pool, NEW_KEY_ID).await.unwrap(),
+        vec![]
+    );
     let again = rotate_keys(&app.pool, &rotating(&app)).await.unwrap();
     assert_eq!(again.re_encrypted(), 0, "{again}");
     assert_eq!(again.table(Table::PropertiesVersions).already_current, 6);
+    // A process still sealing with the old key writes behind the run: the check finds it.
+    let late = BTreeMap::from([("LATE".to_owned(), "late-value".to_owned())]);
+    gantry_shared::secrets::put(&app.db().await, &app.cipher(), "late", &late)
+        .await
+        .unwrap();
+    assert_eq!(
+        left_under_other_keys(&app.pool, NEW_KEY_ID).await.unwrap(),
+        vec![(Table::Secrets, 1)]
+    );
     // The app still configured with the old key alone can no longer read them.
     let document = expect_status(app.get(&project).await, 500).await;
     let detail = first_error(&document)["detail"].as_str().unwrap();
@@ -258,8 +271,8 @@ async fn a_write_made_while_the_rotation_runs_is_not_lost() {
 async fn a_row_that_does_not_decrypt_stops_the_run_naming_it_and_a_rerun_finishes() {
     let app = spawn_app().await;
     let path = app.project_properties().await;
-    put_secret(&app, "a", json!({ "A": "1" })).await;
-    put_secret(&app, "b", json!({ "B": "2" })).await;
+    put_secret(&app, "a", json!({ "A": "one-1" })).await;
+    put_secret(&app, "b", json!({ "B": "two-2" })).await;
     let flip = "UPDATE secrets SET data = set_byte(data, length(data) - 1, \
                 get_byte(data, length(data) - 1) # 1) WHERE name = 'b'";
     app.db().await.execute(flip, &[]).await.unwrap();

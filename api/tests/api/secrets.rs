@@ -128,7 +128,7 @@ async fn invalid_secrets_are_refused_with_422_and_a_pointer_and_store_nothing() 
         201,
     )
     .await;
-    let cases: [(&str, String, Option<&str>, &str); 6] = [
+    let cases: [(&str, String, Option<&str>, &str); 7] = [
         (
             "kept",
             data(json!({ "API-KEY": "x" })),
@@ -158,6 +158,12 @@ async fn invalid_secrets_are_refused_with_422_and_a_pointer_and_store_nothing() 
             r#"{"data":{"attributes":{"data":{},"extra":1}}}"#.to_owned(),
             Some("/data/attributes/extra"),
             "unknown field",
+        ),
+        (
+            "kept",
+            data(json!({ "PIN": "123" })),
+            Some("/data/attributes/data/PIN"),
+            "the value of secret key \"PIN\" is shorter than 4 characters",
         ),
         (
             "-bad",
@@ -197,7 +203,7 @@ fn data(data: Value) -> String {
 #[tokio::test]
 async fn a_deleted_secret_answers_204_and_is_then_not_found() {
     let app = spawn_app().await;
-    expect_status(put_secret(&app, "db", json!({ "A": "x" })).await, 201).await;
+    expect_status(put_secret(&app, "db", json!({ "A": "x-value" })).await, 201).await;
 
     expect_status(app.delete("/api/secrets/db").await, 204).await;
 
@@ -230,7 +236,7 @@ async fn unknown_and_invalid_secret_names_are_not_found() {
 #[tokio::test]
 async fn secret_routes_need_a_token() {
     let app = spawn_app().await;
-    expect_status(put_secret(&app, "db", json!({ "A": "x" })).await, 201).await;
+    expect_status(put_secret(&app, "db", json!({ "A": "x-value" })).await, 201).await;
 
     for (method, path) in [
         (Method::GET, "/api/secrets"),
@@ -250,6 +256,6 @@ async fn secret_routes_need_a_token() {
     }
     assert_eq!(
         stored_values(&app, "db").await.unwrap(),
-        [("A".to_owned(), "x".to_owned())]
+        [("A".to_owned(), "x-value".to_owned())]
     );
 }

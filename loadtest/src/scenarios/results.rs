@@ -1,16 +1,17 @@
 //! `results`: step results applied per second by the worker's `results` role, alone. N changes
 //! are prepared with SQL, each with one step in the state a runner leaves it once it has claimed
 //! the step and handed its outcome over (`running`, attempt 1, the properties versions it read,
-//! lease released); then N `step_result_v1` messages, each adding its own project property, are
-//! published straight to the results queue with publisher confirms, and the time until every
-//! change is final is measured. Afterwards the project's properties must hold all N keys at
-//! version 1 + N.
+//! lease released); then N `step_result_v1` messages, each adding its own project property and
+//! sealed as a runner seals them (with the key of Gantry's settings), are published straight to
+//! the results queue with publisher confirms, and the time until every change is final is
+//! measured. Afterwards the project's properties must hold all N keys at version 1 + N.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use gantry_shared::amqp::{self, Outgoing, Publisher, Topology};
-use gantry_shared::messages::{Message, Queue, StepOutcome};
+use gantry_shared::crypto::Cipher;
+use gantry_shared::messages::{Message, Queue, SealedResult, StepOutcome};
 use gantry_shared::settings::Settings;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,9 @@ pub async fn run(
     let publisher = Publisher::open(&broker, Topology::new(&settings.amqp))
         .await
         .context("opening a confirming channel")?;
-    let payloads = payloads(&prepared)?;
+    let cipher =
+        Cipher::from_settings(&settings.encryption).context("loading Gantry's encryption keys")?;
+    let payloads = payloads(&prepared, &cipher)?;
 
     let bar = progress::bar(params.results as u64, "results");
     let started = Instant::now();
@@ -184,8 +187,9 @@ async fn prepare(db: &Client, project: &str, n: usize) -> anyhow::Result<Prepare
     })
 }
 
-/// One `step_result_v1` per step: exit 0, adding the project property `result_<i>` = i.
-fn payloads(prepared: &Prepared) -> anyhow::Result<Vec<Vec<u8>>> {
+/// One `step_result_v1` per step: exit 0, adding the project property `result_<i>` = i. Sealing
+/// happens here, before the clock starts, as the runner role seals before the hand-over.
+fn payloads(prepared: &Prepared, cipher: &Cipher) -> anyhow::Result<Vec<Vec<u8>>> {
     prepared
         .changes
         .iter()
@@ -202,7 +206,7 @@ fn payloads(prepared: &Prepared) -> anyhow::Result<Vec<Vec<u8>>> {
                 step_id: *step_id,
                 attempt: 1,
                 exit_code: Some(0),
-                result: Some(result),
+                sealed_result: Some(SealedResult::seal(cipher, *step_id, 1, &result)),
                 error: None,
                 system: false,
             });

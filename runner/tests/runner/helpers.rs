@@ -20,8 +20,10 @@ impl Step {
     /// A step whose repository has `.gantry/actions.yaml` = `manifest` and empty properties.
     pub fn new(manifest: &str) -> Step {
         // Outside /tmp, like the container's /opt/gantry: /tmp is the other writable root, and a
-        // home inside it would hide path checks that tell the two apart.
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory");
+        // home inside it would hide path checks that tell the two apart. (Not the target
+        // directory: a checkout can itself live under /tmp.) /var/tmp is the FHS's other
+        // temporary directory.
+        let dir = tempfile::tempdir_in("/var/tmp").expect("a temporary directory");
         let home = dir.path().join("home");
         let protocol = home.join(".gantry");
         fs::create_dir_all(&protocol).expect("the protocol directory");

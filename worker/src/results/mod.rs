@@ -1,9 +1,12 @@
-//! The `results` role: applies step outcomes (`apply`) and drives the step tree and the change
+//! The `results` role: applies step outcomes (`apply`) and their property patches (`patches`),
+//! fails steps with masked reasons (`fail`), and drives the step tree and the change
 //! (`orchestrate`, also used by the planner to start a change); `retry` decides what happens to
 //! an attempt lost to infrastructure (also used by the reaper).
 
 pub mod apply;
+mod fail;
 pub mod orchestrate;
+mod patches;
 pub(crate) mod retry;
 pub(crate) mod rows;
 

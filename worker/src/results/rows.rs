@@ -149,3 +149,34 @@ pub async fn change_manifest(
     let tree: Option<serde_json::Value> = row.get(0);
     Ok(serde_json::from_value(tree.unwrap_or_default())?)
 }
+
+/// The properties ids of the change's project and environment.
+pub async fn properties_ids(
+    client: &impl GenericClient,
+    change_id: Uuid,
+) -> Result<(Uuid, Uuid), tokio_postgres::Error> {
+    let row = client
+        .query_one_cached(
+            "SELECT pp.id, ep.id FROM changes c \
+             JOIN properties pp ON pp.project_id = c.project_id \
+             JOIN properties ep ON ep.environment_id = c.environment_id WHERE c.id = $1",
+            &[&change_id],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Locks properties rows in id order, the order the key rotation locks them in, so that a result
+/// editing two documents and a rotation batch never wait for each other in opposite orders.
+pub async fn lock_properties(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .query_cached(
+            "SELECT id FROM properties WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&ids],
+        )
+        .await?;
+    Ok(())
+}

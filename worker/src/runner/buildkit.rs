@@ -3,7 +3,7 @@
 //! to offer a secret without leaving it in the image.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bollard::Docker;
 use bollard::grpc::build::{
@@ -83,14 +83,35 @@ pub async fn build(docker: &Docker, options: Options, context: Vec<u8>) -> Resul
     })
 }
 
+/// Name prefix of the directories holding build secrets; the process id follows it, so a sweep
+/// can tell the directories of dead processes from those of live ones.
+const SECRETS_DIR_PREFIX: &str = "gantry-build-secrets-";
+
+/// Where build secret files are written: the shared-memory tmpfs when there is one (the values
+/// never reach a disk), else the temporary directory.
+fn secrets_parent() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    match shm.is_dir() {
+        true => shm.to_path_buf(),
+        false => std::env::temp_dir(),
+    }
+}
+
 /// One file per secret, readable by the worker only, in a directory removed when dropped.
 fn write_secret_files(secrets: &BTreeMap<String, String>) -> std::io::Result<tempfile::TempDir> {
+    write_secret_files_in(&secrets_parent(), secrets)
+}
+
+fn write_secret_files_in(
+    parent: &Path,
+    secrets: &BTreeMap<String, String>,
+) -> std::io::Result<tempfile::TempDir> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = tempfile::Builder::new()
-        .prefix("gantry-build-secrets-")
+        .prefix(&format!("{SECRETS_DIR_PREFIX}{}-", std::process::id()))
         .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()?;
+        .tempdir_in(parent)?;
     for (key, value) in secrets {
         // Keys are environment variable names (checked when the secret is stored): plain file names.
         std::fs::OpenOptions::new()
@@ -101,6 +122,41 @@ fn write_secret_files(secrets: &BTreeMap<String, String>) -> std::io::Result<tem
             .write_all(value.as_bytes())?;
     }
     Ok(dir)
+}
+
+/// Removes the build secret directories a killed worker left behind (a `SIGKILL` skips the
+/// removal on drop): those whose process no longer exists. Run when a runner starts.
+pub fn sweep_stale_secret_files() {
+    let removed = sweep_in(&secrets_parent(), |pid| {
+        Path::new(&format!("/proc/{pid}")).exists()
+    });
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed build secret files left by stopped workers"
+        );
+    }
+}
+
+fn sweep_in(parent: &Path, alive: impl Fn(u32) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SECRETS_DIR_PREFIX))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !alive(pid)) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn buildkit_network(network: &str) -> ImageBuildNetworkMode {
@@ -139,6 +195,27 @@ mod tests {
         let path = dir.path().to_owned();
         drop(dir);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_files_of_dead_workers_are_swept_and_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let secrets = BTreeMap::from([("K".to_owned(), "v4lue".to_owned())]);
+        let mine = write_secret_files_in(parent.path(), &secrets).unwrap();
+        let dead = parent
+            .path()
+            .join(format!("{SECRETS_DIR_PREFIX}4194999-abc"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("K"), "left behind").unwrap();
+        let unrelated = parent.path().join("other-dir");
+        std::fs::create_dir(&unrelated).unwrap();
+
+        let removed = sweep_in(parent.path(), |pid| pid == std::process::id());
+
+        assert_eq!(removed, 1);
+        assert!(!dead.exists());
+        assert!(mine.path().join("K").exists());
+        assert!(unrelated.exists());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `runner` role: claim a step, build or reuse its image, run its container, hand the outcome
 //! to the `results` role through the outbox (DESIGN §5, §7).
 
-mod buildkit;
+pub(crate) mod buildkit;
 mod claim;
 pub mod container;
 mod image;
@@ -10,7 +10,7 @@ mod volume;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gantry_shared::messages::{Message, StepOutcome};
+use gantry_shared::messages::{Message, SealedResult, StepOutcome};
 use gantry_shared::protocol::{SECRET_NAMES_ENV, StepContextEnv};
 use gantry_shared::telemetry;
 use tokio_util::sync::CancellationToken;
@@ -97,15 +97,19 @@ async fn execute(
     lease_lost: &CancellationToken,
     created: &mut Option<container::Created>,
 ) -> Option<StepOutcome> {
-    let outcome = |exit_code, result, error: Option<String>, system| StepOutcome {
-        change_id: claimed.change_id,
-        step_id: claimed.step_id,
-        attempt: claimed.attempt,
-        exit_code,
-        result,
-        // The results role stores it as a line of this step's log.
-        error: error.map(|e| log.mask(&e).into_owned()),
-        system,
+    let outcome = |exit_code, result: Option<serde_json::Value>, error: Option<String>, system| {
+        StepOutcome {
+            change_id: claimed.change_id,
+            step_id: claimed.step_id,
+            attempt: claimed.attempt,
+            exit_code,
+            // Property values: the outbox and the results queue only ever hold them sealed.
+            sealed_result: result
+                .map(|r| SealedResult::seal(&ctx.cipher, claimed.step_id, claimed.attempt, &r)),
+            // The results role stores it as a line of this step's log.
+            error: error.map(|e| log.mask(&e).into_owned()),
+            system,
+        }
     };
     let Some(docker) = ctx.docker.as_ref() else {
         return Some(outcome(

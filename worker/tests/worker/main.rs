@@ -7,6 +7,7 @@ mod leases;
 mod pipeline;
 mod properties;
 mod protocol;
+mod results_integrity;
 mod secrets;
 mod seeds;
 mod telemetry;

@@ -29,6 +29,13 @@ async fn parallel_steps_modifying_different_properties_are_both_merged() {
         "log:\n{}",
         stack.log(&change_id).await.join("\n")
     );
+    for child in ["foo", "bar"] {
+        let step = crate::helpers::step_named(&change, child);
+        assert_eq!(
+            step["attributes"]["project_properties_version"], 2,
+            "{child} started from the parent's version, beside its sibling"
+        );
+    }
     let (version, document) = stack.properties(&project_props).await;
     assert_eq!(document, json!({"foo": "new_foo", "bar": "new_bar"}));
     assert_eq!(version, 4);

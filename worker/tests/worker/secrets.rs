@@ -118,7 +118,7 @@ async fn secrets_named_in_repository_files_are_ignored() {
             PRINT_KEY,
             &[(
                 ".gantry/properties.yaml",
-                "gantry:\n  env:runner_secrets: [api]\n",
+                "gantry:\n  env:runner_secrets: [api]\n  env:build_secrets: [api]\n",
             )],
         )
         .await;
@@ -140,6 +140,12 @@ async fn secrets_named_in_repository_files_are_ignored() {
     assert!(
         log.iter().any(|l| l
             .starts_with("===> Ignoring \"gantry.env:runner_secrets\" in .gantry/properties.yaml")),
+        "{}",
+        joined(&log)
+    );
+    // The build secrets were not offered either: the image was built without BuildKit.
+    assert!(
+        !log.iter().any(|l| l.contains("Building with BuildKit")),
         "{}",
         joined(&log)
     );
@@ -227,6 +233,30 @@ async fn a_step_may_not_add_a_secret_reference_to_the_properties() {
     let log = stack.log(&change_id).await;
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     let expected = "The step's updates to the environment properties are invalid: `gantry.env:runner_secrets` may only be changed by a user through the API, not by a step";
+    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
+    assert_eq!(stack.properties(&env_props).await, env_before);
+    stack.stop().await;
+}
+
+const UNSAFE_FILE: &str = r#"
+actions:
+  default:
+    run: gantry-runner properties set environment '/gantry/files/~1etc~1cron.d~1job' '{"content":"x"}'
+"#;
+
+/// A step's patch is checked like a user's update: a `gantry.files` path outside the writable
+/// places fails the step, naming the path, and saves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_storing_an_unsafe_file_path_fails_and_saves_nothing() {
+    let mut stack = spawn_stack().await;
+    let (_, env_props) = stack.project_with_manifest(UNSAFE_FILE).await;
+    let env_before = stack.properties(&env_props).await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    let expected = "The step's updates to the environment properties are invalid: `gantry.files` path \"/etc/cron.d/job\" is refused: files may only be written under /opt/gantry or /tmp";
     assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
     assert_eq!(stack.properties(&env_props).await, env_before);
     stack.stop().await;

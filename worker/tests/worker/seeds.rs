@@ -33,6 +33,15 @@ async fn parallel_steps_setting_the_same_property_leave_the_value_of_the_step_th
         "log:\n{}",
         stack.log(&change_id).await.join("\n")
     );
+    // Both children started from the properties the parent left (version 2): they ran side by
+    // side, not one after the other.
+    for child in ["foo", "bar"] {
+        assert_eq!(
+            step_named(&change, child)["attributes"]["project_properties_version"],
+            2,
+            "{child}"
+        );
+    }
     let foo_finished = step_named(&change, "foo")["attributes"]["finished_at"].clone();
     let bar_finished = step_named(&change, "bar")["attributes"]["finished_at"].clone();
     assert!(

@@ -18,10 +18,18 @@ use crate::state::AppState;
 
 const DATA_POINTER: &str = "/data/attributes/data";
 
-#[derive(Debug, Deserialize)]
+/// The body's attributes; its `Debug` leaves out the values it carries.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecretAttributes {
     data: UniqueKeys,
+}
+
+impl std::fmt::Debug for PutSecretAttributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecretAttributes")
+            .finish_non_exhaustive()
+    }
 }
 
 #[tracing::instrument(skip_all, fields(secret = %path, user = user.name()), err(level = "info"))]
@@ -74,9 +82,10 @@ pub async fn put_secret(
 fn refused(error: InvalidSecret) -> ApiError {
     let pointer = match &error {
         InvalidSecret::Name(_) => None,
-        InvalidSecret::Key(key) | InvalidSecret::Value(key) | InvalidSecret::Nul(key) => {
-            Some(format!("{DATA_POINTER}/{}", pointer_token(key)))
-        }
+        InvalidSecret::Key(key)
+        | InvalidSecret::Value(key)
+        | InvalidSecret::Nul(key)
+        | InvalidSecret::TooShort(key) => Some(format!("{DATA_POINTER}/{}", pointer_token(key))),
         InvalidSecret::NotAnObject | InvalidSecret::TooLarge { .. } => {
             Some(DATA_POINTER.to_owned())
         }
@@ -125,7 +134,7 @@ mod tests {
     fn a_refused_map_points_at_the_offending_key_or_the_whole_map() {
         let at = |p: &str| Some(ErrorSource::Pointer(p.to_owned()));
         assert_eq!(
-            pointer_of(json!({ "OK": "x", "a/b": "y" })),
+            pointer_of(json!({ "OK": "x-value", "a/b": "y" })),
             at("/data/attributes/data/a~1b")
         );
         assert_eq!(

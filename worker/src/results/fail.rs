@@ -1,0 +1,164 @@
+//! Failing a step from the results role. The reason may quote what the step controls — values
+//! and names in its result, the documents its patches touch — so every line is masked with the
+//! step's secrets before it is stored (DESIGN §4: secret values are masked in every log). A
+//! failure is rare: the secrets are read here only, never on the success path.
+
+use std::borrow::Cow;
+
+use deadpool_postgres::GenericClient;
+use gantry_shared::crypto::Cipher;
+use gantry_shared::db::CachedStatements;
+use gantry_shared::domain::StepStatus;
+use gantry_shared::secrets::{SecretError, StepSecrets};
+use gantry_shared::store::{self, StoreError};
+use uuid::Uuid;
+
+use super::orchestrate::{self, Work};
+use super::rows::{self, StepRow};
+use crate::mask::Masker;
+use crate::steplog::system_lines;
+
+/// A line of the reason a step fails with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Composed by Gantry from its own state, or already masked by the runner role (the
+    /// outcome's `error`): safe to show even when the step's secrets cannot be read.
+    Gantry(String),
+    /// Quotes what the step controls: stored only masked.
+    Step(String),
+}
+
+/// Logs `reasons` and ends the step in `error` with `exit_code`.
+pub async fn fail(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    step: &StepRow,
+    exit_code: Option<i64>,
+    reasons: &[Reason],
+) -> anyhow::Result<Vec<Work>> {
+    let masking = Masking::for_change(client, cipher, step.change_id).await?;
+    let lines = masking.lines(reasons);
+    let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
+    system_lines(client, step.change_id, Some(step.id), &lines).await?;
+    let code = exit_code.map(|c| c as i32);
+    client
+        .execute_cached(
+            "UPDATE steps SET exit_code = $2, command_finished_at = now() WHERE id = $1",
+            &[&step.id, &code],
+        )
+        .await?;
+    orchestrate::complete_step(client, step, StepStatus::Error).await?;
+    Ok(vec![Work::Finished(step.id)])
+}
+
+/// How a failure's lines are made safe to store.
+#[derive(Debug)]
+enum Masking {
+    /// The step's secrets, masked wherever they occur.
+    Secrets(Masker),
+    /// The secrets cannot be read (a stored document or secret fails authentication, a secret list
+    /// is invalid, a named secret was deleted since the claim), so nothing can mask them. The
+    /// lines quoting the step are replaced by one notice giving this reason, which names no value:
+    /// stored unmasked, or masked with only some of the secrets, they could show one. Gantry's own
+    /// lines are kept.
+    Withheld(String),
+}
+
+impl Masking {
+    /// Reads the secrets named by the change's current project and environment properties.
+    /// Database errors are returned (the message is retried); anything else is permanent.
+    async fn for_change(
+        client: &impl GenericClient,
+        cipher: &Cipher,
+        change_id: Uuid,
+    ) -> anyhow::Result<Self> {
+        let (project_id, environment_id) = rows::properties_ids(client, change_id).await?;
+        let mut documents = Vec::with_capacity(2);
+        for id in [project_id, environment_id] {
+            match store::load(client, cipher, id, false).await {
+                Ok(level) => documents.push(level.document),
+                Err(StoreError::Db(e)) => return Err(e.into()),
+                Err(e) => return Ok(Masking::Withheld(e.to_string())),
+            }
+        }
+        Ok(
+            match StepSecrets::for_step(client, cipher, &documents[0], &documents[1]).await {
+                Ok(Ok(secrets)) => Masking::Secrets(Masker::new(secrets.values())),
+                Ok(Err(reason)) => Masking::Withheld(reason),
+                Err(SecretError::Db(e)) => return Err(e.into()),
+                Err(e) => Masking::Withheld(e.to_string()),
+            },
+        )
+    }
+
+    fn lines<'a>(&self, reasons: &'a [Reason]) -> Vec<Cow<'a, str>> {
+        match self {
+            Masking::Secrets(masker) => reasons
+                .iter()
+                .map(|r| match r {
+                    Reason::Gantry(line) | Reason::Step(line) => masker.mask(line),
+                })
+                .collect(),
+            Masking::Withheld(why) => {
+                let mut lines = Vec::with_capacity(reasons.len());
+                let mut withheld = false;
+                for reason in reasons {
+                    match reason {
+                        Reason::Gantry(line) => lines.push(Cow::Borrowed(line.as_str())),
+                        Reason::Step(_) if !withheld => {
+                            withheld = true;
+                            lines.push(Cow::Owned(format!(
+                                "The details of this failure are withheld: they may contain secret values, and the step's secrets, needed to mask them, cannot be read ({why})"
+                            )));
+                        }
+                        Reason::Step(_) => {}
+                    }
+                }
+                lines
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "GSK_QM4TZR9WXB2LPV7NHC";
+
+    #[test]
+    fn every_line_is_masked_with_the_step_secrets() {
+        let reasons = [
+            Reason::Gantry(format!("Attempt 1 failed ({SECRET})")),
+            Reason::Step(format!("The step added the child action \"{SECRET}\"")),
+        ];
+        let lines = Masking::Secrets(Masker::new([SECRET])).lines(&reasons);
+        assert_eq!(
+            lines,
+            [
+                "Attempt 1 failed (********)",
+                "The step added the child action \"********\""
+            ]
+        );
+    }
+
+    #[test]
+    fn without_the_secrets_the_step_lines_are_withheld_behind_one_notice() {
+        let reasons = [
+            Reason::Step(format!("The step added the child action \"{SECRET}\"")),
+            Reason::Gantry("The step's updates to the project properties cannot be applied".into()),
+            Reason::Step(format!("conflict on {SECRET}")),
+        ];
+        let why = "secret \"api\" could not be decrypted: the ciphertext is malformed";
+        let lines = Masking::Withheld(why.into()).lines(&reasons);
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "The details of this failure are withheld: they may contain secret values, and the step's secrets, needed to mask them, cannot be read ({why})"
+                ),
+                "The step's updates to the project properties cannot be applied".to_owned(),
+            ]
+        );
+    }
+}
