@@ -12,7 +12,7 @@ use gantry_testkit::TestStack;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{spawn_stack, step_named};
+use crate::helpers::{put_secret, spawn_stack, step_named};
 
 /// Upper case and `_`, so that no fragment of them can occur in ids, hashes or timestamps.
 const SECRET: &str = "GBS_7KQ2XW9RTM4PLZ";
@@ -32,21 +32,6 @@ const PRINT_HASH: &str = "actions:\n  default:\n    run: cat /opt/gantry/token.s
 
 fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
-}
-
-async fn put_secret(stack: &TestStack, name: &str, data: Value) -> u16 {
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PUT,
-            &format!("/api/secrets/{name}"),
-            Some(json!({"data": {"attributes": {"data": data}}})),
-        )
-        .await;
-    assert!(
-        status == 200 || status == 201,
-        "PUT /api/secrets/{name}: {status} {body}"
-    );
-    status
 }
 
 /// Runs the `default` action; returns the change and its log, checking the change's status.

@@ -1,7 +1,8 @@
 //! The in-process stack comes from `gantry-testkit` (shared with the loadtest's tests); what only
 //! the worker tests need lives here.
 
-use serde_json::Value;
+use gantry_testkit::TestStack;
+use serde_json::{Value, json};
 
 pub use gantry_testkit::{spawn_stack, spawn_stack_with};
 
@@ -33,3 +34,85 @@ pub fn step_named<'a>(change: &'a Value, name: &str) -> &'a Value {
         .and_then(|steps| steps.iter().find(|s| s["attributes"]["name"] == name))
         .unwrap_or_else(|| panic!("no step named {name} in {change}"))
 }
+
+/// Creates or replaces secret `name` through the API; returns the status (201 or 200).
+pub async fn put_secret(stack: &TestStack, name: &str, data: Value) -> u16 {
+    let (status, body) = stack
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/secrets/{name}"),
+            Some(json!({"data": {"attributes": {"data": data}}})),
+        )
+        .await;
+    assert!(
+        status == 200 || status == 201,
+        "PUT /api/secrets/{name}: {status} {body}"
+    );
+    status
+}
+
+/// Runs the `default` action of `manifest`, whose step's property updates must be refused with
+/// the log line `expected`: the change ends `error` and neither document changes.
+pub async fn assert_step_updates_refused(manifest: &str, expected: &str) {
+    let mut stack = spawn_stack().await;
+    let (project_props, env_props) = stack.project_with_manifest(manifest).await;
+    let before = (
+        stack.properties(&project_props).await,
+        stack.properties(&env_props).await,
+    );
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    let log = stack.log(&change_id).await;
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "error",
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        log.iter().any(|l| l == expected),
+        "missing {expected:?}; log:\n{}",
+        log.join("\n")
+    );
+    let after = (
+        stack.properties(&project_props).await,
+        stack.properties(&env_props).await,
+    );
+    assert_eq!(after, before, "nothing may be saved");
+    stack.stop().await;
+}
+
+/// The four-document conflict log of DESIGN §4 for a project properties patch, written out
+/// here independently of the code that produces it; the documents are pretty-printed JSON.
+pub fn project_conflict_log(
+    step: &str,
+    original: &str,
+    patch: &str,
+    patched: &str,
+    current: &str,
+) -> String {
+    format!(
+        r#"ERROR: Updates made to the project properties in step "{step}" could not be applied.
+
+Original project properties supplied to the step:
+{original}
+
+JSON Patch reflecting the updates made to the properties in the step (that cannot be applied):
+{patch}
+
+Patched original properties - that could not be saved because the project properties were modified outside this step:
+{patched}
+
+Current value of project properties (that the JSON Patch fails to apply to):
+{current}
+
+Please resolve this conflict manually and correct the project properties via the `gantry project set-properties` command. If applicable, retry the change to complete any remaining steps."#
+    )
+}
+
+/// The seed's conflict scenarios: what both children received, the patch of the one that
+/// finishes last (`parent.child` = "new value") and that patch applied to what it received.
+pub const SEED_ORIGINAL: &str = "{\n  \"parent\": {\n    \"child\": \"value\"\n  }\n}";
+pub const SEED_PATCH: &str = "[\n  {\n    \"op\": \"replace\",\n    \"path\": \"/parent/child\",\n    \"value\": \"new value\"\n  }\n]";
+pub const SEED_PATCHED: &str = "{\n  \"parent\": {\n    \"child\": \"new value\"\n  }\n}";

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_stack, step_statuses};
+use crate::helpers::{
+    SEED_ORIGINAL, SEED_PATCH, SEED_PATCHED, project_conflict_log, spawn_stack, step_statuses,
+};
 
 const DIFFERENT: &str = r#"
 actions:
@@ -81,36 +83,12 @@ async fn deleting_a_property_another_parallel_step_edits_fails_the_later_step_wi
         .as_str()
         .unwrap()
         .to_owned();
-    let expected = format!(
-        r#"ERROR: Updates made to the project properties in step "[{bar_id}] bar" could not be applied.
-
-Original project properties supplied to the step:
-{{
-  "parent": {{
-    "child": "value"
-  }}
-}}
-
-JSON Patch reflecting the updates made to the properties in the step (that cannot be applied):
-[
-  {{
-    "op": "replace",
-    "path": "/parent/child",
-    "value": "new value"
-  }}
-]
-
-Patched original properties - that could not be saved because the project properties were modified outside this step:
-{{
-  "parent": {{
-    "child": "new value"
-  }}
-}}
-
-Current value of project properties (that the JSON Patch fails to apply to):
-{{}}
-
-Please resolve this conflict manually and correct the project properties via the `gantry project set-properties` command. If applicable, retry the change to complete any remaining steps."#
+    let expected = project_conflict_log(
+        &format!("[{bar_id}] bar"),
+        SEED_ORIGINAL,
+        SEED_PATCH,
+        SEED_PATCHED,
+        "{}",
     );
     let log = stack.log(&change_id).await;
     assert!(

@@ -11,7 +11,7 @@ use gantry_testkit::TestStack;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_stack;
+use crate::helpers::{put_secret, spawn_stack};
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
 const SECRET: &str = "GSK_RV8WQ3MZT6XKPB2HLN";
@@ -62,17 +62,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
-}
-
-async fn put_secret(stack: &TestStack, name: &str, data: Value) {
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PUT,
-            &format!("/api/secrets/{name}"),
-            Some(json!({"data": {"attributes": {"data": data}}})),
-        )
-        .await;
-    assert_eq!(status, 201, "PUT /api/secrets/{name}: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,27 +2,14 @@
 //! only by database properties; and a step whose property updates break a reserved key fails
 //! without saving them.
 
-use gantry_testkit::TestStack;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{spawn_stack, step_statuses};
+use crate::helpers::{assert_step_updates_refused, put_secret, spawn_stack, step_statuses};
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
 const SECRET: &str = "GSK_QM4TZR9WXB2LPV7NHC";
 const MASK: &str = "********";
-
-/// Creates secret `name` through the API.
-async fn put_secret(stack: &TestStack, name: &str, data: serde_json::Value) {
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PUT,
-            &format!("/api/secrets/{name}"),
-            Some(json!({"data": {"attributes": {"data": data}}})),
-        )
-        .await;
-    assert_eq!(status, 201, "PUT /api/secrets/{name}: {body}");
-}
 
 /// The log joined, for messages.
 fn joined(log: &[String]) -> String {
@@ -187,31 +174,14 @@ actions:
     run: gantry-runner properties set environment /region '"eu"' && gantry-runner properties set project /gantry/env/PORT 8080
 "#;
 
+/// The step's valid environment update is not saved either: a result applies whole or not at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_leaving_an_env_property_a_number_fails_and_saves_neither_owner() {
-    let mut stack = spawn_stack().await;
-    let (project_props, env_props) = stack.project_with_manifest(NUMERIC_PORT).await;
-    let project_before = stack.properties(&project_props).await;
-    let env_before = stack.properties(&env_props).await;
-
-    let (change_id, change) = stack.run_change("default", "main").await;
-
-    let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "error",
-        "log:\n{}",
-        joined(&log)
-    );
-    let expected = "The step's updates to the project properties are invalid: `gantry.env.PORT` must be a string, found a number";
-    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
-    assert_eq!(stack.properties(&project_props).await, project_before);
-    assert_eq!(
-        stack.properties(&env_props).await,
-        env_before,
-        "the valid environment update was saved although the step failed"
-    );
-    stack.stop().await;
+    assert_step_updates_refused(
+        NUMERIC_PORT,
+        "The step's updates to the project properties are invalid: `gantry.env.PORT` must be a string, found a number",
+    )
+    .await;
 }
 
 const ADD_SECRET_REFERENCE: &str = r#"
@@ -224,18 +194,11 @@ actions:
 /// database properties fails and saves nothing, as repository files naming secrets are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_may_not_add_a_secret_reference_to_the_properties() {
-    let mut stack = spawn_stack().await;
-    let (_, env_props) = stack.project_with_manifest(ADD_SECRET_REFERENCE).await;
-    let env_before = stack.properties(&env_props).await;
-
-    let (change_id, change) = stack.run_change("default", "main").await;
-
-    let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
-    let expected = "The step's updates to the environment properties are invalid: `gantry.env:runner_secrets` may only be changed by a user through the API, not by a step";
-    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
-    assert_eq!(stack.properties(&env_props).await, env_before);
-    stack.stop().await;
+    assert_step_updates_refused(
+        ADD_SECRET_REFERENCE,
+        "The step's updates to the environment properties are invalid: `gantry.env:runner_secrets` may only be changed by a user through the API, not by a step",
+    )
+    .await;
 }
 
 const UNSAFE_FILE: &str = r#"
@@ -248,16 +211,9 @@ actions:
 /// places fails the step, naming the path, and saves nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_storing_an_unsafe_file_path_fails_and_saves_nothing() {
-    let mut stack = spawn_stack().await;
-    let (_, env_props) = stack.project_with_manifest(UNSAFE_FILE).await;
-    let env_before = stack.properties(&env_props).await;
-
-    let (change_id, change) = stack.run_change("default", "main").await;
-
-    let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
-    let expected = "The step's updates to the environment properties are invalid: `gantry.files` path \"/etc/cron.d/job\" is refused: files may only be written under /opt/gantry or /tmp";
-    assert!(log.iter().any(|l| l == expected), "log:\n{}", joined(&log));
-    assert_eq!(stack.properties(&env_props).await, env_before);
-    stack.stop().await;
+    assert_step_updates_refused(
+        UNSAFE_FILE,
+        "The step's updates to the environment properties are invalid: `gantry.files` path \"/etc/cron.d/job\" is refused: files may only be written under /opt/gantry or /tmp",
+    )
+    .await;
 }

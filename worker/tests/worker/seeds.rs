@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_stack, step_named, step_statuses};
+use crate::helpers::{
+    SEED_ORIGINAL, SEED_PATCH, SEED_PATCHED, project_conflict_log, spawn_stack, step_named,
+    step_statuses,
+};
 
 const RACE: &str = r#"
 actions:
@@ -100,38 +103,12 @@ async fn changing_a_property_type_under_a_parallel_step_fails_it_with_the_four_d
         .as_str()
         .unwrap()
         .to_owned();
-    let expected = format!(
-        r#"ERROR: Updates made to the project properties in step "[{bar_id}] bar" could not be applied.
-
-Original project properties supplied to the step:
-{{
-  "parent": {{
-    "child": "value"
-  }}
-}}
-
-JSON Patch reflecting the updates made to the properties in the step (that cannot be applied):
-[
-  {{
-    "op": "replace",
-    "path": "/parent/child",
-    "value": "new value"
-  }}
-]
-
-Patched original properties - that could not be saved because the project properties were modified outside this step:
-{{
-  "parent": {{
-    "child": "new value"
-  }}
-}}
-
-Current value of project properties (that the JSON Patch fails to apply to):
-{{
-  "parent": "I am now a string"
-}}
-
-Please resolve this conflict manually and correct the project properties via the `gantry project set-properties` command. If applicable, retry the change to complete any remaining steps."#
+    let expected = project_conflict_log(
+        &format!("[{bar_id}] bar"),
+        SEED_ORIGINAL,
+        SEED_PATCH,
+        SEED_PATCHED,
+        "{\n  \"parent\": \"I am now a string\"\n}",
     );
     let log = stack.log(&change_id).await;
     assert!(
