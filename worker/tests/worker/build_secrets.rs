@@ -12,7 +12,7 @@ use gantry_testkit::TestStack;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{put_secret, spawn_stack, step_named};
+use crate::helpers::{assert_status_logged, put_secret, spawn_stack, step_named};
 
 /// Upper case and `_`, so that no fragment of them can occur in ids, hashes or timestamps.
 const SECRET: &str = "GBS_7KQ2XW9RTM4PLZ";
@@ -38,12 +38,7 @@ fn sha256_hex(value: &str) -> String {
 async fn run(stack: &TestStack, expected_status: &str) -> (Value, Vec<String>) {
     let (change_id, change) = stack.run_change("default", "main").await;
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        expected_status,
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, expected_status, &log);
     (change, log)
 }
 

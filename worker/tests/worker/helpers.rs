@@ -116,3 +116,25 @@ Please resolve this conflict manually and correct the project properties via the
 pub const SEED_ORIGINAL: &str = "{\n  \"parent\": {\n    \"child\": \"value\"\n  }\n}";
 pub const SEED_PATCH: &str = "[\n  {\n    \"op\": \"replace\",\n    \"path\": \"/parent/child\",\n    \"value\": \"new value\"\n  }\n]";
 pub const SEED_PATCHED: &str = "{\n  \"parent\": {\n    \"child\": \"new value\"\n  }\n}";
+
+/// Asserts that the change ended `status`, showing its log otherwise.
+pub async fn assert_status(stack: &TestStack, change_id: &str, change: &Value, status: &str) {
+    let actual = &change["data"]["attributes"]["status_code"];
+    if actual != status {
+        let log = stack.log(change_id).await;
+        panic!(
+            "change {change_id} ended {actual}, not {status}; log:\n{}",
+            log.join("\n")
+        );
+    }
+}
+
+/// [`assert_status`] with the log already read.
+pub fn assert_status_logged(change: &Value, status: &str, log: &[String]) {
+    let actual = &change["data"]["attributes"]["status_code"];
+    assert!(
+        actual == status,
+        "the change ended {actual}, not {status}; log:\n{}",
+        log.join("\n")
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::spawn_stack_with;
+use crate::helpers::{assert_status_logged, spawn_stack_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_reaped_and_the_step_runs_again_as_a_new_attempt() {
@@ -31,12 +31,7 @@ async fn an_expired_lease_is_reaped_and_the_step_runs_again_as_a_new_attempt() {
     let change = stack.wait_final(&change_id).await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, "success", &log);
     let step = &change["included"][0]["attributes"];
     assert_eq!(
         step["attempt"], 2,

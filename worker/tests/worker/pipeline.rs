@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{spawn_stack, step_statuses};
+use crate::helpers::{assert_status_logged, spawn_stack, step_statuses};
 
 const TREE: &str = r#"
 actions:
@@ -26,12 +26,7 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, "success", &log);
     let statuses = step_statuses(&change);
     let expected: Vec<(String, String)> = ["default", "first", "left", "pair", "right"]
         .iter()

@@ -11,7 +11,7 @@ use gantry_testkit::TestStack;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::helpers::{put_secret, spawn_stack};
+use crate::helpers::{assert_status, assert_status_logged, put_secret, spawn_stack};
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
 const SECRET: &str = "GSK_RV8WQ3MZT6XKPB2HLN";
@@ -76,12 +76,7 @@ async fn the_outbox_and_the_step_rows_never_hold_a_property_value_in_plain_text(
 
     let (change_id, change) = stack.run_change("default", "main").await;
 
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        stack.log(&change_id).await.join("\n")
-    );
+    assert_status(&stack, &change_id, &change, "success").await;
     assert_eq!(
         stack.properties(&project_props).await,
         (2, json!({"canary": canary}))
@@ -144,12 +139,7 @@ async fn an_unreadable_received_version_fails_the_step_with_the_reason_instead_o
         .expect("the change ends instead of hanging");
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "error",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l
             == "The step's updates to the project properties cannot be applied: the stored properties cannot be read (version 1, which the step received: the ciphertext failed authentication (tampered with, or bound to another record))"),

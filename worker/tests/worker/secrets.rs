@@ -5,7 +5,9 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{assert_step_updates_refused, put_secret, spawn_stack, step_statuses};
+use crate::helpers::{
+    assert_status_logged, assert_step_updates_refused, put_secret, spawn_stack, step_statuses,
+};
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
 const SECRET: &str = "GSK_QM4TZR9WXB2LPV7NHC";
@@ -57,12 +59,7 @@ async fn a_runner_secret_reaches_the_step_wins_over_a_property_and_is_masked_in_
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        joined(&log)
-    );
+    assert_status_logged(&change, "success", &log);
     let fragments: Vec<&str> = (0..=SECRET.len() - 5).map(|i| &SECRET[i..i + 5]).collect();
     for line in &log {
         assert!(
@@ -113,12 +110,7 @@ async fn secrets_named_in_repository_files_are_ignored() {
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        joined(&log)
-    );
+    assert_status_logged(&change, "success", &log);
     assert!(
         log.iter().any(|l| l == "API_KEY=[unset]"),
         "the secret was injected:\n{}",

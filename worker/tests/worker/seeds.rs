@@ -1,133 +1,11 @@
-//! The properties seed's examples that the other files do not cover, end to end: the race on one
-//! property, conflict Scenario 2, the merge-order table of the repository files and database
-//! levels, and the building-images seed's remote Docker host properties.
+//! The properties seed's rules beyond its concurrent-steps examples (those are in `properties`),
+//! end to end: the merge-order table of the repository files and database levels, `gantry.files`
+//! paths from the repository, `store-file` / `remove-file`, and the building-images seed's remote
+//! Docker host properties.
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    SEED_ORIGINAL, SEED_PATCH, SEED_PATCHED, project_conflict_log, spawn_stack, step_named,
-    step_statuses,
-};
-
-const RACE: &str = r#"
-actions:
-  default:
-    run: gantry-runner properties set project /race '"initial value"'
-    steps: [foo, bar]
-    run_as: parallel
-  foo:
-    run: gantry-runner properties set project /race '"possible value 1"'
-  bar:
-    run: sleep 3 && gantry-runner properties set project /race '"possible value 2"'
-"#;
-
-/// "The final value of the race property will be the value assigned by the child step that
-/// completes last": both patches apply (same key, last writer wins), nothing fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_steps_setting_the_same_property_leave_the_value_of_the_step_that_finished_last() {
-    let mut stack = spawn_stack().await;
-    let (project_props, _) = stack.project_with_manifest(RACE).await;
-
-    let (change_id, change) = stack.run_change("default", "main").await;
-
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        stack.log(&change_id).await.join("\n")
-    );
-    // Both children started from the properties the parent left (version 2): they ran side by
-    // side, not one after the other.
-    for child in ["foo", "bar"] {
-        assert_eq!(
-            step_named(&change, child)["attributes"]["project_properties_version"],
-            2,
-            "{child}"
-        );
-    }
-    // Results are applied one at a time in the order the steps finish: the last one's value wins
-    // and the other's stays in the history. (bar sleeps, so it is normally the last.)
-    let finished = |name| {
-        let at = step_named(&change, name)["attributes"]["finished_at"].clone();
-        serde_json::from_value::<chrono::DateTime<chrono::Utc>>(at).expect("a finish time")
-    };
-    let (first, last) = match finished("bar") > finished("foo") {
-        true => ("possible value 1", "possible value 2"),
-        false => ("possible value 2", "possible value 1"),
-    };
-    let (version, document) = stack.properties(&project_props).await;
-    assert_eq!(document, json!({ "race": last }));
-    assert_eq!(version, 4, "one version per step: default, foo, bar");
-    let (_, history) = stack
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/properties/{project_props}/versions/3"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        history["data"]["attributes"]["data"],
-        json!({ "race": first }),
-        "the value of the step that finished first is kept in the history"
-    );
-    stack.stop().await;
-}
-
-const SCENARIO_2: &str = r#"
-actions:
-  default:
-    run: gantry-runner properties set project /parent '{"child":"value"}'
-    steps: [foo, bar]
-    run_as: parallel
-  foo:
-    run: gantry-runner properties set project /parent '"I am now a string"'
-  bar:
-    run: gantry-runner properties set project /parent/child '"new value"' && sleep 4
-"#;
-
-/// Scenario 2: one child changes the type of `parent`, the other patches `parent.child` and
-/// finishes last; its patch no longer applies and it fails with the four-document log.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changing_a_property_type_under_a_parallel_step_fails_it_with_the_four_document_log() {
-    let mut stack = spawn_stack().await;
-    let (project_props, _) = stack.project_with_manifest(SCENARIO_2).await;
-
-    let (change_id, change) = stack.run_change("default", "main").await;
-
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
-    assert_eq!(
-        step_statuses(&change),
-        vec![
-            ("bar".into(), "error".into()),
-            ("default".into(), "error".into()),
-            ("foo".into(), "success".into())
-        ]
-    );
-    let bar_id = step_named(&change, "bar")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let expected = project_conflict_log(
-        &format!("[{bar_id}] bar"),
-        SEED_ORIGINAL,
-        SEED_PATCH,
-        SEED_PATCHED,
-        "{\n  \"parent\": \"I am now a string\"\n}",
-    );
-    let log = stack.log(&change_id).await;
-    assert!(
-        log.iter().any(|l| l == &expected),
-        "the conflict log is missing; log:\n{}",
-        log.join("\n")
-    );
-    let (version, document) = stack.properties(&project_props).await;
-    assert_eq!(
-        (version, document),
-        (3, json!({"parent": "I am now a string"})),
-        "bar's patch was not applied"
-    );
-    stack.stop().await;
-}
+use crate::helpers::{assert_status, assert_status_logged, spawn_stack, step_named};
 
 /// The eleven sources in merge order (DESIGN §4, the seed's list): nine repository files, then
 /// the project and the environment.
@@ -199,12 +77,7 @@ async fn repository_files_then_project_then_environment_merge_in_the_documented_
 
     let (change_id, change) = stack.run_change("show", "main").await;
 
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        stack.log(&change_id).await.join("\n")
-    );
+    assert_status(&stack, &change_id, &change, "success").await;
     let step_id = step_named(&change, "show")["id"]
         .as_str()
         .unwrap()
@@ -274,12 +147,7 @@ actions:
     let (change_id, change) = stack.run_change("remote", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, "success", &log);
     let expected = [
         "DOCKER_HOST=ssh://user@docker-remote-host".to_owned(),
         "mode 600 owner 10001 /opt/gantry/.ssh/id_rsa".to_owned(),
@@ -350,12 +218,7 @@ async fn files_stored_by_a_step_are_written_for_later_steps_and_can_be_removed()
     let (project_props, environment_props) = stack.project_with_manifest(STORE_FILES).await;
 
     let (save_id, save) = stack.run_change("save", "main").await;
-    assert_eq!(
-        save["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        stack.log(&save_id).await.join("\n")
-    );
+    assert_status(&stack, &save_id, &save, "success").await;
     let (_, environment) = stack.properties(&environment_props).await;
     assert_eq!(
         environment,
@@ -376,12 +239,7 @@ async fn files_stored_by_a_step_are_written_for_later_steps_and_can_be_removed()
     let (use_id, used) = stack.run_change("use", "main").await;
 
     let log = stack.log(&use_id).await;
-    assert_eq!(
-        used["data"]["attributes"]["status_code"],
-        "success",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&used, "success", &log);
     assert!(log.iter().any(|l| l == "mode 600"), "{}", log.join("\n"));
     assert!(log.iter().any(|l| l == "host ssh-ed25519 AAAA"));
     assert!(
