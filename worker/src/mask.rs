@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
@@ -44,6 +45,9 @@ pub const MIN_MASKED_CHARS: usize = 4;
 pub struct Masker {
     /// Patterns masked wherever they occur, longest first.
     anywhere: Vec<Vec<u8>>,
+    /// One automaton over all of `anywhere` (none when it is empty): a line is scanned once,
+    /// whatever the number of secrets.
+    automaton: Option<AhoCorasick>,
     /// Short patterns masked only as whole (trimmed) lines.
     whole_line: Vec<String>,
 }
@@ -84,6 +88,12 @@ impl Masker {
             .anywhere
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         masker.anywhere.dedup();
+        if !masker.anywhere.is_empty() {
+            masker.automaton = Some(
+                AhoCorasick::new(&masker.anywhere)
+                    .expect("an automaton of a step's secrets fits the default limits"),
+            );
+        }
         masker.whole_line.sort();
         masker.whole_line.dedup();
         masker
@@ -140,17 +150,13 @@ impl Masker {
     /// The byte ranges of every occurrence of an anywhere-pattern, overlapping ones merged,
     /// in order.
     fn spans(&self, haystack: &[u8]) -> Vec<Range<usize>> {
-        let mut found: Vec<Range<usize>> = Vec::new();
-        for pattern in &self.anywhere {
-            if pattern.len() > haystack.len() {
-                continue;
-            }
-            for start in 0..=haystack.len() - pattern.len() {
-                if haystack[start..].starts_with(pattern) {
-                    found.push(start..start + pattern.len());
-                }
-            }
-        }
+        let Some(automaton) = &self.automaton else {
+            return Vec::new();
+        };
+        let mut found: Vec<Range<usize>> = automaton
+            .find_overlapping_iter(haystack)
+            .map(|m| m.range())
+            .collect();
         found.sort_by_key(|r| r.start);
         let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
         for range in found {
