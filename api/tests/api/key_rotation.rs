@@ -308,3 +308,56 @@ async fn a_row_that_does_not_decrypt_stops_the_run_naming_it_and_a_rerun_finishe
     assert_eq!(rerun.table(Table::Secrets).re_encrypted, 1);
     assert_eq!(rerun.table(Table::Properties).already_current, 1);
 }
+
+/// Runs `gantry-api rotate-key` as an operator would: the new key in `encryption.key_id`/`key`,
+/// the old one under `encryption.previous_keys`, all from the environment.
+fn rotate_key_command(app: &TestApp) -> std::process::Output {
+    use secrecy::ExposeSecret;
+    let old = &app.settings.encryption;
+    std::process::Command::new(env!("CARGO_BIN_EXE_gantry-api"))
+        .arg("rotate-key")
+        .env(
+            "GANTRY_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../configuration"),
+        )
+        .env(
+            "GANTRY_DATABASE__URL",
+            app.settings.database.url.expose_secret(),
+        )
+        .env("GANTRY_ENCRYPTION__KEY_ID", NEW_KEY_ID)
+        .env("GANTRY_ENCRYPTION__KEY", NEW_KEY)
+        .env(
+            format!("GANTRY_ENCRYPTION__PREVIOUS_KEYS__{}", old.key_id),
+            old.key.expose_secret(),
+        )
+        .output()
+        .expect("gantry-api runs")
+}
+
+#[tokio::test]
+async fn the_rotate_key_command_rotates_everything_and_a_second_run_finds_nothing_to_do() {
+    let app = spawn_app().await;
+    let project = properties_path(&app.create_project("demo").await);
+    patch_properties(&app, &project, json!({ "a": 1 })).await;
+    put_secret(&app, "db", json!({ "DB_PASSWORD": "pw-1234" })).await;
+
+    let first = rotate_key_command(&app);
+
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("`k2`"), "{stdout}");
+    let key_ids = envelope_key_ids(&app).await;
+    assert_eq!(key_ids.len(), 4, "{key_ids:?}");
+    assert!(key_ids.iter().all(|id| id == NEW_KEY_ID), "{key_ids:?}");
+    let second = rotate_key_command(&app);
+    assert!(second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains(" 0 in all"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+}
