@@ -57,6 +57,20 @@ async fn step_images(docker: &Docker, commit: &str) -> Vec<String> {
     images.into_iter().flat_map(|i| i.repo_tags).collect()
 }
 
+/// The build secret directories this test process (the in-process worker) still has, in the
+/// shared-memory tmpfs or the temporary directory.
+fn secret_dirs_of_this_process() -> Vec<String> {
+    let prefix = format!("gantry-build-secrets-{}-", std::process::id());
+    [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -93,6 +107,11 @@ async fn a_build_secret_is_readable_in_run_in_no_layer_or_history_and_a_rotation
         "===> Using \".gantry/Dockerfile\" to build the image"
     )));
     assert!(!has_line(&log, |l| l.contains(SECRET) || l.contains(SHADOWED)));
+    assert_eq!(
+        secret_dirs_of_this_process(),
+        Vec::<String>::new(),
+        "the build secret files outlived the build"
+    );
     let docker = Docker::connect_with_socket_defaults().unwrap();
     let commit = change["data"]["attributes"]["commit_sha"].as_str().unwrap();
     let tags = step_images(&docker, commit).await;
