@@ -251,9 +251,17 @@ fn from_kind(kind: DbErrorKind, error: anyhow::Error) -> ApiError {
     }
 }
 
+/// A database error, classified, with what was being done.
+fn from_db(error: tokio_postgres::Error, doing: &'static str) -> ApiError {
+    from_kind(
+        db::classify(&error),
+        anyhow::Error::new(error).context(doing),
+    )
+}
+
 impl<T> Context<T> for Result<T, tokio_postgres::Error> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
-        self.map_err(|e| from_kind(db::classify(&e), anyhow::Error::new(e).context(doing)))
+        self.map_err(|e| from_db(e, doing))
     }
 }
 
@@ -267,9 +275,7 @@ impl<T> Context<T> for Result<T, StoreError> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
         self.map_err(|e| match e {
             StoreError::NotFound(id) => ApiError::NotFound(format!("properties {id} not found")),
-            StoreError::Db(db) => {
-                from_kind(db::classify(&db), anyhow::Error::new(db).context(doing))
-            }
+            StoreError::Db(db) => from_db(db, doing),
             StoreError::Crypto(_, crypto) => ApiError::undecryptable("properties", crypto, doing),
         })
     }
@@ -278,9 +284,7 @@ impl<T> Context<T> for Result<T, StoreError> {
 impl<T> Context<T> for Result<T, SecretError> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
         self.map_err(|e| match e {
-            SecretError::Db(db) => {
-                from_kind(db::classify(&db), anyhow::Error::new(db).context(doing))
-            }
+            SecretError::Db(db) => from_db(db, doing),
             SecretError::Crypto(name, crypto) => {
                 ApiError::undecryptable(&format!("secret `{name}`"), crypto, doing)
             }

@@ -176,6 +176,22 @@ pub fn ok_with_included<A: Serialize, I: Serialize>(
     respond(HttpResponse::Ok(), &document)
 }
 
+/// `200 OK` with one resource and top-level `meta`.
+pub fn ok_with_meta<A: Serialize, M: Serialize>(resource: Resource<A>, meta: M) -> HttpResponse {
+    #[derive(Serialize)]
+    struct MetaDocument<A, M> {
+        data: Resource<A>,
+        meta: M,
+    }
+    respond(
+        HttpResponse::Ok(),
+        &MetaDocument {
+            data: resource,
+            meta,
+        },
+    )
+}
+
 /// `200 OK` with a page of rows as resources and the link to the next page, if any.
 pub fn list<T, A: Serialize>(
     page: Page<T>,

@@ -29,21 +29,16 @@ pub struct BenchParams {
 }
 
 impl BenchParams {
-    /// The preset of `size`; the raw INSERTs use the create scenario's concurrency.
+    /// The preset of `size` (its raw INSERTs use the create scenario's concurrency).
     pub fn of(size: crate::size::Size) -> Self {
-        let create = size.create();
-        let raw = RawParams {
-            insert_concurrency: create.concurrency,
-            ..size.raw()
-        };
         Self {
             size: format!("{size:?}").to_lowercase(),
-            raw,
+            raw: size.raw(),
             chain: size.chain(),
             steps: size.steps(),
             props: size.props(),
             results: size.results(),
-            create,
+            create: size.create(),
         }
     }
 }

@@ -4,10 +4,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use gantry_shared::domain::ChangeStatus;
 use serde_json::{Value, json};
 
-/// Change statuses after which nothing happens any more.
-pub const FINAL_STATUSES: [&str; 3] = ["success", "error", "cancelled"];
 /// Change statuses of work not finished yet.
 const ACTIVE_STATUSES: &str = "initializing,pending,queued,running";
 
@@ -35,10 +34,6 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
         }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     /// Sends a request; `if_match` is a properties version sent as `If-Match: "<n>"`.
@@ -161,7 +156,10 @@ impl Api {
             // Polled without its steps: a poll must cost the system under test little (the
             // figures come from the change's own timestamps, not from when a poll saw it).
             let change = self.get(&format!("/api/changes/{id}")).await?;
-            if FINAL_STATUSES.contains(&status_of(&change)) {
+            if status_of(&change)
+                .parse::<ChangeStatus>()
+                .is_ok_and(ChangeStatus::is_final)
+            {
                 return self.get(&format!("/api/changes/{id}?include=steps")).await;
             }
             if Instant::now() > deadline {

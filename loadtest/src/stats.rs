@@ -25,12 +25,6 @@ impl Recorder {
         self.record(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
 
-    pub fn merge(&mut self, other: &Recorder) {
-        self.0
-            .add(&other.0)
-            .expect("histograms with the same bounds add");
-    }
-
     pub fn summary(&self) -> Latency {
         let ms = |micros: u64| micros as f64 / 1000.0;
         Latency {
@@ -80,16 +74,5 @@ mod tests {
         assert!((latency.p50_ms - 50.0).abs() < 0.1, "{latency:?}");
         assert!((latency.p99_ms - 99.0).abs() < 0.1, "{latency:?}");
         assert!((latency.max_ms - 100.0).abs() < 0.1, "{latency:?}");
-    }
-
-    #[test]
-    fn merged_recorders_count_both() {
-        let mut a = Recorder::default();
-        let mut b = Recorder::default();
-        a.record(Duration::from_millis(1));
-        b.record(Duration::from_millis(3));
-        a.merge(&b);
-        assert_eq!(a.summary().count, 2);
-        assert!((a.summary().max_ms - 3.0).abs() < 0.01);
     }
 }

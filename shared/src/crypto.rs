@@ -99,14 +99,7 @@ impl Cipher {
     }
 
     pub fn decrypt(&self, envelope: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (&version, rest) = envelope.split_first().ok_or(CryptoError::Malformed)?;
-        let (&id_len, rest) = rest.split_first().ok_or(CryptoError::Malformed)?;
-        if version != ENVELOPE_VERSION || rest.len() < id_len as usize + NONCE_LEN {
-            return Err(CryptoError::Malformed);
-        }
-        let (id, rest) = rest.split_at(id_len as usize);
-        let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let id = std::str::from_utf8(id).map_err(|_| CryptoError::Malformed)?;
+        let (id, nonce, sealed) = split_envelope(envelope).ok_or(CryptoError::Malformed)?;
         let key = self
             .keys
             .get(id)
@@ -139,12 +132,19 @@ impl Cipher {
 /// The id of the key an envelope was sealed with (`None` when the envelope is malformed). Lets a
 /// key rotation skip what is already under the current key.
 pub fn envelope_key_id(envelope: &[u8]) -> Option<&str> {
+    split_envelope(envelope).map(|(id, ..)| id)
+}
+
+/// An envelope's key id, nonce and ciphertext (with tag); `None` when it is malformed.
+fn split_envelope(envelope: &[u8]) -> Option<(&str, &[u8], &[u8])> {
     let (&version, rest) = envelope.split_first()?;
     let (&id_len, rest) = rest.split_first()?;
     if version != ENVELOPE_VERSION || rest.len() < id_len as usize + NONCE_LEN {
         return None;
     }
-    std::str::from_utf8(&rest[..id_len as usize]).ok()
+    let (id, rest) = rest.split_at(id_len as usize);
+    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    Some((std::str::from_utf8(id).ok()?, nonce, sealed))
 }
 
 /// Associated data of a secret's key/value map.

@@ -4,6 +4,7 @@
 //! RabbitMQ and PostgreSQL when `/metrics` is scraped, so every api and worker replica reports
 //! the same truth without keeping any state of its own.
 
+use crate::db::CachedStatements;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ use tokio::sync::Mutex;
 use crate::amqp::{self, Topology};
 use crate::messages::Queue;
 use crate::settings::AmqpSettings;
+
+/// The media type of the Prometheus text exposition format `/metrics` answers with.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Metric names, shared by the code that records them and the tests that read them.
 pub mod names {
@@ -165,7 +169,7 @@ impl Scrape {
     async fn refresh_database(&self) -> Result<(), SourceError> {
         let client = self.pool.get().await?;
         let outbox: i64 = client
-            .query_one(
+            .query_one_cached(
                 "SELECT count(*) FROM outbox WHERE published_at IS NULL",
                 &[],
             )
@@ -173,7 +177,7 @@ impl Scrape {
             .get(0);
         metrics::gauge!(names::OUTBOX_DEPTH).set(outbox as f64);
         let counts: std::collections::HashMap<String, i64> = client
-            .query(
+            .query_cached(
                 "SELECT status_code, count(*) FROM steps \
                  WHERE status_code IN ('pending', 'queued', 'running', 'waiting') GROUP BY status_code",
                 &[],

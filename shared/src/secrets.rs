@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::crypto::{Cipher, CryptoError, secret_aad};
 use crate::db::CachedStatements;
 use crate::properties::{
-    BUILD_SECRETS_KEY, PropertiesError, RUNNER_SECRETS_KEY, merge_levels, secret_names,
+    BUILD_SECRETS_KEY, PropertiesError, RUNNER_SECRETS_KEY, is_env_name, merged_secret_names,
 };
 
 /// Longest secret name.
@@ -99,12 +99,6 @@ pub fn parse_values(data: &Value) -> Result<BTreeMap<String, String>, InvalidSec
     Ok(values)
 }
 
-fn is_env_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// One stored secret, decrypted. Its `Debug` shows the keys, never the values.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
@@ -124,24 +118,37 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Creates or replaces a secret; `true` when it was created.
+/// What [`put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The secret did not exist before.
+    pub created: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Creates or replaces a secret.
 pub async fn put(
     client: &impl GenericClient,
     cipher: &Cipher,
     name: &str,
     values: &BTreeMap<String, String>,
-) -> Result<bool, SecretError> {
+) -> Result<Stored, SecretError> {
     let plaintext = serde_json::to_vec(values).expect("a map of strings serialises");
     let sealed = cipher.encrypt(&plaintext, &secret_aad(name));
     let row = client
         .query_one_cached(
             "INSERT INTO secrets (name, data) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated_at = now() \
-             RETURNING (xmax = 0)",
+             RETURNING (xmax = 0), created_at, updated_at",
             &[&name, &sealed],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(Stored {
+        created: row.get(0),
+        created_at: row.get(1),
+        updated_at: row.get(2),
+    })
 }
 
 /// Deletes a secret; `false` when there was none.
@@ -178,23 +185,9 @@ pub async fn load_many(
         )
         .await?;
     let mut found = BTreeMap::new();
-    for row in rows {
-        let name: String = row.get(0);
-        let sealed: Vec<u8> = row.get(1);
-        let plaintext = cipher
-            .decrypt(&sealed, &secret_aad(&name))
-            .map_err(|e| SecretError::Crypto(name.clone(), e))?;
-        let values: BTreeMap<String, String> = serde_json::from_slice(&plaintext)
-            .map_err(|e| SecretError::Crypto(name.clone(), CryptoError::Json(e)))?;
-        found.insert(
-            name.clone(),
-            Secret {
-                name,
-                values,
-                created_at: row.get(2),
-                updated_at: row.get(3),
-            },
-        );
+    for row in &rows {
+        let secret = SealedSecret::from_row(row).open(cipher)?;
+        found.insert(secret.name.clone(), secret);
     }
     Ok(names.iter().filter_map(|n| found.remove(n)).collect())
 }
@@ -218,29 +211,31 @@ impl StepSecrets {
         project: &Value,
         environment: &Value,
     ) -> Result<Result<StepSecrets, String>, SecretError> {
-        let merged = merge_levels(&[project, environment]);
-        let mut lists = Vec::new();
-        for key in [RUNNER_SECRETS_KEY, BUILD_SECRETS_KEY] {
-            match secret_names(&merged, key) {
-                Ok(names) => lists.push(names),
-                Err(e) => return Ok(Err(invalid_properties(e))),
-            }
-        }
-        let build_names = lists.pop().unwrap_or_default();
-        let runner_names = lists.pop().unwrap_or_default();
-        let runner = load_many(client, cipher, &runner_names).await?;
-        let build = load_many(client, cipher, &build_names).await?;
-        for (key, names, found) in [
-            (RUNNER_SECRETS_KEY, &runner_names, &runner),
-            (BUILD_SECRETS_KEY, &build_names, &build),
-        ] {
-            if let Some(missing) = names.iter().find(|n| !found.iter().any(|s| &s.name == *n)) {
-                return Ok(Err(format!(
-                    "The secret \"{missing}\" named in gantry.{key} does not exist; create it with PUT /api/secrets/{missing}"
-                )));
-            }
-        }
-        Ok(Ok(StepSecrets { runner, build }))
+        let levels = [project, environment];
+        let names = |key| merged_secret_names(&levels, key).map_err(invalid_properties);
+        let (runner_names, build_names) =
+            match (names(RUNNER_SECRETS_KEY), names(BUILD_SECRETS_KEY)) {
+                (Ok(runner), Ok(build)) => (runner, build),
+                (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+            };
+        // One query (and one decryption each) for both lists, a name in both included.
+        let mut all: Vec<String> = runner_names.iter().chain(&build_names).cloned().collect();
+        all.sort();
+        all.dedup();
+        let found: BTreeMap<String, Secret> = load_many(client, cipher, &all)
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        Ok(
+            match (
+                pick(&found, RUNNER_SECRETS_KEY, runner_names),
+                pick(&found, BUILD_SECRETS_KEY, build_names),
+            ) {
+                (Ok(runner), Ok(build)) => Ok(StepSecrets { runner, build }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            },
+        )
     }
 
     /// The variables of the runner secrets, later secrets winning on the same key.
@@ -248,19 +243,34 @@ impl StepSecrets {
         combined_env(&self.runner)
     }
 
-    /// The variables of the build secrets, later secrets winning on the same key.
-    pub fn build_env(&self) -> BTreeMap<String, String> {
-        combined_env(&self.build)
-    }
-
     /// Every secret value of both kinds: what logs must never show.
-    pub fn values(&self) -> Vec<String> {
+    pub fn values(&self) -> impl Iterator<Item = &str> {
         self.runner
             .iter()
             .chain(&self.build)
-            .flat_map(|s| s.values.values().cloned())
-            .collect()
+            .flat_map(|s| s.values.values().map(String::as_str))
     }
+}
+
+/// The secrets `names` (listed under `gantry.<key>`) name, in order, each once; the first name
+/// with no secret is the error the step fails with.
+fn pick(
+    found: &BTreeMap<String, Secret>,
+    key: &str,
+    names: Vec<String>,
+) -> Result<Vec<Secret>, String> {
+    let mut picked: Vec<Secret> = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(secret) = found.get(&name) else {
+            return Err(format!(
+                "The secret \"{name}\" named in gantry.{key} does not exist; create it with PUT /api/secrets/{name}"
+            ));
+        };
+        if !picked.iter().any(|s| s.name == name) {
+            picked.push(secret.clone());
+        }
+    }
+    Ok(picked)
 }
 
 /// The variables of `secrets`, later secrets winning on the same key.
@@ -273,6 +283,58 @@ pub fn combined_env(secrets: &[Secret]) -> BTreeMap<String, String> {
 
 fn invalid_properties(error: PropertiesError) -> String {
     format!("Invalid properties: {error}")
+}
+
+/// A stored secret as read, not yet decrypted: a page of a listing is decrypted only once it
+/// is known which rows it keeps.
+pub struct SealedSecret {
+    pub name: String,
+    data: Vec<u8>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl SealedSecret {
+    /// From the columns `name, data, created_at, updated_at`.
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            name: row.get(0),
+            data: row.get(1),
+            created_at: row.get(2),
+            updated_at: row.get(3),
+        }
+    }
+
+    pub fn open(self, cipher: &Cipher) -> Result<Secret, SecretError> {
+        let crypto = |e| SecretError::Crypto(self.name.clone(), e);
+        let plaintext = cipher
+            .decrypt(&self.data, &secret_aad(&self.name))
+            .map_err(crypto)?;
+        let values =
+            serde_json::from_slice(&plaintext).map_err(|e| crypto(CryptoError::Json(e)))?;
+        Ok(Secret {
+            name: self.name,
+            values,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Up to `limit` secrets named after `after`, in name order, still sealed.
+pub async fn page(
+    client: &impl GenericClient,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<SealedSecret>, SecretError> {
+    let rows = client
+        .query_cached(
+            "SELECT name, data, created_at, updated_at FROM secrets \
+             WHERE name > $1 ORDER BY name LIMIT $2",
+            &[&after, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(SealedSecret::from_row).collect())
 }
 
 #[cfg(test)]
@@ -360,7 +422,7 @@ mod tests {
         let env = secrets.runner_env();
         assert_eq!(env["K"], "two");
         assert_eq!(env["L"], "ell");
-        let mut values = secrets.values();
+        let mut values: Vec<&str> = secrets.values().collect();
         values.sort();
         assert_eq!(values, ["bee", "ell", "one", "two"]);
     }

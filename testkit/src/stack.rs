@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gantry_shared::amqp::{self, Topology};
+use gantry_shared::domain::ChangeStatus;
 use gantry_shared::settings::Settings;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -153,10 +154,7 @@ impl TestStack {
     /// Creates the project of [`Self::project_with_repo`] on a new repository whose only file is
     /// the actions manifest `manifest`; the repository lives as long as the stack.
     pub async fn project_with_manifest(&mut self, manifest: &str) -> (String, String) {
-        let repo = Repo::new(&[(".gantry/actions.yaml", manifest)]);
-        let ids = self.project_with_repo(&repo.path()).await;
-        self.repos.push(repo);
-        ids
+        self.project_with_files(manifest, &[]).await
     }
 
     /// Like [`Self::project_with_manifest`], with more repository files (paths and contents) next to
@@ -235,7 +233,10 @@ impl TestStack {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            if ["success", "error", "cancelled"].contains(&status.as_str()) {
+            if status
+                .parse::<ChangeStatus>()
+                .is_ok_and(ChangeStatus::is_final)
+            {
                 return body;
             }
             assert!(

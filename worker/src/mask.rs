@@ -37,7 +37,8 @@ pub const MASK: &str = "********";
 /// Characters a secret (or a line of a multi-line secret) needs to be masked inside longer lines;
 /// shorter ones are masked only as whole lines. Four characters is where a value stops being a
 /// common word fragment or number that would blank out ordinary output.
-pub const MIN_MASKED_CHARS: usize = 4;
+/// The store refuses shorter secret values for this reason, so the two are one threshold.
+pub const MIN_MASKED_CHARS: usize = gantry_shared::secrets::MIN_VALUE_CHARS;
 
 /// Masks the secret values of one step in log lines. Its `Debug` shows how many patterns it has,
 /// never the patterns.

@@ -38,7 +38,7 @@ pub fn serve(listener: TcpListener, scrape: Scrape) -> anyhow::Result<Server> {
 
 async fn metrics(scrape: web::Data<Scrape>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(gantry_shared::metrics::CONTENT_TYPE)
         .body(scrape.render().await)
 }
 

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use bollard::Docker;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::messages::{Message, Queue};
 use gantry_shared::metrics::Scrape;
@@ -34,14 +32,7 @@ impl Worker {
         let cipher = Cipher::from_settings(&settings.encryption)?;
         let docker = if settings.worker.roles.contains(&Role::Runner) {
             crate::runner::buildkit::sweep_stale_secret_files();
-            let docker = Docker::connect_with_socket_defaults()
-                .context("connecting to the Docker engine")?;
-            Some(
-                docker
-                    .negotiate_version()
-                    .await
-                    .context("negotiating the Docker API version")?,
-            )
+            Some(crate::runner::connect_docker().await?)
         } else {
             None
         };

@@ -52,13 +52,18 @@ pub fn parse_resource<A: DeserializeOwned>(body: &[u8]) -> Result<A, ApiError> {
     parse_json::<Envelope<A>>(body).map(|envelope| envelope.data.attributes)
 }
 
+/// A key as a JSON pointer reference token (RFC 6901).
+pub(crate) fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 fn pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {
         let token = match segment {
             Segment::Seq { index } => index.to_string(),
-            Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+            Segment::Map { key } => pointer_token(key),
             Segment::Enum { variant } => variant.clone(),
             Segment::Unknown => break,
         };

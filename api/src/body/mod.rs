@@ -7,6 +7,7 @@ mod guard;
 mod read;
 mod unique_keys;
 
+pub(crate) use document::pointer_token;
 pub use document::{JsonApiBody, max_body_bytes, nullable, parse_json, parse_resource};
 pub use read::{MediaType, read_body};
 pub use unique_keys::UniqueKeys;

@@ -114,16 +114,10 @@ impl RotationReport {
         }
     }
 
+    /// The report of `table`: [`Self::new`] lists every table in [`Table::ALL`] (declaration)
+    /// order, so a table's position is its discriminant.
     pub fn table(&self, table: Table) -> TableReport {
-        self.tables
-            .iter()
-            .copied()
-            .find(|t| t.table == table)
-            .unwrap_or(TableReport {
-                table,
-                re_encrypted: 0,
-                already_current: 0,
-            })
+        self.tables[table as usize]
     }
 
     /// Rows re-encrypted in every table.
@@ -132,10 +126,9 @@ impl RotationReport {
     }
 
     pub(super) fn add(&mut self, table: Table, re_encrypted: u64, already_current: u64) {
-        if let Some(entry) = self.tables.iter_mut().find(|t| t.table == table) {
-            entry.re_encrypted += re_encrypted;
-            entry.already_current += already_current;
-        }
+        let entry = &mut self.tables[table as usize];
+        entry.re_encrypted += re_encrypted;
+        entry.already_current += already_current;
     }
 }
 

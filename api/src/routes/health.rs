@@ -36,7 +36,7 @@ async fn database_answers(state: &AppState) -> Result<(), String> {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(gantry_shared::metrics::CONTENT_TYPE)
         .body(state.scrape.render().await)
 }
 

@@ -3,8 +3,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::encryption::{patch_properties, properties_id};
-use crate::helpers::{TestApp, expect_status, first_error, properties_path, spawn_app};
+use crate::helpers::{
+    TestApp, expect_status, first_error, properties_id, properties_path, spawn_app,
+};
 
 /// Sets the versions a change used, as the worker does when its first step is claimed.
 async fn set_used_versions(app: &TestApp, change: Uuid, project: i64, environment: i64) {
@@ -23,11 +24,12 @@ async fn a_started_change_shows_the_versions_it_used_not_the_current_ones() {
     let project = properties_path(&app.create_project("demo").await);
     let environment = properties_path(&app.create_environment("demo", "dev").await);
     app.create_git_remote("demo", "origin").await;
-    patch_properties(&app, &project, json!({ "a": 1 })).await;
-    patch_properties(&app, &environment, json!({ "e": "used" })).await;
+    app.patch_properties(&project, json!({ "a": 1 })).await;
+    app.patch_properties(&environment, json!({ "e": "used" }))
+        .await;
     let change = app.create_change().await;
     set_used_versions(&app, change, 2, 2).await;
-    patch_properties(&app, &project, json!({ "a": 2 })).await;
+    app.patch_properties(&project, json!({ "a": 2 })).await;
 
     let path = format!("/api/changes/{change}/properties");
     let document = expect_status(app.get(&path).await, 200).await;

@@ -5,7 +5,9 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, change_attributes, expect_status, properties_path, uuid_of};
+use crate::helpers::{
+    TestApp, change_attributes, expect_status, properties_document, properties_path, uuid_of,
+};
 
 impl TestApp {
     /// Creates project `code` and returns the response document.
@@ -46,6 +48,21 @@ impl TestApp {
         properties_path(&self.create_project("demo").await)
     }
 
+    /// Sets secret `name`, which must not exist yet.
+    pub async fn create_secret(&self, name: &str, data: Value) {
+        expect_status(self.put_secret(name, data).await, 201).await;
+    }
+
+    /// Patches the properties at `path` (with no version) and returns the response document.
+    pub async fn patch_properties(&self, path: &str, data: Value) -> Value {
+        expect_status(
+            self.patch_json(path, &properties_document(data, None))
+                .await,
+            200,
+        )
+        .await
+    }
+
     pub async fn post_change(&self, attributes: Value) -> Response {
         self.post_json(
             "/api/changes",
@@ -68,6 +85,17 @@ impl TestApp {
             .execute(sql, &[&change, &status])
             .await
             .expect("updating the change status");
+    }
+
+    /// Flips the last bit of the ciphertext in `column` of the one row of `table` matching
+    /// `filter`, behind the API's back.
+    pub async fn flip_last_byte(&self, table: &str, column: &str, filter: &str) {
+        let sql = format!(
+            "UPDATE {table} SET {column} = set_byte({column}, length({column}) - 1, \
+             get_byte({column}, length({column}) - 1) # 1) WHERE {filter}"
+        );
+        let flipped = self.db().await.execute(&sql, &[]).await.unwrap();
+        assert_eq!(flipped, 1, "{sql}");
     }
 
     /// Follows the `next` link of a list page, which must have one.

@@ -177,6 +177,22 @@ impl TestApp {
             .expect("PATCH")
     }
 
+    /// `PUT /api/secrets/{name}` with `data` as the key/value map.
+    pub async fn put_secret(&self, name: &str, data: Value) -> Response {
+        let body = json!({ "data": { "type": "secrets", "attributes": { "data": data } } });
+        self.put_raw_secret(name, &body.to_string()).await
+    }
+
+    /// `PUT /api/secrets/{name}` with `body` sent as it is.
+    pub async fn put_raw_secret(&self, name: &str, body: &str) -> Response {
+        self.request(reqwest::Method::PUT, &format!("/api/secrets/{name}"))
+            .header("Content-Type", "application/vnd.api+json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("PUT")
+    }
+
     pub async fn db(&self) -> deadpool_postgres::Client {
         self.pool.get().await.expect("a test database connection")
     }
@@ -215,6 +231,11 @@ pub fn properties_path(owner: &Value) -> String {
 /// The id of a single-resource document, as a UUID.
 pub fn uuid_of(document: &Value) -> Uuid {
     document["data"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The id at the end of a properties path.
+pub fn properties_id(path: &str) -> Uuid {
+    path.rsplit('/').next().unwrap().parse().unwrap()
 }
 
 /// The ids of the resources of a list document, in order.

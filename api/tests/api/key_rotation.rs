@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gantry_api::rotate::{RowKey, Table, left_under_other_keys, rotate_keys};
+use gantry_api::rotate::{BATCH_SIZE, RowKey, Table, left_under_other_keys, rotate_keys};
 use gantry_shared::crypto::{
     Cipher, envelope_key_id, git_remote_aad, properties_aad, secret_aad, step_properties_aad,
 };
@@ -15,9 +15,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::encryption::{patch_properties, properties_id, put_secret};
 use crate::helpers::{
-    TestApp, TestServer, expect_status, first_error, properties_path, spawn_app, uuid_of,
+    TestApp, TestServer, expect_status, first_error, properties_id, properties_path, spawn_app,
+    uuid_of,
 };
 
 const NEW_KEY_ID: &str = "k2";
@@ -92,11 +92,12 @@ async fn after_a_rotation_the_new_key_alone_reads_every_version_and_a_second_run
     let mut project_versions = vec![json!({})];
     for n in 2..=4 {
         let data = json!({ "n": n, "password": format!("secret-{n}") });
-        patch_properties(&app, &project, data.clone()).await;
+        app.patch_properties(&project, data.clone()).await;
         project_versions.push(data);
     }
     let environment = properties_path(&app.create_environment("demo", "dev").await);
-    patch_properties(&app, &environment, json!({ "region": "eu" })).await;
+    app.patch_properties(&environment, json!({ "region": "eu" }))
+        .await;
     let remote = json!({ "data": { "attributes": { "name": "origin", "url": "https://example.com/demo.git",
         "password": "remote-password", "ssh_key_data": "remote-ssh-key" } } });
     let remote = uuid_of(
@@ -107,7 +108,8 @@ async fn after_a_rotation_the_new_key_alone_reads_every_version_and_a_second_run
         )
         .await,
     );
-    put_secret(&app, "db", json!({ "DB_PASSWORD": "pw-1234" })).await;
+    app.create_secret("db", json!({ "DB_PASSWORD": "pw-1234" }))
+        .await;
     let step_properties = json!({ "merged": true });
     let step = insert_step(&app, app.create_change().await, &step_properties).await;
 
@@ -193,7 +195,9 @@ async fn after_a_rotation_the_new_key_alone_reads_every_version_and_a_second_run
 async fn a_table_larger_than_a_batch_is_rotated_in_several_batches() {
     let app = spawn_app().await;
     let cipher = app.cipher();
-    let names: Vec<String> = (0..1_100).map(|i| format!("s{i:04}")).collect();
+    // More than two batches, the last one partial.
+    let rows = 2 * BATCH_SIZE + 100;
+    let names: Vec<String> = (0..rows).map(|i| format!("s{i:04}")).collect();
     let sealed: Vec<Vec<u8>> = names
         .iter()
         .map(|name| cipher.encrypt(br#"{"A":"x"}"#, &secret_aad(name)))
@@ -209,12 +213,12 @@ async fn a_table_larger_than_a_batch_is_rotated_in_several_batches() {
 
     let report = rotate_keys(&app.pool, &rotating(&app)).await.unwrap();
 
-    assert_eq!(report.table(Table::Secrets).re_encrypted, 1_100);
+    assert_eq!(report.table(Table::Secrets).re_encrypted, rows as u64);
     let key_ids = envelope_key_ids(&app).await;
-    assert_eq!(key_ids.len(), 1_100);
+    assert_eq!(key_ids.len(), rows as usize);
     assert!(key_ids.iter().all(|id| id == NEW_KEY_ID));
     let again = rotate_keys(&app.pool, &rotating(&app)).await.unwrap();
-    assert_eq!(again.table(Table::Secrets).already_current, 1_100);
+    assert_eq!(again.table(Table::Secrets).already_current, rows as u64);
     assert_eq!(again.re_encrypted(), 0);
 }
 
@@ -271,11 +275,9 @@ async fn a_write_made_while_the_rotation_runs_is_not_lost() {
 async fn a_row_that_does_not_decrypt_stops_the_run_naming_it_and_a_rerun_finishes() {
     let app = spawn_app().await;
     let path = app.project_properties().await;
-    put_secret(&app, "a", json!({ "A": "one-1" })).await;
-    put_secret(&app, "b", json!({ "B": "two-2" })).await;
-    let flip = "UPDATE secrets SET data = set_byte(data, length(data) - 1, \
-                get_byte(data, length(data) - 1) # 1) WHERE name = 'b'";
-    app.db().await.execute(flip, &[]).await.unwrap();
+    app.create_secret("a", json!({ "A": "one-1" })).await;
+    app.create_secret("b", json!({ "B": "two-2" })).await;
+    app.flip_last_byte("secrets", "data", "name = 'b'").await;
 
     let error = rotate_keys(&app.pool, &rotating(&app)).await.unwrap_err();
 
@@ -338,8 +340,9 @@ fn rotate_key_command(app: &TestApp) -> std::process::Output {
 async fn the_rotate_key_command_rotates_everything_and_a_second_run_finds_nothing_to_do() {
     let app = spawn_app().await;
     let project = properties_path(&app.create_project("demo").await);
-    patch_properties(&app, &project, json!({ "a": 1 })).await;
-    put_secret(&app, "db", json!({ "DB_PASSWORD": "pw-1234" })).await;
+    app.patch_properties(&project, json!({ "a": 1 })).await;
+    app.create_secret("db", json!({ "DB_PASSWORD": "pw-1234" }))
+        .await;
 
     let first = rotate_key_command(&app);
 

@@ -6,20 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, expect_status, first_error, ids, spawn_app};
 
-async fn put_secret(app: &TestApp, name: &str, data: Value) -> Response {
-    let body = json!({ "data": { "type": "secrets", "attributes": { "data": data } } });
-    put_raw(app, name, &body.to_string()).await
-}
-
-async fn put_raw(app: &TestApp, name: &str, body: &str) -> Response {
-    app.request(Method::PUT, &format!("/api/secrets/{name}"))
-        .header("Content-Type", "application/vnd.api+json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("PUT")
-}
-
 /// The status and the raw text of a response, which must not contain `value`.
 async fn text_without(response: Response, value: &str) -> (u16, String) {
     let status = response.status().as_u16();
@@ -40,12 +26,9 @@ async fn a_new_secret_answers_201_with_its_sorted_keys_and_never_its_values() {
     let app = spawn_app().await;
     let (password, key) = ("canary-db-password-1", "canary-api-key-2");
 
-    let response = put_secret(
-        &app,
-        "db",
-        json!({ "DB_PASSWORD": password, "API_KEY": key }),
-    )
-    .await;
+    let response = app
+        .put_secret("db", json!({ "DB_PASSWORD": password, "API_KEY": key }))
+        .await;
 
     assert_eq!(
         response.headers()["location"].to_str().unwrap(),
@@ -82,12 +65,12 @@ async fn a_new_secret_answers_201_with_its_sorted_keys_and_never_its_values() {
 async fn putting_an_existing_secret_replaces_its_whole_map_and_answers_200() {
     let app = spawn_app().await;
     expect_status(
-        put_secret(&app, "db", json!({ "OLD": "canary-old" })).await,
+        app.put_secret("db", json!({ "OLD": "canary-old" })).await,
         201,
     )
     .await;
 
-    let response = put_secret(&app, "db", json!({ "NEW": "canary-new" })).await;
+    let response = app.put_secret("db", json!({ "NEW": "canary-new" })).await;
 
     let (status, text) = text_without(response, "canary").await;
     assert_eq!(status, 200, "{text}");
@@ -106,7 +89,7 @@ async fn the_secret_list_shows_names_and_keys_sorted_by_name_and_pages() {
     let app = spawn_app().await;
     for name in ["beta", "alpha", "gamma"] {
         let data = json!({ "Z": "canary-z", "A": "canary-a" });
-        expect_status(put_secret(&app, name, data).await, 201).await;
+        expect_status(app.put_secret(name, data).await, 201).await;
     }
 
     let (status, text) = text_without(app.get("/api/secrets?limit=2").await, "canary").await;
@@ -124,7 +107,7 @@ async fn the_secret_list_shows_names_and_keys_sorted_by_name_and_pages() {
 async fn invalid_secrets_are_refused_with_422_and_a_pointer_and_store_nothing() {
     let app = spawn_app().await;
     expect_status(
-        put_secret(&app, "kept", json!({ "A": "canary-kept" })).await,
+        app.put_secret("kept", json!({ "A": "canary-kept" })).await,
         201,
     )
     .await;
@@ -174,7 +157,7 @@ async fn invalid_secrets_are_refused_with_422_and_a_pointer_and_store_nothing() 
     ];
 
     for (name, body, pointer, detail) in cases {
-        let document = expect_status(put_raw(&app, name, &body).await, 422).await;
+        let document = expect_status(app.put_raw_secret(name, &body).await, 422).await;
 
         let error = first_error(&document);
         assert_eq!(
@@ -203,7 +186,7 @@ fn data(data: Value) -> String {
 #[tokio::test]
 async fn a_deleted_secret_answers_204_and_is_then_not_found() {
     let app = spawn_app().await;
-    expect_status(put_secret(&app, "db", json!({ "A": "x-value" })).await, 201).await;
+    expect_status(app.put_secret("db", json!({ "A": "x-value" })).await, 201).await;
 
     expect_status(app.delete("/api/secrets/db").await, 204).await;
 
@@ -236,7 +219,7 @@ async fn unknown_and_invalid_secret_names_are_not_found() {
 #[tokio::test]
 async fn secret_routes_need_a_token() {
     let app = spawn_app().await;
-    expect_status(put_secret(&app, "db", json!({ "A": "x-value" })).await, 201).await;
+    expect_status(app.put_secret("db", json!({ "A": "x-value" })).await, 201).await;
 
     for (method, path) in [
         (Method::GET, "/api/secrets"),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use gantry_shared::metrics::names;
 use serde::{Deserialize, Serialize};
 
 /// The sums and counts of the histograms `gantry_<name>_duration_seconds{<label>="…"}`.
@@ -24,8 +25,8 @@ pub struct Breakdown {
 
 /// Series read: `(metric prefix, label)`.
 const SERIES: [(&str, &str); 2] = [
-    ("gantry_container_phase_duration_seconds", "phase"),
-    ("gantry_message_duration_seconds", "queue"),
+    (names::CONTAINER_SECONDS, "phase"),
+    (names::MESSAGE_SECONDS, "queue"),
 ];
 
 /// Phases on a step's critical path.

@@ -83,7 +83,9 @@ fn env_value<'a>(name: &str, value: &'a Value) -> Result<&'a str, PropertiesErro
     }
 }
 
-fn is_env_name(name: &str) -> bool {
+/// Whether `name` can be an environment variable: letters, digits and `_`, not starting with a
+/// digit.
+pub(crate) fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -103,6 +105,18 @@ pub fn secret_names(properties: &Value, key: &str) -> Result<Vec<String>, Proper
         .iter()
         .map(|item| item.as_str().map(str::to_owned).ok_or_else(invalid))
         .collect()
+}
+
+/// The secret names listed under `gantry.<key>` as the merge of `levels` (later winning) would
+/// list them, without merging the documents: a list is an array, so the last level that has
+/// one replaces the others.
+pub fn merged_secret_names(levels: &[&Value], key: &str) -> Result<Vec<String>, PropertiesError> {
+    for level in levels.iter().rev() {
+        if reserved(level, key)?.is_some() {
+            return secret_names(level, key);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Removes the secret references from a repository properties document, where they are ignored

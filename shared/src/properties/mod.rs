@@ -11,6 +11,7 @@
 
 mod conflict;
 mod env;
+pub(crate) use env::is_env_name;
 mod files;
 mod format;
 mod merge;
@@ -19,8 +20,8 @@ mod reserved;
 
 pub use conflict::conflict_log;
 pub use env::{
-    BUILD_SECRETS_KEY, MAX_ENV_BYTES, RUNNER_SECRETS_KEY, env_from_properties, parse_env,
-    secret_names, strip_secret_refs,
+    BUILD_SECRETS_KEY, MAX_ENV_BYTES, RUNNER_SECRETS_KEY, env_from_properties, merged_secret_names,
+    parse_env, secret_names, strip_secret_refs,
 };
 pub use files::{
     FileFormat, FileSpec, files_from_properties, parse_files, parse_mode, resolve_path,
@@ -28,7 +29,7 @@ pub use files::{
 pub use format::{Format, FormatError, parse_document};
 pub use merge::{deep_merge, merge_levels};
 pub use patch::{PatchConflict, apply_patch, apply_step_patch, diff};
-pub use reserved::{ReservedKeyError, WRITABLE_ROOTS, check_reserved_keys};
+pub use reserved::{ReservedKeyError, check_reserved_keys};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -13,7 +13,7 @@ use super::{
 use crate::protocol::{CONTAINER_HOME, SCRATCH_DIR};
 
 /// Where `gantry.files` may write: the step's only writable places (DESIGN §4, §5.2).
-pub const WRITABLE_ROOTS: [&str; 2] = [CONTAINER_HOME, SCRATCH_DIR];
+const WRITABLE_ROOTS: [&str; 2] = [CONTAINER_HOME, SCRATCH_DIR];
 
 /// An invalid reserved key: which key under `gantry` (`env`, `env:runner_secrets`, `files`; empty
 /// when `gantry` itself is not an object) and why.

@@ -1,7 +1,8 @@
 //! Failing a step from the results role. The reason may quote what the step controls — values
 //! and names in its result, the documents its patches touch — so every line is masked with the
-//! step's secrets before it is stored (DESIGN §4: secret values are masked in every log). A
-//! failure is rare: the secrets are read here only, never on the success path.
+//! step's secrets before it is stored (DESIGN §4: secret values are masked in every log). The
+//! secrets are read here only, and only for a failure whose lines quote the step — never on the
+//! success path, nor for a plain non-zero exit.
 
 use std::borrow::Cow;
 
@@ -28,6 +29,14 @@ pub enum Reason {
     Step(String),
 }
 
+impl Reason {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Reason::Gantry(line) | Reason::Step(line) => Cow::Borrowed(line),
+        }
+    }
+}
+
 /// Logs `reasons` and ends the step in `error` with `exit_code`.
 pub async fn fail(
     client: &impl GenericClient,
@@ -36,8 +45,14 @@ pub async fn fail(
     exit_code: Option<i64>,
     reasons: &[Reason],
 ) -> anyhow::Result<Vec<Work>> {
-    let masking = Masking::for_change(client, cipher, step.change_id).await?;
-    let lines = masking.lines(reasons);
+    // Gantry's own lines need no masking: the secrets are read only when a line quotes the step.
+    let quotes_step = reasons.iter().any(|r| matches!(r, Reason::Step(_)));
+    let lines = match quotes_step {
+        true => Masking::for_change(client, cipher, step.change_id)
+            .await?
+            .lines(reasons),
+        false => reasons.iter().map(Reason::text).collect(),
+    };
     let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
     system_lines(client, step.change_id, Some(step.id), &lines).await?;
     let code = exit_code.map(|c| c as i32);

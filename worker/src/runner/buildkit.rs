@@ -139,24 +139,34 @@ pub fn sweep_stale_secret_files() {
 }
 
 fn sweep_in(parent: &Path, alive: impl Fn(u32) -> bool) -> usize {
+    secret_dirs_in(parent)
+        .into_iter()
+        .filter(|(pid, dir)| !alive(*pid) && std::fs::remove_dir_all(dir).is_ok())
+        .count()
+}
+
+/// The build secret directories process `pid` has now (none once its builds have ended).
+pub fn secret_dirs_of(pid: u32) -> Vec<PathBuf> {
+    secret_dirs_in(&secrets_parent())
+        .into_iter()
+        .filter_map(|(owner, dir)| (owner == pid).then_some(dir))
+        .collect()
+}
+
+/// The build secret directories in `parent`, with the id of the process that made each.
+fn secret_dirs_in(parent: &Path) -> Vec<(u32, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(parent) else {
-        return 0;
+        return Vec::new();
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SECRETS_DIR_PREFIX))
-        else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !alive(pid)) && std::fs::remove_dir_all(entry.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let rest = name.to_str()?.strip_prefix(SECRETS_DIR_PREFIX)?;
+            let pid = rest.split('-').next()?.parse().ok()?;
+            Some((pid, entry.path()))
+        })
+        .collect()
 }
 
 fn buildkit_network(network: &str) -> ImageBuildNetworkMode {

@@ -21,13 +21,18 @@ pub struct Claimed {
     pub commit_sha: String,
     pub git_rev: String,
     pub project_code: String,
-    pub remote: Remote,
-    pub context: StepContext,
     /// The action's `timeout`, when its manifest sets one.
     pub timeout_seconds: Option<u64>,
-    /// The secrets the database properties name, or why the step cannot run: a secret list or
-    /// name is invalid, or stored data it needs cannot be decrypted (the step fails).
-    pub secrets: Result<StepSecrets, String>,
+    /// What the container needs, or why the step cannot run: a secret list or name is invalid,
+    /// or stored data it needs cannot be decrypted (the step fails; retrying would not help).
+    pub inputs: Result<Prepared, String>,
+}
+
+/// The decrypted inputs of a claimed step.
+pub struct Prepared {
+    pub remote: Remote,
+    pub context: StepContext,
+    pub secrets: StepSecrets,
 }
 
 /// Claims a `queued` step (`running`, attempt + 1, lease) and records the properties versions it
@@ -75,40 +80,11 @@ pub async fn claim(
             &[&change_id],
         )
         .await?;
-    let (project_props, environment_props, remote, secrets) =
-        match read_sealed(client, cipher, &c).await? {
-            Ok(Inputs {
-                project,
-                environment,
-                remote,
-                secrets,
-            }) => {
-                record_versions(
-                    client,
-                    change_id,
-                    step_id,
-                    project.version,
-                    environment.version,
-                )
-                .await?;
-                (project, environment, remote, secrets)
-            }
-            // Retrying cannot make tampered data readable: the step fails with the reason.
-            Err(reason) => {
-                let empty = |id| Versioned {
-                    id,
-                    version: 0,
-                    document: json!({}),
-                };
-                let remote = Remote {
-                    url: c.get(17),
-                    user: c.get(18),
-                    password: None,
-                    ssh_key: None,
-                };
-                (empty(c.get(14)), empty(c.get(15)), remote, Err(reason))
-            }
-        };
+    let sealed = read_sealed(client, cipher, &c).await?;
+    if let Ok(inputs) = &sealed {
+        let versions = (inputs.project.version, inputs.environment.version);
+        record_versions(client, change_id, step_id, versions.0, versions.1).await?;
+    }
     let created_by: String = c.get(4);
     let commit_sha: String = c.get(1);
     let context = ContextInfo {
@@ -133,9 +109,26 @@ pub async fn claim(
         .as_ref()
         .and_then(|m| m.actions.get(&action))
         .and_then(|a| a.timeout);
+    let inputs = sealed.and_then(|sealed| {
+        Ok(Prepared {
+            secrets: sealed.secrets?,
+            remote: sealed.remote,
+            context: StepContext {
+                context,
+                project: OwnerProperties {
+                    properties: sealed.project.document,
+                    properties_version: sealed.project.version,
+                },
+                environment: OwnerProperties {
+                    properties: sealed.environment.document,
+                    properties_version: sealed.environment.version,
+                },
+            },
+        })
+    });
     Ok(Some(Claimed {
         timeout_seconds,
-        secrets,
+        inputs,
         change_id,
         step_id,
         attempt,
@@ -143,19 +136,7 @@ pub async fn claim(
         name,
         git_rev: c.get(0),
         project_code: c.get(7),
-        remote,
         commit_sha,
-        context: StepContext {
-            context,
-            project: OwnerProperties {
-                properties: project_props.document,
-                properties_version: project_props.version,
-            },
-            environment: OwnerProperties {
-                properties: environment_props.document,
-                properties_version: environment_props.version,
-            },
-        },
     }))
 }
 
@@ -227,9 +208,8 @@ async fn record_versions(
         .await?;
     client
         .execute_cached(
-            "UPDATE changes SET project_properties_version = COALESCE(project_properties_version, $2), \
-             environment_properties_version = COALESCE(environment_properties_version, $3) \
-             WHERE id = $1",
+            "UPDATE changes SET project_properties_version = $2, environment_properties_version = $3 \
+             WHERE id = $1 AND project_properties_version IS NULL",
             &[&change_id, &project, &environment],
         )
         .await?;

@@ -102,7 +102,39 @@ impl Created {
         log: &StepLog,
         lease_lost: &CancellationToken,
     ) -> Result<Ended, bollard::errors::Error> {
-        run_created(self, settings, spec, log, lease_lost).await
+        let (docker, id, phase) = (&self.docker, self.id.as_str(), self.created);
+        deliver_context(self, &spec.step_context_json).await?;
+        let phase = record_phase("upload", phase);
+        docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await?;
+        let phase = record_phase("start", phase);
+        let logs = tokio::spawn(stream_logs(
+            docker.clone(),
+            id.to_owned(),
+            log.output(settings.max_log_line_bytes),
+        ));
+        let code = tokio::select! {
+            code = wait(docker, id) => code?,
+            _ = tokio::time::sleep(spec.timeout) => {
+                kill(docker, id).await;
+                let _ = logs.await;
+                return Ok(Ended::TimedOut);
+            }
+            _ = lease_lost.cancelled() => {
+                kill(docker, id).await;
+                return Ok(Ended::LeaseLost);
+            }
+        };
+        let _ = logs.await;
+        let phase = record_phase("run", phase);
+        let result = if code == 0 {
+            collect_result(self).await
+        } else {
+            Ok(None)
+        };
+        record_phase("result", phase);
+        Ok(Ended::Exited { code, result })
     }
 
     /// Removes the container and its anonymous volume.
@@ -125,48 +157,6 @@ fn record_phase(phase: &'static str, since: Instant) -> Instant {
     metrics::histogram!(names::CONTAINER_SECONDS, "phase" => phase)
         .record(now.duration_since(since).as_secs_f64());
     now
-}
-
-async fn run_created(
-    container: &Created,
-    settings: &WorkerSettings,
-    spec: ContainerSpec<'_>,
-    log: &StepLog,
-    lease_lost: &CancellationToken,
-) -> Result<Ended, bollard::errors::Error> {
-    let (docker, id, phase) = (&container.docker, container.id.as_str(), container.created);
-    deliver_context(container, &spec.step_context_json).await?;
-    let phase = record_phase("upload", phase);
-    docker
-        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-        .await?;
-    let phase = record_phase("start", phase);
-    let logs = tokio::spawn(stream_logs(
-        docker.clone(),
-        id.to_owned(),
-        log.output(settings.max_log_line_bytes),
-    ));
-    let code = tokio::select! {
-        code = wait(docker, id) => code?,
-        _ = tokio::time::sleep(spec.timeout) => {
-            kill(docker, id).await;
-            let _ = logs.await;
-            return Ok(Ended::TimedOut);
-        }
-        _ = lease_lost.cancelled() => {
-            kill(docker, id).await;
-            return Ok(Ended::LeaseLost);
-        }
-    };
-    let _ = logs.await;
-    let phase = record_phase("run", phase);
-    let result = if code == 0 {
-        collect_result(container).await
-    } else {
-        Ok(None)
-    };
-    record_phase("result", phase);
-    Ok(Ended::Exited { code, result })
 }
 
 /// The hardened host configuration of every step container (DESIGN §5.2). Public so that the
@@ -295,8 +285,6 @@ async fn stream_logs(docker: Docker, id: String, mut output: Output) {
     output.finish();
 }
 
-/// Copies `step_result.json` out: a missing file is `Ok(None)`; a symlink, a non-regular file, an
-/// oversized or invalid file is an error message for the step log.
 /// Puts `step_context.json` into the stopped container's volume: straight into the local
 /// directory when possible, else through the Docker API.
 async fn deliver_context(
@@ -350,6 +338,8 @@ fn count_copy(direction: &'static str, route: &'static str) {
         .increment(1);
 }
 
+/// Copies `step_result.json` out: a missing file is `Ok(None)`; a symlink, a non-regular file, an
+/// oversized or invalid file is an error message for the step log.
 async fn read_result(docker: &Docker, id: &str) -> Result<Option<serde_json::Value>, String> {
     let path = format!("{PROTOCOL_DIR}/{STEP_RESULT_FILE}");
     let options = DownloadFromContainerOptionsBuilder::default()

@@ -1,7 +1,7 @@
 //! The `runner` role: claim a step, build or reuse its image, run its container, hand the outcome
 //! to the `results` role through the outbox (DESIGN §5, §7).
 
-pub(crate) mod buildkit;
+pub mod buildkit;
 mod claim;
 pub mod container;
 mod image;
@@ -23,6 +23,16 @@ use crate::steplog::StepLog;
 use claim::Claimed;
 use container::{ContainerSpec, Ended};
 use image::{ImageError, ImageRequest};
+
+/// The local Docker engine (or `DOCKER_HOST`), at the API version both sides speak.
+pub async fn connect_docker() -> anyhow::Result<bollard::Docker> {
+    use anyhow::Context;
+    bollard::Docker::connect_with_socket_defaults()
+        .context("connecting to the Docker engine")?
+        .negotiate_version()
+        .await
+        .context("negotiating the Docker API version")
+}
 
 pub async fn handle(ctx: Ctx, step_id: Uuid, ack: EarlyAck) -> Disposition {
     let claimed = match claim_step(&ctx, step_id).await {
@@ -50,8 +60,8 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
 
 #[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
 async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
-    let masker = match &claimed.secrets {
-        Ok(secrets) => Masker::new(secrets.values()),
+    let masker = match &claimed.inputs {
+        Ok(inputs) => Masker::new(inputs.secrets.values()),
         Err(_) => Masker::default(),
     };
     let log = StepLog::start(
@@ -120,11 +130,11 @@ async fn execute(
         ));
     };
     let settings = &ctx.settings.worker;
-    let secrets = match &claimed.secrets {
-        Ok(secrets) => secrets,
+    let (remote, context, secrets) = match &claimed.inputs {
+        Ok(inputs) => (&inputs.remote, &inputs.context, &inputs.secrets),
         Err(reason) => return Some(outcome(None, None, Some(reason.clone()), false)),
     };
-    let env_file = match StepContextEnv::from_step_context(&claimed.context) {
+    let env_file = match StepContextEnv::from_step_context(context) {
         Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
         Err(e) => {
             return Some(outcome(
@@ -136,7 +146,7 @@ async fn execute(
         }
     };
     let request = ImageRequest {
-        remote: &claimed.remote,
+        remote,
         commit_sha: &claimed.commit_sha,
         git_rev: &claimed.git_rev,
         repo_folder: &settings.repo_folder,
@@ -191,7 +201,7 @@ async fn execute(
             ("gantry.worker".to_owned(), ctx.worker_id.clone()),
         ]),
         env,
-        step_context_json: serde_json::to_vec(&claimed.context).expect("serialisable"),
+        step_context_json: serde_json::to_vec(context).expect("serialisable"),
         timeout: Duration::from_secs(timeout),
     };
     let ended = match container::create(docker, settings, &spec).await {

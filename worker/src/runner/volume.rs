@@ -40,15 +40,16 @@ fn protocol_dir(volume: &Path) -> PathBuf {
     )
 }
 
-/// The protocol directory, if it is a plain directory (not a symlink).
-fn plain_dir(dir: &Path) -> Result<Option<()>, Unusable> {
+/// Whether the protocol directory exists; an error when it is anything but a plain directory
+/// (a symlink, a file).
+fn plain_dir(dir: &Path) -> Result<bool, Unusable> {
     match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.file_type().is_dir() => Ok(Some(())),
+        Ok(meta) if meta.file_type().is_dir() => Ok(true),
         Ok(_) => Err(Unusable(format!(
             "{} is not a plain directory",
             dir.display()
         ))),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -57,7 +58,7 @@ fn plain_dir(dir: &Path) -> Result<Option<()>, Unusable> {
 /// as the upload through the API would.
 pub fn write_context(volume: &Path, step_context: &[u8]) -> Result<(), Unusable> {
     let dir = protocol_dir(volume);
-    if plain_dir(&dir)?.is_none() {
+    if !plain_dir(&dir)? {
         fs::create_dir(&dir)?;
     }
     lchown(&dir, Some(RUNNER_UID), Some(RUNNER_UID))?;
@@ -83,7 +84,7 @@ pub fn write_context(volume: &Path, step_context: &[u8]) -> Result<(), Unusable>
 /// when it is not acceptable, exactly as the API path reports them.
 pub fn read_result(volume: &Path) -> Result<Result<Option<serde_json::Value>, String>, Unusable> {
     let dir = protocol_dir(volume);
-    if plain_dir(&dir)?.is_none() {
+    if !plain_dir(&dir)? {
         return Ok(Ok(None));
     }
     let path = dir.join(STEP_RESULT_FILE);

@@ -10,9 +10,10 @@ use bollard::query_parameters::ListImagesOptionsBuilder;
 use futures_util::TryStreamExt;
 use gantry_testkit::TestStack;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::helpers::{assert_status_logged, put_secret, spawn_stack, step_named};
+use crate::helpers::{
+    assert_status_logged, contains, put_secret, sha256_hex, spawn_stack, step_named,
+};
 
 /// Upper case and `_`, so that no fragment of them can occur in ids, hashes or timestamps.
 const SECRET: &str = "GBS_7KQ2XW9RTM4PLZ";
@@ -29,10 +30,6 @@ RUN --mount=type=secret,id=BUILD_TOKEN,uid=10001 sha256sum /run/secrets/BUILD_TO
 "#;
 
 const PRINT_HASH: &str = "actions:\n  default:\n    run: cat /opt/gantry/token.sha\n";
-
-fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
-}
 
 /// Runs the `default` action; returns the change and its log, checking the change's status.
 async fn run(stack: &TestStack, expected_status: &str) -> (Value, Vec<String>) {
@@ -55,26 +52,6 @@ async fn step_images(docker: &Docker, commit: &str) -> Vec<String> {
         .build();
     let images = docker.list_images(Some(options)).await.unwrap();
     images.into_iter().flat_map(|i| i.repo_tags).collect()
-}
-
-/// The build secret directories this test process (the in-process worker) still has, in the
-/// shared-memory tmpfs or the temporary directory.
-fn secret_dirs_of_this_process() -> Vec<String> {
-    let prefix = format!("gantry-build-secrets-{}-", std::process::id());
-    [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()]
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.starts_with(&prefix))
-        .collect()
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,8 +85,8 @@ async fn a_build_secret_is_readable_in_run_in_no_layer_or_history_and_a_rotation
     )));
     assert!(!has_line(&log, |l| l.contains(SECRET) || l.contains(SHADOWED)));
     assert_eq!(
-        secret_dirs_of_this_process(),
-        Vec::<String>::new(),
+        gantry_worker::runner::buildkit::secret_dirs_of(std::process::id()),
+        Vec::<std::path::PathBuf>::new(),
         "the build secret files outlived the build"
     );
     let docker = Docker::connect_with_socket_defaults().unwrap();

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{spawn_stack, step_statuses};
+use crate::helpers::{flipped_last_byte, spawn_stack, step_statuses};
 
 const FAILING: &str = r#"
 actions:
@@ -144,8 +144,8 @@ async fn tampered_properties_fail_the_step_with_the_reason_instead_of_retrying()
         .await;
     stack
         .sql(&format!(
-            "UPDATE properties SET document = set_byte(document, length(document) - 1, \
-             get_byte(document, length(document) - 1) # 1) WHERE id = '{environment_props}'"
+            "UPDATE properties SET document = {} WHERE id = '{environment_props}'",
+            flipped_last_byte("document")
         ))
         .await;
 

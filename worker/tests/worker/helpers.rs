@@ -138,3 +138,23 @@ pub fn assert_status_logged(change: &Value, status: &str, log: &[String]) {
         log.join("\n")
     );
 }
+
+/// Whether `needle` occurs in `haystack` (raw bytes: stored columns, messages, image archives).
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// SQL for `column` with its last byte flipped: a ciphertext that no longer authenticates.
+pub fn flipped_last_byte(column: &str) -> String {
+    format!(
+        "set_byte({column}, length({column}) - 1, get_byte({column}, length({column}) - 1) # 1)"
+    )
+}
+
+/// The SHA-256 of `text` in hex, as `sha256sum` prints it.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

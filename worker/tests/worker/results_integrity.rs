@@ -11,7 +11,9 @@ use gantry_testkit::TestStack;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_status, assert_status_logged, put_secret, spawn_stack};
+use crate::helpers::{
+    assert_status, assert_status_logged, contains, flipped_last_byte, put_secret, spawn_stack,
+};
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
 const SECRET: &str = "GSK_RV8WQ3MZT6XKPB2HLN";
@@ -56,12 +58,6 @@ fn base64_forms(text: &str) -> Vec<String> {
             encoded[skip..encoded.len() - 4].to_owned()
         })
         .collect()
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,10 +123,12 @@ async fn an_unreadable_received_version_fails_the_step_with_the_reason_instead_o
     let change_id = stack.create_change("default", "main").await;
     when_staged(
         &stack,
-        "UPDATE properties_versions v SET document = set_byte(v.document, length(v.document) - 1, \
-         get_byte(v.document, length(v.document) - 1) # 1) \
+        &format!(
+            "UPDATE properties_versions v SET document = {} \
          FROM steps s JOIN changes c ON c.id = s.change_id JOIN properties p ON p.project_id = c.project_id \
          WHERE s.status_code = 'running' AND v.properties_id = p.id AND v.version = s.project_properties_version",
+            flipped_last_byte("v.document")
+        ),
     )
     .await;
 
@@ -209,10 +207,13 @@ async fn a_failure_line_of_the_results_role_is_masked_with_the_step_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_line_is_withheld_when_the_step_secrets_cannot_be_read() {
     let mut stack = spawn_stack().await;
-    let tamper = "UPDATE secrets SET data = set_byte(data, length(data) - 1, get_byte(data, length(data) - 1) # 1) \
-                  WHERE name = 'deploy' AND EXISTS (SELECT 1 FROM steps WHERE status_code = 'running')";
+    let tamper = format!(
+        "UPDATE secrets SET data = {} \
+         WHERE name = 'deploy' AND EXISTS (SELECT 1 FROM steps WHERE status_code = 'running')",
+        flipped_last_byte("data")
+    );
 
-    let (change_id, change) = run_with_secret(&mut stack, Some(tamper)).await;
+    let (change_id, change) = run_with_secret(&mut stack, Some(&tamper)).await;
 
     let log = stack.log(&change_id).await;
     assert_eq!(change["data"]["attributes"]["status_code"], "error");

@@ -3,10 +3,10 @@
 //! without saving them.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    assert_status_logged, assert_step_updates_refused, put_secret, spawn_stack, step_statuses,
+    assert_status_logged, assert_step_updates_refused, put_secret, sha256_hex, spawn_stack,
+    step_statuses,
 };
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
@@ -77,7 +77,7 @@ async fn a_runner_secret_reaches_the_step_wins_over_a_property_and_is_masked_in_
         .position(|l| long.starts_with(l.as_str()) && l.len() > 16000)
         .expect("the 16 KiB line is stored");
     assert_eq!(format!("{}{}", log[at], log[at + 1]), long);
-    let hash = hex::encode(Sha256::digest(SECRET.as_bytes()));
+    let hash = sha256_hex(SECRET);
     assert!(
         log.iter().any(|l| l.starts_with(&hash)),
         "the process did not see the secret's value (expected sha256 {hash}):\n{}",

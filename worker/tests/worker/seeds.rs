@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_status, assert_status_logged, spawn_stack, step_named};
+use crate::helpers::{assert_status, assert_status_logged, sha256_hex, spawn_stack, step_named};
 
 /// The eleven sources in merge order (DESIGN §4, the seed's list): nine repository files, then
 /// the project and the environment.
@@ -152,8 +152,8 @@ actions:
         "DOCKER_HOST=ssh://user@docker-remote-host".to_owned(),
         "mode 600 owner 10001 /opt/gantry/.ssh/id_rsa".to_owned(),
         "mode 600 owner 10001 /opt/gantry/.ssh/known_hosts".to_owned(),
-        format!("{}  /opt/gantry/.ssh/id_rsa", sha256(SSH_KEY)),
-        format!("{}  /opt/gantry/.ssh/known_hosts", sha256(KNOWN_HOSTS)),
+        format!("{}  /opt/gantry/.ssh/id_rsa", sha256_hex(SSH_KEY)),
+        format!("{}  /opt/gantry/.ssh/known_hosts", sha256_hex(KNOWN_HOSTS)),
     ];
     for line in expected {
         assert!(
@@ -163,11 +163,6 @@ actions:
         );
     }
     stack.stop().await;
-}
-
-fn sha256(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A `gantry.files` path from a repository file is checked at step time: the step fails before

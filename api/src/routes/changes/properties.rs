@@ -5,13 +5,14 @@
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
+use gantry_shared::crypto::Cipher;
 use gantry_shared::store;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Context};
-use crate::jsonapi::{Identifier, MEDIA_TYPE, Resource};
+use crate::jsonapi::{self, Identifier, Resource};
 use crate::routes::paths;
 use crate::state::AppState;
 
@@ -27,12 +28,6 @@ pub struct UsedProperties {
     pub properties_id: Uuid,
     pub version: Option<i64>,
     pub data: Option<Value>,
-}
-
-#[derive(Debug, Serialize)]
-struct ChangePropertiesDocument {
-    data: Resource<ChangePropertiesAttributes>,
-    meta: Meta,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,8 +49,8 @@ pub async fn show_change_properties(
         .await
         .context("loading the change")?
         .ok_or_else(|| paths::not_found("change", &path))?;
-    let project = read_level(&client, &state, used.project).await?;
-    let environment = read_level(&client, &state, used.environment).await?;
+    let project = read_level(&client, &state.cipher, used.project).await?;
+    let environment = read_level(&client, &state.cipher, used.environment).await?;
     let started = project.version.is_some() && environment.version.is_some();
     let detail = (!started).then(|| match used.finished {
         true => format!("change {id} ended without starting a step, so it used no properties"),
@@ -79,11 +74,7 @@ pub async fn show_change_properties(
         Some(Identifier::new("changes", id.to_string())),
         Some(format!("/api/changes/{id}")),
     );
-    let document = ChangePropertiesDocument {
-        data: resource,
-        meta: Meta { started, detail },
-    };
-    Ok(HttpResponse::Ok().content_type(MEDIA_TYPE).json(document))
+    Ok(jsonapi::ok_with_meta(resource, Meta { started, detail }))
 }
 
 /// A level's properties id and the version the change recorded, if any.
@@ -91,14 +82,14 @@ type Level = (Uuid, Option<i64>);
 
 async fn read_level(
     client: &impl GenericClient,
-    state: &AppState,
+    cipher: &Cipher,
     (properties_id, version): Level,
 ) -> Result<UsedProperties, ApiError> {
     let data = match version {
         None => None,
         Some(version) => {
             let (document, ..) =
-                store::load_version(client, &state.cipher, properties_id, version)
+                store::load_version(client, cipher, properties_id, version)
                     .await
                     .context("loading the properties version the change used")?
                     .ok_or_else(|| {

@@ -2,7 +2,6 @@
 //! `page[after]=<name>`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use deadpool_postgres::GenericClient;
 use gantry_shared::secrets;
 
 use super::record::{SecretAttributes, secret_resource};
@@ -20,33 +19,24 @@ pub async fn list_secrets(
 ) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(&req, &SPEC)?;
     let client = state.client().await?;
-    let names = select_names(&client, query.after.as_deref(), query.fetch_limit())
-        .await
-        .context("listing secrets")?;
-    let names = query.page(names, "/api/secrets", String::clone);
-    // Decrypted to list their keys; one deleted in between is simply left out of the page.
-    let rows = secrets::load_many(&client, &state.cipher, &names.rows)
+    // Every name sorts after "", so no cursor means the first page.
+    let after = query.after.as_deref().unwrap_or("");
+    let rows = secrets::page(&client, after, query.fetch_limit())
         .await
         .context("loading the secrets")?;
+    let page = query.page(rows, "/api/secrets", |s| s.name.clone());
+    // Only the page's rows are decrypted (to list their keys), not the look-ahead row.
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|sealed| sealed.open(&state.cipher))
+        .collect::<Result<Vec<_>, _>>()
+        .context("decrypting the secrets")?;
     let page = Page {
         rows,
-        next: names.next,
+        next: page.next,
     };
     Ok(jsonapi::list(page, |s| {
         secret_resource(SecretAttributes::of(s))
     }))
-}
-
-async fn select_names(
-    client: &impl GenericClient,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT name FROM secrets WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2",
-            &[&after, &limit],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -2,8 +2,6 @@
 //! replacing its map (200). A refused name or map stores nothing.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use gantry_shared::secrets::{self, InvalidSecret};
 use serde::Deserialize;
 use serde_json::json;
@@ -11,8 +9,8 @@ use serde_json::json;
 use super::record::{SecretAttributes, secret_resource};
 use crate::audit::{self, Event};
 use crate::auth::User;
-use crate::body::{JsonApiBody, UniqueKeys};
-use crate::error::{ApiError, Context, Problem};
+use crate::body::{JsonApiBody, UniqueKeys, pointer_token};
+use crate::error::{ApiError, Context, ErrorSource, Problem};
 use crate::jsonapi;
 use crate::state::AppState;
 
@@ -47,15 +45,12 @@ pub async fn put_secret(
         .transaction()
         .await
         .context("starting a transaction")?;
-    let created = secrets::put(&tx, &state.cipher, name, &values)
+    let stored = secrets::put(&tx, &state.cipher, name, &values)
         .await
         .context("storing the secret")?;
-    let (created_at, updated_at) = select_timestamps(&tx, name)
-        .await
-        .context("reading the secret")?;
     let keys: Vec<String> = values.into_keys().collect();
     let event = Event {
-        kind: if created {
+        kind: if stored.created {
             "api:secrets:create"
         } else {
             "api:secrets:update"
@@ -68,10 +63,10 @@ pub async fn put_secret(
     let resource = secret_resource(SecretAttributes {
         name: name.to_owned(),
         keys,
-        created_at,
-        updated_at,
+        created_at: stored.created_at,
+        updated_at: stored.updated_at,
     });
-    Ok(match created {
+    Ok(match stored.created {
         true => jsonapi::created(resource),
         false => jsonapi::ok(resource),
     })
@@ -90,37 +85,15 @@ fn refused(error: InvalidSecret) -> ApiError {
             Some(DATA_POINTER.to_owned())
         }
     };
-    match pointer {
-        Some(pointer) => ApiError::invalid(pointer, error.to_string()),
-        None => ApiError::Unprocessable(Problem {
-            detail: error.to_string(),
-            source: None,
-        }),
-    }
-}
-
-/// A key as a JSON pointer reference token (RFC 6901).
-fn pointer_token(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-async fn select_timestamps(
-    client: &impl GenericClient,
-    name: &str,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT created_at, updated_at FROM secrets WHERE name = $1",
-            &[&name],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1)))
+    ApiError::Unprocessable(Problem {
+        detail: error.to_string(),
+        source: pointer.map(ErrorSource::Pointer),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorSource;
     use serde_json::json;
 
     fn pointer_of(data: serde_json::Value) -> Option<ErrorSource> {

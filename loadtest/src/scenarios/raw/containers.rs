@@ -22,14 +22,6 @@ use super::Throughput;
 use crate::progress;
 use crate::stats::{Latency, Recorder};
 
-pub async fn connect_docker() -> anyhow::Result<Docker> {
-    Docker::connect_with_socket_defaults()
-        .context("connecting to the Docker engine")?
-        .negotiate_version()
-        .await
-        .context("negotiating the Docker API version")
-}
-
 fn container_body(settings: &WorkerSettings) -> ContainerCreateBody {
     // Exactly the step container's hardening, limits and volume: only Gantry's work differs.
     let host_config = gantry_worker::runner::container::host_config(settings);

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use crate::progress;
 use crate::stats::{Latency, per_second};
 
-pub use containers::connect_docker;
+pub use gantry_worker::runner::connect_docker;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawParams {
