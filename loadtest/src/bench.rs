@@ -43,6 +43,22 @@ impl BenchParams {
     }
 }
 
+/// `VACUUM ANALYZE` of Gantry's database before a scenario, as autovacuum would do between them
+/// (the PostgreSQL of this machine kind runs with autovacuum off): without it each scenario would
+/// run on the dead rows and stale statistics of the ones before. A failure is recorded and the
+/// scenario runs anyway.
+async fn settle(settings: &Settings, errors: &mut Vec<ScenarioError>) {
+    let vacuum = async {
+        let url = secrecy::ExposeSecret::expose_secret(&settings.database.url);
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute("VACUUM ANALYZE").await
+    };
+    if let Err(e) = vacuum.await {
+        errors.push(failed("vacuum", anyhow::Error::new(e)));
+    }
+}
+
 /// Runs everything; a failed scenario is recorded in the report and the others still run.
 pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report {
     let fixture = Fixture::new();
@@ -54,22 +70,27 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
         Ok(r) => report.raw = Some(r),
         Err(e) => errors.push(failed("raw", e)),
     }
+    settle(settings, &mut errors).await;
     match chain::run(api, &fixture, &params.chain).await {
         Ok(r) => report.chain = Some(r),
         Err(e) => errors.push(failed("chain", e)),
     }
+    settle(settings, &mut errors).await;
     match steps::run(api, &fixture, &params.steps).await {
         Ok(r) => report.steps = Some(r),
         Err(e) => errors.push(failed("steps", e)),
     }
+    settle(settings, &mut errors).await;
     match props::run(api, &fixture, &params.props).await {
         Ok(r) => report.props = Some(r),
         Err(e) => errors.push(failed("props", e)),
     }
+    settle(settings, &mut errors).await;
     match results::run(api, &fixture, settings, &params.results).await {
         Ok(r) => report.results = Some(r),
         Err(e) => errors.push(failed("results", e)),
     }
+    settle(settings, &mut errors).await;
     match create::run(api, &fixture, &params.create).await {
         Ok(r) => report.create = Some(r),
         Err(e) => errors.push(failed("create", e)),

@@ -90,7 +90,7 @@ pub async fn load(
     for_update: bool,
 ) -> Result<Versioned, StoreError> {
     let sql = if for_update {
-        "SELECT version, document FROM properties WHERE id = $1 FOR UPDATE"
+        "SELECT version, document FROM properties WHERE id = $1 FOR NO KEY UPDATE"
     } else {
         "SELECT version, document FROM properties WHERE id = $1"
     };
@@ -98,16 +98,25 @@ pub async fn load(
         .query_opt_cached(sql, &[&id])
         .await?
         .ok_or(StoreError::NotFound(id))?;
-    let version: i64 = row.get(0);
-    let sealed: Vec<u8> = row.get(1);
-    let document = cipher
-        .decrypt_json(&sealed, &properties_aad(id, version))
-        .map_err(|e| StoreError::Crypto(id, e))?;
-    Ok(Versioned {
-        id,
-        version,
-        document,
-    })
+    Versioned::open(cipher, id, row.get(0), row.get(1)).map_err(|e| StoreError::Crypto(id, e))
+}
+
+impl Versioned {
+    /// The current document of properties `id`, from its stored `version` and ciphertext (read
+    /// by the caller, e.g. joined into a larger query).
+    pub fn open(
+        cipher: &Cipher,
+        id: Uuid,
+        version: i64,
+        sealed: &[u8],
+    ) -> Result<Self, CryptoError> {
+        let document = cipher.decrypt_json(sealed, &properties_aad(id, version))?;
+        Ok(Self {
+            id,
+            version,
+            document,
+        })
+    }
 }
 
 /// Reads one historical version.
@@ -146,15 +155,16 @@ pub async fn write_next(
 ) -> Result<Option<i64>, StoreError> {
     let next = current_version + 1;
     let sealed = cipher.encrypt_json(document, &properties_aad(id, next));
-    let updated = client
+    // One statement: the version row is inserted only if the document was still at
+    // `current_version`.
+    let written = client
         .execute_cached(
-            "UPDATE properties SET version = $3, document = $4, updated_at = now() WHERE id = $1 AND version = $2",
-            &[&id, &current_version, &next, &sealed],
+            "WITH updated AS (UPDATE properties SET version = $3, document = $4, updated_at = now() \
+             WHERE id = $1 AND version = $2 RETURNING id) \
+             INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
+             SELECT id, $3, $4, $5, $6 FROM updated",
+            &[&id, &current_version, &next, &sealed, &author.name, &author.step_id],
         )
         .await?;
-    if updated == 0 {
-        return Ok(None);
-    }
-    insert_version(client, id, next, &sealed, author).await?;
-    Ok(Some(next))
+    Ok((written == 1).then_some(next))
 }

@@ -32,6 +32,10 @@ all N changes are final.
 * **create** — `POST /api/changes` of a change without a container (an action without command): \
 closed loop at a concurrency and open loop at a target rate (latency from the scheduled send \
 time), then the time the planner needs to finish them all.
+
+Before each Gantry scenario the bench runs `VACUUM ANALYZE` on Gantry's database, as autovacuum \
+would between them: the PostgreSQL of this machine kind runs with autovacuum off, and each \
+scenario would otherwise run on the dead rows and stale statistics of the ones before.
 ";
 
 pub fn render(report: &Report) -> String {

@@ -11,6 +11,7 @@
 
 mod conflict;
 mod env;
+#[cfg(feature = "runtime")]
 pub(crate) use env::is_env_name;
 mod files;
 mod format;

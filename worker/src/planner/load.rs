@@ -49,7 +49,7 @@ pub async fn lock_initializing(
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(client
         .query_opt_cached(
-            "SELECT 1 FROM changes WHERE id = $1 AND status_code = 'initializing' FOR UPDATE",
+            "SELECT 1 FROM changes WHERE id = $1 AND status_code = 'initializing' FOR NO KEY UPDATE",
             &[&id],
         )
         .await?

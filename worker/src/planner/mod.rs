@@ -12,14 +12,16 @@ use uuid::Uuid;
 use crate::consume::Disposition;
 use crate::context::Ctx;
 use crate::git::GitError;
-use crate::results::orchestrate;
+use crate::results::orchestrate::{self, Queued};
 use crate::steplog::system_lines;
 use load::ChangeToPlan;
 
 pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
     match plan(&ctx, change_id).await {
-        Ok(()) => {
-            ctx.signal.notify();
+        Ok(queued) => {
+            if queued > 0 {
+                ctx.signal.notify();
+            }
             Disposition::Ack
         }
         Err(e) => {
@@ -32,11 +34,12 @@ pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
 /// Why a change cannot run; the change ends in `error` with this reason in its log.
 struct Invalid(String);
 
-async fn plan(ctx: &Ctx, change_id: Uuid) -> anyhow::Result<()> {
+/// Returns how many messages it wrote to the outbox.
+async fn plan(ctx: &Ctx, change_id: Uuid) -> anyhow::Result<Queued> {
     let client = ctx.pool.get().await?;
     let Some(change) = load::change_to_plan(&client, &ctx.cipher, change_id).await? else {
         tracing::info!(%change_id, "not planning a change that is unknown or already planned");
-        return Ok(());
+        return Ok(0);
     };
     drop(client);
     match read_plan(ctx, &change).await? {
@@ -113,51 +116,55 @@ async fn write_plan(
     change: &ChangeToPlan,
     sha: &str,
     manifest: &Manifest,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    // Lock order: environment, then change (the same order as a finishing change that starts
-    // the next one).
-    tx.execute_cached(
-        "SELECT 1 FROM environments WHERE id = $1 FOR UPDATE",
-        &[&change.environment_id],
-    )
-    .await?;
+    // The change, then (in a FIFO environment) the environment: the reverse of a finishing change
+    // that starts the next one, without a deadlock, since that one locks only pending changes and
+    // this one is initializing until the commit.
     if !load::lock_initializing(&tx, change.id).await? {
-        return Ok(());
+        return Ok(0);
     }
     let tree = serde_json::to_value(manifest)?;
-    tx.execute_cached(
-        "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = 'pending' WHERE id = $1",
-        &[&change.id, &sha, &tree],
-    )
-    .await?;
     let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
-    tx.execute_cached(
-        "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
-         VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
-        &[&Uuid::now_v7(), &change.id, &change.action, &has_command, &strategy.as_str()],
-    )
-    .await?;
     let line = format!(
         "Resolved {} to commit {sha}; the change is pending until its environment is free",
         change.git_rev
     );
-    system_lines(&tx, change.id, None, &[&line]).await?;
-    orchestrate::start_next_changes(&tx, change.environment_id).await?;
+    // Independent statements: the connection pipelines them in one round trip.
+    let root_id = Uuid::now_v7();
+    tokio::try_join!(
+        async {
+            tx.execute_cached(
+                "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = 'pending' WHERE id = $1",
+                &[&change.id, &sha, &tree],
+            )
+            .await
+        },
+        async {
+            tx.execute_cached(
+                "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
+                 VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
+                &[&root_id, &change.id, &change.action, &has_command, &strategy.as_str()],
+            )
+            .await
+        },
+        async { system_lines(&tx, change.id, None, &[&line]).await },
+    )?;
+    let queued = orchestrate::start_next_changes(&tx, change.environment_id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(queued)
 }
 
-async fn fail(ctx: &Ctx, change_id: Uuid, reason: &str) -> anyhow::Result<()> {
+async fn fail(ctx: &Ctx, change_id: Uuid, reason: &str) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     if !load::lock_initializing(&tx, change_id).await? {
-        return Ok(());
+        return Ok(0);
     }
     let line = format!("ERROR: the change cannot run: {reason}");
     system_lines(&tx, change_id, None, &[&line]).await?;
-    orchestrate::finish_change(&tx, change_id, ChangeStatus::Error).await?;
+    let queued = orchestrate::finish_change(&tx, change_id, ChangeStatus::Error).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(queued)
 }

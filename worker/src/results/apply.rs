@@ -1,13 +1,13 @@
 //! Applies one step outcome in one transaction (DESIGN §4 core algorithm, §3 semantics, §7
 //! fencing): the step row is locked; an outcome for another attempt, or for a step whose command
-//! result was already applied, is dropped; the sealed result is opened; property patches are
-//! applied to the current documents (`patches`), and any that cannot be saved fails the step with
-//! a log naming the owner and writes nothing; then the tree rolls up.
+//! result was already applied, is dropped; the sealed result is opened; the tree moves on; last,
+//! property patches are applied to the current documents (`patches`), and any that cannot be saved
+//! rolls the tree back, fails the step with a log naming the owner and writes nothing.
 
 use gantry_shared::db::CachedStatements;
 use std::collections::VecDeque;
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use gantry_shared::crypto::{Cipher, step_properties_aad};
 use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
@@ -15,9 +15,10 @@ use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::Owner;
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Author};
+use uuid::Uuid;
 
 use super::fail::{Reason, fail};
-use super::orchestrate::{self, Work};
+use super::orchestrate::{self, Queued, Work};
 use super::patches::{self, Edit, Write};
 use super::retry;
 use super::rows::{self, StepRow};
@@ -27,8 +28,10 @@ use crate::steplog::system_lines;
 
 pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
     match apply(&ctx, &outcome).await {
-        Ok(()) => {
-            ctx.signal.notify();
+        Ok(queued) => {
+            if queued > 0 {
+                ctx.signal.notify();
+            }
             Disposition::Ack
         }
         Err(e) => {
@@ -38,15 +41,20 @@ pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
     }
 }
 
-async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<()> {
+/// Returns how many messages it wrote to the outbox.
+async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     // Every transaction that changes a step tree locks its change first, so the results of
     // parallel siblings serialise instead of deadlocking on each other's step rows.
-    rows::lock_change(&tx, outcome.change_id).await?;
-    let Some(step) = rows::lock_step(&tx, outcome.step_id).await? else {
+    // Both locks in one round trip: the server takes them in the order they were sent.
+    let (change, step) = tokio::try_join!(
+        rows::lock_change_for_result(&tx, outcome.change_id),
+        rows::lock_step(&tx, outcome.step_id)
+    )?;
+    let (Some(change), Some(step)) = (change, step) else {
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
-        return Ok(());
+        return Ok(0);
     };
     if step.change_id != outcome.change_id
         || step.status != StepStatus::Running
@@ -54,21 +62,30 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<()> {
         || step.command_finished
     {
         tracing::info!(step_id = %step.id, attempt = outcome.attempt, "dropping a stale or duplicate outcome");
-        return Ok(());
+        return Ok(0);
     }
-    let manifest = rows::change_manifest(&tx, step.change_id).await?;
-    let work = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
+    let properties_ids = change.properties_ids;
+    let manifest = change.manifest()?;
+    let queued = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
         let what = format!("Attempt {} failed ({reason})", step.attempt);
-        retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?
+        let work =
+            retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
+        // A retry writes the step's message itself (counted whether or not it retried: rare).
+        1 + orchestrate::drive(&tx, &manifest, work).await?
     } else {
         match validate(&ctx.cipher, outcome, &manifest) {
-            Ok(result) => success(ctx, &tx, &manifest, &step, outcome, result).await?,
-            Err(reason) => fail(&tx, &ctx.cipher, &step, outcome.exit_code, &[reason]).await?,
+            Ok(result) => {
+                let edits = edits(properties_ids, &step, &result);
+                success(ctx, &tx, &manifest, &step, outcome, &result, &edits).await?
+            }
+            Err(reason) => {
+                let work = fail(&tx, &ctx.cipher, &step, outcome.exit_code, &[reason]).await?;
+                orchestrate::drive(&tx, &manifest, work).await?
+            }
         }
     };
-    orchestrate::drive(&tx, &manifest, work).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(queued)
 }
 
 /// The outcome as a usable result, or the reason the step failed.
@@ -112,28 +129,67 @@ fn validate(
     Ok(result)
 }
 
+/// The step's command succeeded: its tree moves on, then its property patches are written. The
+/// patches come last because the properties rows are the locks that the results of one project
+/// (and the changes of one environment, through its row) queue for, and a lock is held until the
+/// commit: taken last, each is held for a few statements instead of the whole transaction. A patch
+/// that cannot be saved rolls the tree back to before it moved and fails the step instead.
 async fn success(
+    ctx: &Ctx,
+    tx: &Transaction<'_>,
+    manifest: &Manifest,
+    step: &StepRow,
+    outcome: &StepOutcome,
+    result: &StepResult,
+    edits: &[Edit<'_>],
+) -> anyhow::Result<Queued> {
+    let work = if edits.is_empty() {
+        advance(ctx, tx, manifest, step, result).await?
+    } else {
+        // The savepoint is sent first, ahead of the statements that move the tree, in the same
+        // round trip.
+        let savepoint = async { Ok(tx.batch_execute("SAVEPOINT step_succeeded").await?) };
+        tokio::try_join!(savepoint, advance(ctx, tx, manifest, step, result))?.1
+    };
+    let queued = orchestrate::drive(tx, manifest, work).await?;
+    if edits.is_empty() {
+        return Ok(queued);
+    }
+    match save_patches(&ctx.cipher, tx, step, edits).await? {
+        Ok(()) => Ok(queued),
+        Err(reasons) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT step_succeeded")
+                .await?;
+            let work = fail(tx, &ctx.cipher, step, outcome.exit_code, &reasons).await?;
+            orchestrate::drive(tx, manifest, work).await
+        }
+    }
+}
+
+/// Records the step's success and starts its children.
+async fn advance(
     ctx: &Ctx,
     client: &impl GenericClient,
     manifest: &Manifest,
     step: &StepRow,
-    outcome: &StepOutcome,
-    result: StepResult,
+    result: &StepResult,
 ) -> anyhow::Result<Vec<Work>> {
-    if let Err(reasons) = save_patches(&ctx.cipher, client, step, &result).await? {
-        return fail(client, &ctx.cipher, step, outcome.exit_code, &reasons).await;
-    }
     let merged = ctx
         .cipher
         .encrypt_json(&result.step.properties, &step_properties_aad(step.id));
-    client
-        .execute_cached(
-            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
-            &[&step.id, &merged],
-        )
-        .await?;
     let line = format!("===> Completing step \"{}\"", step.name);
-    system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
+    // Independent statements: the connection pipelines them in one round trip.
+    tokio::try_join!(
+        async {
+            client
+                .execute_cached(
+                    "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
+                    &[&step.id, &merged],
+                )
+                .await
+        },
+        async { system_lines(client, step.change_id, Some(step.id), &[&line]).await },
+    )?;
     let mut children = orchestrate::manifest_children(manifest, &step.action);
     children.extend(
         result
@@ -151,16 +207,13 @@ async fn success(
     Ok(queue.into())
 }
 
-/// Writes the step's patched documents, each as its owner's next version; or, when any of them
-/// cannot be saved, writes nothing and returns why.
-async fn save_patches(
-    cipher: &Cipher,
-    client: &impl GenericClient,
+/// The step's non-empty patches, one per owner it edits.
+fn edits<'a>(
+    (project_id, environment_id): (Uuid, Uuid),
     step: &StepRow,
-    result: &StepResult,
-) -> anyhow::Result<Result<(), Vec<Reason>>> {
-    let (project_id, environment_id) = rows::properties_ids(client, step.change_id).await?;
-    let edits: Vec<Edit<'_>> = [
+    result: &'a StepResult,
+) -> Vec<Edit<'a>> {
+    [
         Edit {
             owner: Owner::Project,
             properties_id: project_id,
@@ -176,13 +229,24 @@ async fn save_patches(
     ]
     .into_iter()
     .filter(|edit| !edit.patch.0.is_empty())
-    .collect();
-    if edits.len() == 2 {
-        rows::lock_properties(client, &[project_id, environment_id]).await?;
+    .collect()
+}
+
+/// Writes the step's patched documents, each as its owner's next version; or, when any of them
+/// cannot be saved, writes nothing and returns why.
+async fn save_patches(
+    cipher: &Cipher,
+    client: &impl GenericClient,
+    step: &StepRow,
+    edits: &[Edit<'_>],
+) -> anyhow::Result<Result<(), Vec<Reason>>> {
+    if edits.len() > 1 {
+        let ids: Vec<_> = edits.iter().map(|edit| edit.properties_id).collect();
+        rows::lock_properties(client, &ids).await?;
     }
     let mut writes = Vec::with_capacity(edits.len());
     let mut reasons = Vec::new();
-    for edit in &edits {
+    for edit in edits {
         match patches::patched(cipher, client, step, edit).await? {
             Ok(write) => writes.push(write),
             Err(reason) => reasons.push(reason),

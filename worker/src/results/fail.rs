@@ -62,8 +62,9 @@ pub async fn fail(
             &[&step.id, &code],
         )
         .await?;
-    orchestrate::complete_step(client, step, StepStatus::Error).await?;
-    Ok(vec![Work::Finished(step.id)])
+    Ok(vec![
+        orchestrate::complete_step(client, step, StepStatus::Error).await?,
+    ])
 }
 
 /// How a failure's lines are made safe to store.

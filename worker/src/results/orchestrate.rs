@@ -11,6 +11,7 @@ use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::Message;
 use gantry_shared::protocol::ExecutionStrategy;
 use gantry_shared::{outbox, telemetry};
+use tokio_postgres::types::ToSql;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -20,24 +21,29 @@ use crate::steplog::system_lines;
 pub enum Work {
     /// Queue the step (or, for a grouping step, complete it and start its children).
     Start(Uuid),
-    /// The step reached a final status: roll up to its parent or the change.
-    Finished(Uuid),
+    /// The step (locked, as it is now) reached a final status: roll up to its parent or the change.
+    Finished(StepRow),
 }
+
+/// How many messages a transition wrote to the outbox: after the commit, the relay is woken only
+/// when there are some.
+pub type Queued = usize;
 
 /// Processes `work` until nothing is left.
 pub async fn drive(
     client: &impl GenericClient,
     manifest: &Manifest,
     work: Vec<Work>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Queued> {
     let mut queue: VecDeque<Work> = work.into();
+    let mut queued = 0;
     while let Some(item) = queue.pop_front() {
-        match item {
+        queued += match item {
             Work::Start(id) => start(client, manifest, id, &mut queue).await?,
-            Work::Finished(id) => finished(client, id, &mut queue).await?,
-        }
+            Work::Finished(step) => finished(client, step, &mut queue).await?,
+        };
     }
-    Ok(())
+    Ok(queued)
 }
 
 async fn start(
@@ -45,36 +51,39 @@ async fn start(
     manifest: &Manifest,
     id: Uuid,
     queue: &mut VecDeque<Work>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Queued> {
     let Some(step) = rows::lock_step(client, id).await? else {
-        return Ok(());
+        return Ok(0);
     };
     if step.status != StepStatus::Pending {
-        return Ok(());
+        return Ok(0);
     }
     if step.has_command {
-        client
-            .execute_cached(
-                "UPDATE steps SET status_code = 'queued' WHERE id = $1",
-                &[&id],
-            )
-            .await?;
-        outbox::insert_message(
-            client,
-            &Message::RunStepV1 {
-                change_id: step.change_id,
-                step_id: id,
+        let message = Message::RunStepV1 {
+            change_id: step.change_id,
+            step_id: id,
+        };
+        // Independent statements: the connection pipelines them in one round trip.
+        tokio::try_join!(
+            async {
+                client
+                    .execute_cached(
+                        "UPDATE steps SET status_code = 'queued' WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
             },
-        )
-        .await?;
-        return Ok(());
+            outbox::insert_message(client, &message),
+        )?;
+        return Ok(1);
     }
     // A grouping step needs no container: its "command" succeeds at once.
     client
         .execute_cached("UPDATE steps SET status_code = 'running', started_at = now(), command_finished_at = now() WHERE id = $1", &[&id])
         .await?;
     let children = manifest_children(manifest, &step.action);
-    start_children(client, &step, &children, step.strategy, queue).await
+    start_children(client, &step, &children, step.strategy, queue).await?;
+    Ok(0)
 }
 
 /// The static children of an action, with whether each needs a container and its strategy.
@@ -113,8 +122,7 @@ pub async fn start_children(
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<()> {
     if children.is_empty() {
-        complete_step(client, parent, StepStatus::Success).await?;
-        queue.push_back(Work::Finished(parent.id));
+        queue.push_back(complete_step(client, parent, StepStatus::Success).await?);
         return Ok(());
     }
     client
@@ -143,28 +151,33 @@ fn enqueue_line(next: &str, others: usize, parent: &str) -> String {
     )
 }
 
-/// Gives a step its final status and logs that it finished.
+/// Gives a locked step its final status and logs that it finished; returns the work of rolling
+/// it up.
 pub async fn complete_step(
     client: &impl GenericClient,
     step: &StepRow,
     status: StepStatus,
-) -> Result<(), tokio_postgres::Error> {
-    rows::set_step_status(client, step.id, status).await?;
-    // Counted as the finishing transaction runs: one that rolls back may be counted again.
+) -> Result<Work, tokio_postgres::Error> {
+    let line = format!("===> Finished step \"{}\"", step.name);
+    // Independent statements: the connection pipelines them in one round trip.
+    tokio::try_join!(rows::set_step_status(client, step.id, status), async {
+        system_lines(client, step.change_id, Some(step.id), &[&line]).await
+    },)?;
+    // Counted as the finishing transaction runs: one that rolls back (or back to a savepoint,
+    // as a success whose property patch conflicts does) may be counted again.
     metrics::counter!(gantry_shared::metrics::names::STEPS_FINISHED, "status" => status.as_str())
         .increment(1);
-    let line = format!("===> Finished step \"{}\"", step.name);
-    system_lines(client, step.change_id, Some(step.id), &[&line]).await
+    Ok(Work::Finished(StepRow {
+        status,
+        ..step.clone()
+    }))
 }
 
 async fn finished(
     client: &impl GenericClient,
-    id: Uuid,
+    step: StepRow,
     queue: &mut VecDeque<Work>,
-) -> anyhow::Result<()> {
-    let Some(step) = rows::lock_step(client, id).await? else {
-        return Ok(());
-    };
+) -> anyhow::Result<Queued> {
     let Some(parent_id) = step.parent_id else {
         let status = if step.status == StepStatus::Success {
             ChangeStatus::Success
@@ -173,13 +186,17 @@ async fn finished(
         };
         return finish_change(client, step.change_id, status).await;
     };
-    let Some(parent) = rows::lock_step(client, parent_id).await? else {
-        return Ok(());
+    // The parent first, then its children, in one round trip.
+    let (parent, children) = tokio::try_join!(
+        rows::lock_step(client, parent_id),
+        rows::children_of(client, step.change_id, parent_id)
+    )?;
+    let Some(parent) = parent else {
+        return Ok(0);
     };
     if parent.status.is_final() {
-        return Ok(());
+        return Ok(0);
     }
-    let children = rows::children_of(client, parent_id).await?;
     let busy = children.iter().any(|c| {
         matches!(
             c.status,
@@ -199,7 +216,7 @@ async fn finished(
                 let line = enqueue_line(&next.name, pending.len() - 1, &parent.name);
                 system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
                 queue.push_back(Work::Start(next.id));
-                return Ok(());
+                return Ok(0);
             }
             Some(StepStatus::Success)
         }
@@ -209,20 +226,21 @@ async fn finished(
         (ExecutionStrategy::Parallel, _) => Some(StepStatus::Success),
     };
     if let Some(status) = outcome {
-        if status == StepStatus::Success {
-            let line = format!(
+        let line = match status {
+            StepStatus::Success => format!(
                 "===> All child steps have finished for step \"{}\"",
                 parent.name
-            );
-            system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
-        } else {
-            let line = format!("A child step of step \"{}\" failed", parent.name);
-            system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
-        }
-        complete_step(client, &parent, status).await?;
-        queue.push_back(Work::Finished(parent.id));
+            ),
+            _ => format!("A child step of step \"{}\" failed", parent.name),
+        };
+        // The line goes ahead of the completion's statements, in the same round trip.
+        let (_, work) = tokio::try_join!(
+            async { system_lines(client, parent.change_id, Some(parent.id), &[&line]).await },
+            complete_step(client, &parent, status)
+        )?;
+        queue.push_back(work);
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Ends a change: its final status, every still-pending step `aborted`, the environment lock
@@ -231,7 +249,7 @@ pub async fn finish_change(
     client: &impl GenericClient,
     change_id: Uuid,
     status: ChangeStatus,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Queued> {
     let row = client
         .query_opt_cached(
             "UPDATE changes SET status_code = $2, finished_at = now() \
@@ -239,63 +257,91 @@ pub async fn finish_change(
             &[&change_id, &status.as_str()],
         )
         .await?;
-    let Some(row) = row else { return Ok(()) };
-    let aborted = client
-        .execute_cached("UPDATE steps SET status_code = 'aborted', finished_at = now() WHERE change_id = $1 AND status_code = 'pending'", &[&change_id])
-        .await?;
+    let Some(row) = row else { return Ok(0) };
+    let (kind, target) = (format!("change:{status}"), format!("/changes/{change_id}"));
+    // Independent statements: the connection pipelines them in one round trip.
+    let (aborted, _) = tokio::try_join!(
+        async {
+            client
+                .execute_cached(
+                    "UPDATE steps SET status_code = 'aborted', finished_at = now() \
+                     WHERE change_id = $1 AND status_code = 'pending'",
+                    &[&change_id],
+                )
+                .await
+        },
+        async {
+            client
+                .execute_cached(
+                    "INSERT INTO events (type, actor, target, payload) VALUES ($1, 'gantry', $2, '{}')",
+                    &[&kind, &target],
+                )
+                .await
+        },
+    )?;
     let mut lines = vec![format!("Change finished with status {status}")];
     if aborted > 0 {
         lines.insert(0, format!("{aborted} pending step(s) aborted"));
     }
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    system_lines(client, change_id, None, &refs).await?;
-    client
-        .execute_cached(
-            "INSERT INTO events (type, actor, target, payload) VALUES ($1, 'gantry', $2, '{}')",
-            &[
-                &format!("change:{status}"),
-                &format!("/changes/{change_id}"),
-            ],
-        )
-        .await?;
-    start_next_changes(client, row.get(0)).await
+    let (_, queued) = tokio::try_join!(
+        async { Ok(system_lines(client, change_id, None, &refs).await?) },
+        start_next_changes(client, row.get(0))
+    )?;
+    Ok(queued)
 }
 
 /// Starts what may start in an environment: with `allow_parallel_changes` every pending change,
-/// otherwise the oldest pending one if no change holds the environment (FIFO). The environment
-/// row lock serialises this between workers.
+/// otherwise the oldest pending one if no change holds the environment (FIFO).
+///
+/// In FIFO mode the environment row lock serialises this between transactions: a change that
+/// finishes and one that a planner makes pending must not each miss the other. The lock and the
+/// query are sent together; the query, a statement of its own, sees what was committed before the
+/// lock was granted. Parallel changes need no lock: a change is started by a conditional update,
+/// so two transactions that both see it pending start it once.
 pub async fn start_next_changes(
     client: &impl GenericClient,
     environment_id: Uuid,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Queued> {
     let row = client
         .query_one_cached(
             "SELECT p.allow_parallel_changes FROM environments e JOIN projects p ON p.id = e.project_id \
-             WHERE e.id = $1 FOR UPDATE OF e",
+             WHERE e.id = $1",
             &[&environment_id],
         )
         .await?;
-    let parallel: bool = row.get(0);
-    let sql = if parallel {
-        "SELECT id FROM changes WHERE environment_id = $1 AND status_code = 'pending' ORDER BY created_at, id"
+    let rows = if row.get(0) {
+        client
+            .query_cached(
+                "SELECT id FROM changes WHERE environment_id = $1 AND status_code = 'pending' \
+                 ORDER BY created_at, id",
+                &[&environment_id],
+            )
+            .await?
     } else {
-        "SELECT id FROM changes c WHERE environment_id = $1 AND status_code = 'pending' \
-         AND NOT EXISTS (SELECT 1 FROM changes h WHERE h.environment_id = $1 AND h.status_code IN ('queued', 'running')) \
-         ORDER BY created_at, id LIMIT 1"
+        let params: &[&(dyn ToSql + Sync)] = &[&environment_id];
+        let (_, rows) = tokio::try_join!(
+            client.execute_cached(
+                "SELECT 1 FROM environments WHERE id = $1 FOR NO KEY UPDATE",
+                params,
+            ),
+            client.query_cached(
+                "SELECT id FROM changes c WHERE environment_id = $1 AND status_code = 'pending' \
+                 AND NOT EXISTS (SELECT 1 FROM changes h WHERE h.environment_id = $1 \
+                 AND h.status_code IN ('queued', 'running')) ORDER BY created_at, id LIMIT 1",
+                params,
+            ),
+        )?;
+        rows
     };
-    let ids: Vec<Uuid> = client
-        .query_cached(sql, &[&environment_id])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for change_id in ids {
-        start_change(client, change_id).await?;
+    let mut queued = 0;
+    for row in rows {
+        queued += start_change(client, row.get(0)).await?;
     }
-    Ok(())
+    Ok(queued)
 }
 
-async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<()> {
+async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<Queued> {
     let traceparent: Option<String> = client
         .query_opt_cached(
             "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending' RETURNING traceparent",
@@ -312,18 +358,20 @@ async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::R
         .await
 }
 
-async fn start_queued_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<()> {
-    system_lines(
-        client,
-        change_id,
-        None,
-        &["Change queued: the environment is free"],
-    )
-    .await?;
-    let manifest = rows::change_manifest(client, change_id).await?;
-    let root = rows::root_step(client, change_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
+async fn start_queued_change(
+    client: &impl GenericClient,
+    change_id: Uuid,
+) -> anyhow::Result<Queued> {
+    // Independent statements: the connection pipelines them in one round trip.
+    let (_, manifest, root) = tokio::try_join!(
+        async {
+            let line = "Change queued: the environment is free";
+            Ok(system_lines(client, change_id, None, &[line]).await?)
+        },
+        rows::change_manifest(client, change_id),
+        async { Ok(rows::root_step(client, change_id).await?) },
+    )?;
+    let root = root.ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
     // Boxed: starting a change may finish it at once (a tree of empty grouping steps), which
     // starts the next change — a cycle through async fns.
     Box::pin(drive(client, &manifest, vec![Work::Start(root.id)])).await

@@ -100,9 +100,13 @@ async fn read(
     let Some(version) = edit.received_version else {
         return Ok(Err("the version the step received was not recorded".into()));
     };
-    // The received version is history and never changes: read before the row lock, which every
-    // result editing this document waits for.
-    let received = match store::load_version(client, cipher, id, version).await {
+    // The received version is history and never changes: read ahead of the locking read of the
+    // current one, which every result editing this document waits for, in the same round trip.
+    let (received, current) = tokio::join!(
+        store::load_version(client, cipher, id, version),
+        store::load(client, cipher, id, true)
+    );
+    let received = match received {
         Ok(Some((document, ..))) => document,
         Ok(None) => {
             return Ok(Err(format!(
@@ -111,7 +115,7 @@ async fn read(
         }
         Err(e) => return unreadable(e, &format!("version {version}, which the step received")),
     };
-    match store::load(client, cipher, id, true).await {
+    match current {
         Ok(current) => Ok(Ok(Documents {
             received,
             received_version: version,

@@ -44,6 +44,7 @@ pub async fn retry_or_give_up(
             &[&step.id],
         )
         .await?;
-    orchestrate::complete_step(client, step, StepStatus::SystemError).await?;
-    Ok(vec![Work::Finished(step.id)])
+    Ok(vec![
+        orchestrate::complete_step(client, step, StepStatus::SystemError).await?,
+    ])
 }

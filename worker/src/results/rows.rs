@@ -51,21 +51,64 @@ fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
 }
 
 /// Locks the change row: the first lock of every transaction that changes a change's step tree.
+///
+/// Every row lock of the worker is `FOR NO KEY UPDATE`: as exclusive between workers as
+/// `FOR UPDATE`, but it lets the foreign-key checks of concurrent inserts (`FOR KEY SHARE`: new
+/// changes of an environment, log lines of a change or step, versions of a properties row) go on
+/// instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
+/// changes their keys.
 pub async fn lock_change(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(client
-        .query_opt_cached("SELECT 1 FROM changes WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt_cached(
+            "SELECT 1 FROM changes WHERE id = $1 FOR NO KEY UPDATE",
+            &[&id],
+        )
         .await?
         .is_some())
+}
+
+/// A change locked by the result of one of its steps, with what applying the result needs.
+pub struct LockedChange {
+    step_tree: Option<serde_json::Value>,
+    /// The ids of the project's and the environment's properties.
+    pub properties_ids: (Uuid, Uuid),
+}
+
+impl LockedChange {
+    /// The change's manifest, stored by the planner.
+    pub fn manifest(self) -> anyhow::Result<Manifest> {
+        Ok(serde_json::from_value(self.step_tree.unwrap_or_default())?)
+    }
+}
+
+/// [`lock_change`], reading in the same round trip the change's manifest and properties ids.
+pub async fn lock_change_for_result(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<LockedChange>, tokio_postgres::Error> {
+    let row = client
+        .query_opt_cached(
+            "SELECT c.step_tree, pp.id, ep.id FROM changes c \
+             JOIN properties pp ON pp.project_id = c.project_id \
+             JOIN properties ep ON ep.environment_id = c.environment_id \
+             WHERE c.id = $1 FOR NO KEY UPDATE OF c",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|row| LockedChange {
+        step_tree: row.get(0),
+        properties_ids: (row.get(1), row.get(2)),
+    }))
 }
 
 pub async fn lock_step(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<StepRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR UPDATE");
+    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR NO KEY UPDATE");
     Ok(client
         .query_opt_cached(&sql, &[&id])
         .await?
@@ -73,15 +116,20 @@ pub async fn lock_step(
         .map(step_from_row))
 }
 
+/// The children of step `parent` of change `change_id`, locked. The change id lets the lookup use
+/// the index on (change_id, parent_id, position): by parent alone it would scan every step ever
+/// run.
 pub async fn children_of(
     client: &impl GenericClient,
+    change_id: Uuid,
     parent: Uuid,
 ) -> Result<Vec<StepRow>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {STEP_COLUMNS} FROM steps WHERE parent_id = $1 ORDER BY position FOR UPDATE"
+        "SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id = $2 \
+         ORDER BY position FOR NO KEY UPDATE"
     );
     Ok(client
-        .query_cached(&sql, &[&parent])
+        .query_cached(&sql, &[&change_id, &parent])
         .await?
         .iter()
         .map(step_from_row)
@@ -174,7 +222,7 @@ pub async fn lock_properties(
 ) -> Result<(), tokio_postgres::Error> {
     client
         .query_cached(
-            "SELECT id FROM properties WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            "SELECT id FROM properties WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
             &[&ids],
         )
         .await?;

@@ -5,8 +5,9 @@ use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
 use gantry_shared::secrets::{SecretError, StepSecrets};
-use gantry_shared::store::{self, StoreError, Versioned};
+use gantry_shared::store::Versioned;
 use serde_json::{Value, json};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::git::Remote;
@@ -44,42 +45,45 @@ pub async fn claim(
     worker_id: &str,
     lease_seconds: f64,
 ) -> anyhow::Result<Option<Claimed>> {
-    // The change first, as in every transaction that changes a step tree (see results::apply).
-    client
-        .execute_cached("SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR UPDATE", &[&step_id])
-        .await?;
-    let row = client
-        .query_opt_cached(
+    // One round trip: the change locked first, as in every transaction that changes a step tree
+    // (see results::apply), then the claim, the change's start and everything the step needs.
+    // When the step is not queued the caller rolls all of it back.
+    let params: &[&(dyn ToSql + Sync)] = &[&step_id];
+    let claim_params: &[&(dyn ToSql + Sync)] = &[&step_id, &worker_id, &lease_seconds];
+    let (_, claimed, _, c) = tokio::try_join!(
+        client.execute_cached(
+            "SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR NO KEY UPDATE",
+            params,
+        ),
+        client.query_opt_cached(
             "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \
              WHERE id = $1 AND status_code = 'queued' RETURNING change_id, attempt, action, name, parent_id",
-            &[&step_id, &worker_id, &lease_seconds],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+            claim_params,
+        ),
+        client.execute_cached(
+            "UPDATE changes SET status_code = 'running', started_at = COALESCE(started_at, now()) \
+             WHERE id = (SELECT change_id FROM steps WHERE id = $1) AND status_code = 'queued'",
+            params,
+        ),
+        client.query_one_cached(
+            "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
+                    p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
+                    pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree, \
+                    pp.version, pp.document, ep.version, ep.document \
+             FROM changes c JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
+             JOIN properties pp ON pp.project_id = p.id JOIN properties ep ON ep.environment_id = e.id \
+             JOIN git_remotes r ON r.project_id = p.id AND r.name = c.git_remote_name \
+             WHERE c.id = (SELECT change_id FROM steps WHERE id = $1)",
+            params,
+        ),
+    )?;
+    let Some(row) = claimed else { return Ok(None) };
     let change_id: Uuid = row.get(0);
     let attempt: i32 = row.get(1);
     let action: String = row.get(2);
     let name: String = row.get(3);
     let parent_id: Option<Uuid> = row.get(4);
-    client
-        .execute_cached(
-            "UPDATE changes SET status_code = 'running', started_at = COALESCE(started_at, now()) \
-             WHERE id = $1 AND status_code = 'queued'",
-            &[&change_id],
-        )
-        .await?;
-    let c = client
-        .query_one_cached(
-            "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
-                    p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
-                    pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree \
-             FROM changes c JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
-             JOIN properties pp ON pp.project_id = p.id JOIN properties ep ON ep.environment_id = e.id \
-             JOIN git_remotes r ON r.project_id = p.id AND r.name = c.git_remote_name WHERE c.id = $1",
-            &[&change_id],
-        )
-        .await?;
     let sealed = read_sealed(client, cipher, &c).await?;
     if let Ok(inputs) = &sealed {
         let versions = (inputs.project.version, inputs.environment.version);
@@ -161,11 +165,15 @@ async fn read_sealed(
         ))
     };
     let mut levels = Vec::with_capacity(2);
-    for (what, index) in [("project properties", 14), ("environment properties", 15)] {
-        match store::load(client, cipher, c.get(index), false).await {
+    // The columns of each document's id, and of its version, followed by its ciphertext.
+    for (what, id, version) in [
+        ("project properties", 14, 22),
+        ("environment properties", 15, 24),
+    ] {
+        let sealed: &[u8] = c.get(version + 1);
+        match Versioned::open(cipher, c.get(id), c.get(version), sealed) {
             Ok(level) => levels.push(level),
-            Err(StoreError::Crypto(_, e)) => return Ok(unreadable(what, &e)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Ok(unreadable(what, &e)),
         }
     }
     let remote = match Remote::from_row(cipher, c, 16) {
@@ -200,19 +208,20 @@ async fn record_versions(
     project: i64,
     environment: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute_cached(
+    let step: &[&(dyn ToSql + Sync)] = &[&step_id, &project, &environment];
+    let change: &[&(dyn ToSql + Sync)] = &[&change_id, &project, &environment];
+    // Independent statements: the connection pipelines them in one round trip.
+    tokio::try_join!(
+        client.execute_cached(
             "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
-            &[&step_id, &project, &environment],
-        )
-        .await?;
-    client
-        .execute_cached(
+            step,
+        ),
+        client.execute_cached(
             "UPDATE changes SET project_properties_version = $2, environment_properties_version = $3 \
              WHERE id = $1 AND project_properties_version IS NULL",
-            &[&change_id, &project, &environment],
-        )
-        .await?;
+            change,
+        ),
+    )?;
     Ok(())
 }
 
@@ -242,7 +251,7 @@ pub async fn renew_lease(
 }
 
 /// Releases the lease and writes the outcome to the outbox, atomically, if this worker still owns
-/// the attempt. `false` means it does not, and the outcome is dropped.
+/// the attempt. `false` means it does not: the caller rolls back, and the outcome is dropped.
 pub async fn hand_over(
     client: &impl GenericClient,
     step_id: Uuid,
@@ -250,16 +259,15 @@ pub async fn hand_over(
     worker_id: &str,
     message: &gantry_shared::messages::Message,
 ) -> Result<bool, tokio_postgres::Error> {
-    let released = client
-        .execute_cached(
+    let params: &[&(dyn ToSql + Sync)] = &[&step_id, &attempt, &worker_id];
+    // Both in one round trip; the message is rolled back with the transaction if not released.
+    let (released, _) = tokio::try_join!(
+        client.execute_cached(
             "UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
-            &[&step_id, &attempt, &worker_id],
-        )
-        .await?;
-    if released != 1 {
-        return Ok(false);
-    }
-    gantry_shared::outbox::insert_message(client, message).await?;
-    Ok(true)
+            params,
+        ),
+        gantry_shared::outbox::insert_message(client, message),
+    )?;
+    Ok(released == 1)
 }

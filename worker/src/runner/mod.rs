@@ -53,9 +53,13 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     let lease = ctx.settings.worker.lease_seconds as f64;
-    let claimed = claim::claim(&tx, &ctx.cipher, step_id, &ctx.worker_id, lease).await?;
+    let Some(claimed) = claim::claim(&tx, &ctx.cipher, step_id, &ctx.worker_id, lease).await?
+    else {
+        // Not queued: a duplicate or stale message. Dropping the transaction rolls it back.
+        return Ok(None);
+    };
     tx.commit().await?;
-    Ok(claimed)
+    Ok(Some(claimed))
 }
 
 #[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
@@ -292,7 +296,10 @@ async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
                 &message,
             )
             .await?;
-            tx.commit().await?;
+            // Not handed over: dropping the transaction rolls back the message it wrote.
+            if handed {
+                tx.commit().await?;
+            }
             anyhow::Ok(handed)
         };
         match attempt.await {
