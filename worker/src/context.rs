@@ -18,6 +18,8 @@ pub struct Context {
     pub worker_id: String,
     pub docker: Option<Docker>,
     pub git: crate::git::GitCache,
+    /// What the runner role knows about step images.
+    pub images: crate::runner::ImageCache,
 }
 
 pub type Ctx = Arc<Context>;

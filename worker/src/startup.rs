@@ -48,6 +48,7 @@ impl Worker {
             worker_id,
             docker,
             git,
+            images: Default::default(),
         });
         Ok(Self { ctx, ops, ops_port })
     }

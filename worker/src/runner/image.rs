@@ -4,7 +4,9 @@
 //! built by BuildKit (the only builder of this engine that takes secrets), otherwise by the
 //! classic builder, whose output streams into the step log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
@@ -37,22 +39,77 @@ pub struct ImageRequest<'a> {
     pub build_secrets: &'a [Secret],
 }
 
+/// How long a base image id read from the engine is trusted: a rebuilt base runner image is used
+/// by the steps that start after at most this long.
+const BASE_ID_TTL: Duration = Duration::from_secs(5);
+/// Content tags remembered at most; the set is emptied when full.
+const MAX_KNOWN_TAGS: usize = 10_000;
+
+/// What this worker has learnt from the engine about images, to spare two API round trips on every
+/// step's path: the base image's id (re-read after [`BASE_ID_TTL`]) and the content tags seen to
+/// exist. A tag whose image was removed behind the worker's back fails the container's create;
+/// the runner then forgets it ([`ImageCache::forget`]) and the attempt is retried, which builds it.
+#[derive(Default)]
+pub struct ImageCache {
+    base_ids: Mutex<HashMap<String, (String, Instant)>>,
+    tags: Mutex<HashSet<String>>,
+}
+
+impl ImageCache {
+    fn base_id(&self, image: &str) -> Option<String> {
+        let ids = self.base_ids.lock().expect("never poisoned");
+        ids.get(image)
+            .filter(|(_, read)| read.elapsed() < BASE_ID_TTL)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn remember_base_id(&self, image: &str, id: &str) {
+        let mut ids = self.base_ids.lock().expect("never poisoned");
+        ids.insert(image.to_owned(), (id.to_owned(), Instant::now()));
+    }
+
+    fn knows(&self, tag: &str) -> bool {
+        self.tags.lock().expect("never poisoned").contains(tag)
+    }
+
+    fn remember(&self, tag: &str) {
+        let mut tags = self.tags.lock().expect("never poisoned");
+        if tags.len() >= MAX_KNOWN_TAGS {
+            tags.clear();
+        }
+        tags.insert(tag.to_owned());
+    }
+
+    /// Forgets a tag the engine may no longer have.
+    pub fn forget(&self, tag: &str) {
+        self.tags.lock().expect("never poisoned").remove(tag);
+    }
+}
+
 /// Returns the tag of the step image, building it only when no image with that content hash exists.
 pub async fn ensure_image(
     docker: &Docker,
     git: &GitCache,
+    cache: &ImageCache,
     req: &ImageRequest<'_>,
     log: &StepLog,
 ) -> Result<String, ImageError> {
     let infra =
         |what: &str, e: &dyn std::fmt::Display| ImageError::Infrastructure(format!("{what}: {e}"));
-    let base = docker.inspect_image(req.base_image).await.map_err(|e| {
-        ImageError::Infrastructure(format!(
-            "the base runner image {} is not available ({e}); build it with `make runner-image`",
-            req.base_image
-        ))
-    })?;
-    let base_id = base.id.unwrap_or_default();
+    let base_id = match cache.base_id(req.base_image) {
+        Some(id) => id,
+        None => {
+            let base = docker.inspect_image(req.base_image).await.map_err(|e| {
+                ImageError::Infrastructure(format!(
+                    "the base runner image {} is not available ({e}); build it with `make runner-image`",
+                    req.base_image
+                ))
+            })?;
+            let id = base.id.unwrap_or_default();
+            cache.remember_base_id(req.base_image, &id);
+            id
+        }
+    };
     let dockerfile_path = format!("{}/Dockerfile", req.repo_folder.trim_end_matches('/'));
     let custom = git
         .read_file(req.remote, req.commit_sha, &dockerfile_path)
@@ -70,7 +127,8 @@ pub async fn ensure_image(
         &args,
         req.build_secrets,
     );
-    if docker.inspect_image(&tag).await.is_ok() {
+    if cache.knows(&tag) || docker.inspect_image(&tag).await.is_ok() {
+        cache.remember(&tag);
         count_image("reused");
         log.system(format!(
             "===> Reusing image {tag} for step \"{}\"",
@@ -100,6 +158,7 @@ pub async fn ensure_image(
         .await
         .inspect_err(|_| count_image("failed"))?;
     count_image("built");
+    cache.remember(&tag);
     log.system(format!(
         "===> Finished image build for step \"{}\"",
         req.step_name

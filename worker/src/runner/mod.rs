@@ -22,6 +22,7 @@ use crate::mask::Masker;
 use crate::steplog::StepLog;
 use claim::Claimed;
 use container::{ContainerSpec, Ended};
+pub use image::ImageCache;
 use image::{ImageError, ImageRequest};
 
 /// The local Docker engine (or `DOCKER_HOST`), at the API version both sides speak.
@@ -161,7 +162,7 @@ async fn execute(
         step_name: &claimed.name,
         build_secrets: &secrets.build,
     };
-    let image = match image::ensure_image(docker, &ctx.git, &request, log).await {
+    let image = match image::ensure_image(docker, &ctx.git, &ctx.images, &request, log).await {
         Ok(tag) => tag,
         Err(ImageError::Build(msg)) => {
             return Some(outcome(
@@ -215,7 +216,11 @@ async fn execute(
                 .run(settings, spec, log, lease_lost)
                 .await
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            // Perhaps the image was removed behind this worker's back: the retry checks again.
+            ctx.images.forget(&image);
+            Err(e)
+        }
     };
     match ended {
         Ok(Ended::Exited {

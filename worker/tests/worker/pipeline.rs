@@ -106,3 +106,54 @@ async fn a_second_change_on_the_same_commit_reuses_the_step_image() {
     assert!(log.iter().any(|l| l == "cached"));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_image_removed_behind_the_workers_back_is_rebuilt_on_the_retry() {
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: echo image-removed-then-rebuilt\n")
+        .await;
+    for _ in 0..2 {
+        let change = stack.create_change("default", "main").await;
+        let change = stack.wait_final(&change).await;
+        assert_eq!(change["data"]["attributes"]["status_code"], "success");
+    }
+    // The second change reused the image: its tag is in the log, and the worker remembers it.
+    let changes = stack.get("/api/changes").await;
+    let second = changes["data"][0]["id"].as_str().unwrap().to_owned();
+    let log = stack.log(&second).await;
+    let tag = log
+        .iter()
+        .find_map(|l| l.strip_prefix("===> Reusing image "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no reuse line in:\n{}", log.join("\n")))
+        .to_owned();
+    let docker = gantry_worker::runner::connect_docker().await.unwrap();
+    let force = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+        .force(true)
+        .build();
+    docker.remove_image(&tag, Some(force), None).await.unwrap();
+
+    let third = stack.create_change("default", "main").await;
+    let change = stack.wait_final(&third).await;
+
+    let log = stack.log(&third).await;
+    assert_eq!(
+        change["data"]["attributes"]["status_code"],
+        "success",
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("Attempt 1 failed") && l.ends_with("the step will run again")),
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("===> Starting image build"))
+    );
+    assert!(log.iter().any(|l| l == "image-removed-then-rebuilt"));
+    stack.stop().await;
+}
