@@ -23,7 +23,9 @@ pub async fn commit(tx: Transaction<'_>, event: &Event<'_>) -> Result<(), ApiErr
     tx.commit().await.context("committing the transaction")
 }
 
-async fn insert_event(
+/// Records `event` in the caller's transaction, for a caller that pipelines it with its own
+/// statements and then commits (see `audit::commit` for the usual ending).
+pub async fn insert_event(
     client: &impl GenericClient,
     event: &Event<'_>,
 ) -> Result<(), tokio_postgres::Error> {

@@ -46,13 +46,10 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     // Every transaction that changes a step tree locks its change first, so the results of
-    // parallel siblings serialise instead of deadlocking on each other's step rows.
-    // Both locks in one round trip: the server takes them in the order they were sent.
-    let (change, step) = tokio::try_join!(
-        rows::lock_change_for_result(&tx, outcome.change_id),
-        rows::lock_step(&tx, outcome.step_id)
-    )?;
-    let (Some(change), Some(step)) = (change, step) else {
+    // parallel siblings serialise instead of deadlocking on each other's step rows. (Awaited in
+    // turn: joined statements may overtake one another while some are not prepared yet.)
+    let change = rows::lock_change_for_result(&tx, outcome.change_id).await?;
+    let (Some(change), Some(step)) = (change, rows::lock_step(&tx, outcome.step_id).await?) else {
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
         return Ok(0);
     };
@@ -143,14 +140,10 @@ async fn success(
     result: &StepResult,
     edits: &[Edit<'_>],
 ) -> anyhow::Result<Queued> {
-    let work = if edits.is_empty() {
-        advance(ctx, tx, manifest, step, result).await?
-    } else {
-        // The savepoint is sent first, ahead of the statements that move the tree, in the same
-        // round trip.
-        let savepoint = async { Ok(tx.batch_execute("SAVEPOINT step_succeeded").await?) };
-        tokio::try_join!(savepoint, advance(ctx, tx, manifest, step, result))?.1
-    };
+    if !edits.is_empty() {
+        tx.batch_execute("SAVEPOINT step_succeeded").await?;
+    }
+    let work = advance(ctx, tx, manifest, step, result).await?;
     let queued = orchestrate::drive(tx, manifest, work).await?;
     if edits.is_empty() {
         return Ok(queued);

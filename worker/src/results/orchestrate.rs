@@ -11,7 +11,6 @@ use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::Message;
 use gantry_shared::protocol::ExecutionStrategy;
 use gantry_shared::{outbox, telemetry};
-use tokio_postgres::types::ToSql;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -186,7 +185,8 @@ async fn finished(
         };
         return finish_change(client, step.change_id, status).await;
     };
-    // The parent first, then its children, in one round trip.
+    // The parent and its children in one round trip: the change's lock, held by every
+    // transaction that changes its tree, makes the order they are locked in irrelevant.
     let (parent, children) = tokio::try_join!(
         rows::lock_step(client, parent_id),
         rows::children_of(client, step.change_id, parent_id)
@@ -295,10 +295,10 @@ pub async fn finish_change(
 /// otherwise the oldest pending one if no change holds the environment (FIFO).
 ///
 /// In FIFO mode the environment row lock serialises this between transactions: a change that
-/// finishes and one that a planner makes pending must not each miss the other. The lock and the
-/// query are sent together; the query, a statement of its own, sees what was committed before the
-/// lock was granted. Parallel changes need no lock: a change is started by a conditional update,
-/// so two transactions that both see it pending start it once.
+/// finishes and one that a planner makes pending must not each miss the other. The query after
+/// the lock, a statement of its own, sees what was committed before the lock was granted.
+/// Parallel changes need no lock: a change is started by a conditional update, so two
+/// transactions that both see it pending start it once.
 pub async fn start_next_changes(
     client: &impl GenericClient,
     environment_id: Uuid,
@@ -319,20 +319,20 @@ pub async fn start_next_changes(
             )
             .await?
     } else {
-        let params: &[&(dyn ToSql + Sync)] = &[&environment_id];
-        let (_, rows) = tokio::try_join!(
-            client.execute_cached(
+        client
+            .execute_cached(
                 "SELECT 1 FROM environments WHERE id = $1 FOR NO KEY UPDATE",
-                params,
-            ),
-            client.query_cached(
+                &[&environment_id],
+            )
+            .await?;
+        client
+            .query_cached(
                 "SELECT id FROM changes c WHERE environment_id = $1 AND status_code = 'pending' \
                  AND NOT EXISTS (SELECT 1 FROM changes h WHERE h.environment_id = $1 \
                  AND h.status_code IN ('queued', 'running')) ORDER BY created_at, id LIMIT 1",
-                params,
-            ),
-        )?;
-        rows
+                &[&environment_id],
+            )
+            .await?
     };
     let mut queued = 0;
     for row in rows {

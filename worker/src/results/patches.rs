@@ -100,8 +100,8 @@ async fn read(
     let Some(version) = edit.received_version else {
         return Ok(Err("the version the step received was not recorded".into()));
     };
-    // The received version is history and never changes: read ahead of the locking read of the
-    // current one, which every result editing this document waits for, in the same round trip.
+    // The received version is history and never changes: read in the same round trip as the
+    // locking read of the current one, which every result editing this document waits for.
     let (received, current) = tokio::join!(
         store::load_version(client, cipher, id, version),
         store::load(client, cipher, id, true)

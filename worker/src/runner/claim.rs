@@ -45,16 +45,19 @@ pub async fn claim(
     worker_id: &str,
     lease_seconds: f64,
 ) -> anyhow::Result<Option<Claimed>> {
-    // One round trip: the change locked first, as in every transaction that changes a step tree
-    // (see results::apply), then the claim, the change's start and everything the step needs.
-    // When the step is not queued the caller rolls all of it back.
+    // The change first, as in every transaction that changes a step tree (see results::apply);
+    // awaited alone, since joined statements may overtake one another while some are not
+    // prepared yet. Then, in one round trip, the claim, the change's start and everything the
+    // step needs; when the step is not queued the caller rolls all of it back.
+    client
+        .execute_cached(
+            "SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR NO KEY UPDATE",
+            &[&step_id],
+        )
+        .await?;
     let params: &[&(dyn ToSql + Sync)] = &[&step_id];
     let claim_params: &[&(dyn ToSql + Sync)] = &[&step_id, &worker_id, &lease_seconds];
-    let (_, claimed, _, c) = tokio::try_join!(
-        client.execute_cached(
-            "SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR NO KEY UPDATE",
-            params,
-        ),
+    let (claimed, _, c) = tokio::try_join!(
         client.query_opt_cached(
             "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \

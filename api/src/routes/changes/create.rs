@@ -103,19 +103,26 @@ pub async fn create_change(
     insert_change(&tx, id, project_id, environment_id, &change, user.name())
         .await
         .context("inserting the change")?;
-    // One round trip for the two: the connection pipelines them (neither depends on the other).
+    // One round trip for the three: the connection pipelines them (none depends on another). A
+    // statement that must run after another is awaited first: joined `*_cached` calls keep their
+    // order only while all of them are prepared already.
     let plan = Message::PlanChangeV1 { change_id: id };
-    let (_, created) = tokio::try_join!(
+    let (_, created, _) = tokio::try_join!(
         async {
             outbox::insert_message(&tx, &plan)
                 .await
                 .context("queueing the plan message")
         },
         async { select_change(&tx, id).await.context("reading the change") },
+        async {
+            audit::insert_event(&tx, &event)
+                .await
+                .context("recording the event")
+        },
     )?;
     let created = created
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new change was not found")))?;
-    audit::commit(tx, &event).await?;
+    tx.commit().await.context("committing the transaction")?;
     state.outbox.notify();
     metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
     Ok(jsonapi::created(created.into_resource()))
