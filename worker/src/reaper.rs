@@ -60,8 +60,8 @@ pub async fn reap_once(ctx: &Ctx) -> anyhow::Result<usize> {
 async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<bool> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    rows::lock_change(&tx, change_id).await?;
-    let Some(step) = rows::lock_step(&tx, step_id).await? else {
+    let change = rows::lock_change(&tx, change_id).await?;
+    let (Some(change), Some(step)) = (change, rows::lock_step(&tx, step_id).await?) else {
         return Ok(false);
     };
     // Re-checked under the lock: the runner may have renewed or handed over meanwhile.
@@ -79,8 +79,7 @@ async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<
         step.attempt
     );
     let work = retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
-    let manifest = rows::change_manifest(&tx, change_id).await?;
-    orchestrate::drive(&tx, &manifest, work).await?;
+    orchestrate::drive(&tx, &change.manifest()?, work).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use gantry_shared::crypto::{git_remote_aad, properties_aad, secret_aad, step_properties_aad};
+use gantry_shared::db::CachedStatements;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -53,7 +54,7 @@ pub(super) async fn lock_batch(
             vec![&id, &BATCH_SIZE],
         ),
     };
-    let rows = tx.query(sql, &params).await?;
+    let rows = tx.query_cached(sql, &params).await?;
     Ok(rows.iter().map(|row| locked_row(table, row)).collect())
 }
 
@@ -136,7 +137,7 @@ pub(super) async fn update_column(
             vec![&id, &envelope],
         ),
     };
-    client.execute(sql, &params).await
+    client.execute_cached(sql, &params).await
 }
 
 /// Ciphertexts of `table` sealed under a key other than `key_id`, counted in SQL from the

@@ -12,7 +12,7 @@
 mod conflict;
 mod env;
 #[cfg(feature = "runtime")]
-pub(crate) use env::is_env_name;
+pub(crate) use env::{is_env_name, merged_secret_names};
 mod files;
 mod format;
 mod merge;
@@ -21,8 +21,8 @@ mod reserved;
 
 pub use conflict::conflict_log;
 pub use env::{
-    BUILD_SECRETS_KEY, MAX_ENV_BYTES, RUNNER_SECRETS_KEY, env_from_properties, merged_secret_names,
-    parse_env, secret_names, strip_secret_refs,
+    BUILD_SECRETS_KEY, MAX_ENV_BYTES, RUNNER_SECRETS_KEY, env_from_properties, parse_env,
+    secret_names, strip_secret_refs,
 };
 pub use files::{
     FileFormat, FileSpec, files_from_properties, parse_files, parse_mode, resolve_path,

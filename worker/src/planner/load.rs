@@ -10,6 +10,8 @@ use crate::git::Remote;
 pub struct ChangeToPlan {
     pub id: Uuid,
     pub environment_id: Uuid,
+    /// The project's `allow_parallel_changes`.
+    pub parallel_changes: bool,
     pub git_rev: String,
     pub action: String,
     /// The remote, or why its stored credentials cannot be read (the change fails: retrying
@@ -25,8 +27,10 @@ pub async fn change_to_plan(
 ) -> anyhow::Result<Option<ChangeToPlan>> {
     let row = client
         .query_opt_cached(
-            "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data \
+            "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
+             p.allow_parallel_changes \
              FROM changes c JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
+             JOIN projects p ON p.id = c.project_id \
              WHERE c.id = $1 AND c.status_code = 'initializing'",
             &[&id],
         )
@@ -35,6 +39,7 @@ pub async fn change_to_plan(
     Ok(Some(ChangeToPlan {
         id,
         environment_id: row.get(0),
+        parallel_changes: row.get(8),
         git_rev: row.get(1),
         action: row.get(2),
         remote: Remote::from_row(cipher, &row, 3)

@@ -151,7 +151,9 @@ async fn write_plan(
         },
         async { system_lines(&tx, change.id, None, &[&line]).await },
     )?;
-    let queued = orchestrate::start_next_changes(&tx, change.environment_id).await?;
+    let queued =
+        orchestrate::start_next_changes(&tx, change.environment_id, change.parallel_changes)
+            .await?;
     tx.commit().await?;
     Ok(queued)
 }

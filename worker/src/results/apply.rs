@@ -48,7 +48,7 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     // Every transaction that changes a step tree locks its change first, so the results of
     // parallel siblings serialise instead of deadlocking on each other's step rows. (Awaited in
     // turn: joined statements may overtake one another while some are not prepared yet.)
-    let change = rows::lock_change_for_result(&tx, outcome.change_id).await?;
+    let change = rows::lock_change(&tx, outcome.change_id).await?;
     let (Some(change), Some(step)) = (change, rows::lock_step(&tx, outcome.step_id).await?) else {
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
         return Ok(0);
@@ -72,11 +72,18 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     } else {
         match validate(&ctx.cipher, outcome, &manifest) {
             Ok(result) => {
-                let edits = edits(properties_ids, &step, &result);
-                success(ctx, &tx, &manifest, &step, outcome, &result, &edits).await?
+                success(ctx, &tx, &manifest, &step, outcome, &result, properties_ids).await?
             }
             Err(reason) => {
-                let work = fail(&tx, &ctx.cipher, &step, outcome.exit_code, &[reason]).await?;
+                let work = fail(
+                    &tx,
+                    &ctx.cipher,
+                    &step,
+                    outcome.exit_code,
+                    &[reason],
+                    properties_ids,
+                )
+                .await?;
                 orchestrate::drive(&tx, &manifest, work).await?
             }
         }
@@ -138,8 +145,9 @@ async fn success(
     step: &StepRow,
     outcome: &StepOutcome,
     result: &StepResult,
-    edits: &[Edit<'_>],
+    properties_ids: (Uuid, Uuid),
 ) -> anyhow::Result<Queued> {
+    let edits = edits(properties_ids, step, result);
     if !edits.is_empty() {
         tx.batch_execute("SAVEPOINT step_succeeded").await?;
     }
@@ -148,12 +156,20 @@ async fn success(
     if edits.is_empty() {
         return Ok(queued);
     }
-    match save_patches(&ctx.cipher, tx, step, edits).await? {
+    match save_patches(&ctx.cipher, tx, step, &edits).await? {
         Ok(()) => Ok(queued),
         Err(reasons) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT step_succeeded")
                 .await?;
-            let work = fail(tx, &ctx.cipher, step, outcome.exit_code, &reasons).await?;
+            let work = fail(
+                tx,
+                &ctx.cipher,
+                step,
+                outcome.exit_code,
+                &reasons,
+                properties_ids,
+            )
+            .await?;
             orchestrate::drive(tx, manifest, work).await
         }
     }

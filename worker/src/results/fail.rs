@@ -15,7 +15,7 @@ use gantry_shared::store::{self, StoreError};
 use uuid::Uuid;
 
 use super::orchestrate::{self, Work};
-use super::rows::{self, StepRow};
+use super::rows::StepRow;
 use crate::mask::Masker;
 use crate::steplog::system_lines;
 
@@ -30,28 +30,30 @@ pub enum Reason {
 }
 
 impl Reason {
-    fn text(&self) -> Cow<'_, str> {
+    fn text(&self) -> &str {
         match self {
-            Reason::Gantry(line) | Reason::Step(line) => Cow::Borrowed(line),
+            Reason::Gantry(line) | Reason::Step(line) => line,
         }
     }
 }
 
-/// Logs `reasons` and ends the step in `error` with `exit_code`.
+/// Logs `reasons` and ends the step in `error` with `exit_code`; `properties_ids` (the
+/// change's project and environment documents) name the secrets that mask what the step wrote.
 pub async fn fail(
     client: &impl GenericClient,
     cipher: &Cipher,
     step: &StepRow,
     exit_code: Option<i64>,
     reasons: &[Reason],
+    properties_ids: (Uuid, Uuid),
 ) -> anyhow::Result<Vec<Work>> {
     // Gantry's own lines need no masking: the secrets are read only when a line quotes the step.
     let quotes_step = reasons.iter().any(|r| matches!(r, Reason::Step(_)));
     let lines = match quotes_step {
-        true => Masking::for_change(client, cipher, step.change_id)
+        true => Masking::for_change(client, cipher, properties_ids)
             .await?
             .lines(reasons),
-        false => reasons.iter().map(Reason::text).collect(),
+        false => reasons.iter().map(|r| Cow::Borrowed(r.text())).collect(),
     };
     let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
     system_lines(client, step.change_id, Some(step.id), &lines).await?;
@@ -81,14 +83,14 @@ enum Masking {
 }
 
 impl Masking {
-    /// Reads the secrets named by the change's current project and environment properties.
-    /// Database errors are returned (the message is retried); anything else is permanent.
+    /// Reads the secrets named by the change's current project and environment properties (the
+    /// documents `properties_ids`). Database errors are returned (the message is retried);
+    /// anything else is permanent.
     async fn for_change(
         client: &impl GenericClient,
         cipher: &Cipher,
-        change_id: Uuid,
+        (project_id, environment_id): (Uuid, Uuid),
     ) -> anyhow::Result<Self> {
-        let (project_id, environment_id) = rows::properties_ids(client, change_id).await?;
         let mut documents = Vec::with_capacity(2);
         for id in [project_id, environment_id] {
             match store::load(client, cipher, id, false).await {
@@ -109,12 +111,7 @@ impl Masking {
 
     fn lines<'a>(&self, reasons: &'a [Reason]) -> Vec<Cow<'a, str>> {
         match self {
-            Masking::Secrets(masker) => reasons
-                .iter()
-                .map(|r| match r {
-                    Reason::Gantry(line) | Reason::Step(line) => masker.mask(line),
-                })
-                .collect(),
+            Masking::Secrets(masker) => reasons.iter().map(|r| masker.mask(r.text())).collect(),
             Masking::Withheld(why) => {
                 let mut lines = Vec::with_capacity(reasons.len());
                 let mut withheld = false;

@@ -253,7 +253,9 @@ pub async fn finish_change(
     let row = client
         .query_opt_cached(
             "UPDATE changes SET status_code = $2, finished_at = now() \
-             WHERE id = $1 AND status_code NOT IN ('success', 'error', 'cancelled') RETURNING environment_id",
+             WHERE id = $1 AND status_code NOT IN ('success', 'error', 'cancelled') \
+             RETURNING environment_id, \
+             (SELECT allow_parallel_changes FROM projects p WHERE p.id = changes.project_id)",
             &[&change_id, &status.as_str()],
         )
         .await?;
@@ -286,12 +288,13 @@ pub async fn finish_change(
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (_, queued) = tokio::try_join!(
         async { Ok(system_lines(client, change_id, None, &refs).await?) },
-        start_next_changes(client, row.get(0))
+        start_next_changes(client, row.get(0), row.get(1))
     )?;
     Ok(queued)
 }
 
-/// Starts what may start in an environment: with `allow_parallel_changes` every pending change,
+/// Starts what may start in an environment: with `parallel_changes` (its project's
+/// `allow_parallel_changes`, read by the caller with the change it handles) every pending change,
 /// otherwise the oldest pending one if no change holds the environment (FIFO).
 ///
 /// In FIFO mode the environment row lock serialises this between transactions: a change that
@@ -302,15 +305,9 @@ pub async fn finish_change(
 pub async fn start_next_changes(
     client: &impl GenericClient,
     environment_id: Uuid,
+    parallel_changes: bool,
 ) -> anyhow::Result<Queued> {
-    let row = client
-        .query_one_cached(
-            "SELECT p.allow_parallel_changes FROM environments e JOIN projects p ON p.id = e.project_id \
-             WHERE e.id = $1",
-            &[&environment_id],
-        )
-        .await?;
-    let rows = if row.get(0) {
+    let rows = if parallel_changes {
         client
             .query_cached(
                 "SELECT id FROM changes WHERE environment_id = $1 AND status_code = 'pending' \

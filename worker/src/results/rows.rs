@@ -50,27 +50,7 @@ fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
     }
 }
 
-/// Locks the change row: the first lock of every transaction that changes a change's step tree.
-///
-/// Every row lock of the worker is `FOR NO KEY UPDATE`: as exclusive between workers as
-/// `FOR UPDATE`, but it lets the foreign-key checks of concurrent inserts (`FOR KEY SHARE`: new
-/// changes of an environment, log lines of a change or step, versions of a properties row) go on
-/// instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
-/// changes their keys.
-pub async fn lock_change(
-    client: &impl GenericClient,
-    id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
-    Ok(client
-        .query_opt_cached(
-            "SELECT 1 FROM changes WHERE id = $1 FOR NO KEY UPDATE",
-            &[&id],
-        )
-        .await?
-        .is_some())
-}
-
-/// A change locked by the result of one of its steps, with what applying the result needs.
+/// A locked change, with what changing its step tree needs.
 pub struct LockedChange {
     step_tree: Option<serde_json::Value>,
     /// The ids of the project's and the environment's properties.
@@ -84,8 +64,15 @@ impl LockedChange {
     }
 }
 
-/// [`lock_change`], reading in the same round trip the change's manifest and properties ids.
-pub async fn lock_change_for_result(
+/// Locks the change row, the first lock of every transaction that changes a change's step tree,
+/// reading in the same round trip its manifest and properties ids; `None` for an unknown change.
+///
+/// Every row lock of the worker is `FOR NO KEY UPDATE`: as exclusive between workers as
+/// `FOR UPDATE`, but it lets the foreign-key checks of concurrent inserts (`FOR KEY SHARE`: new
+/// changes of an environment, log lines of a change or step, versions of a properties row) go on
+/// instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
+/// changes their keys.
+pub async fn lock_change(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<LockedChange>, tokio_postgres::Error> {
@@ -196,22 +183,6 @@ pub async fn change_manifest(
         .await?;
     let tree: Option<serde_json::Value> = row.get(0);
     Ok(serde_json::from_value(tree.unwrap_or_default())?)
-}
-
-/// The properties ids of the change's project and environment.
-pub async fn properties_ids(
-    client: &impl GenericClient,
-    change_id: Uuid,
-) -> Result<(Uuid, Uuid), tokio_postgres::Error> {
-    let row = client
-        .query_one_cached(
-            "SELECT pp.id, ep.id FROM changes c \
-             JOIN properties pp ON pp.project_id = c.project_id \
-             JOIN properties ep ON ep.environment_id = c.environment_id WHERE c.id = $1",
-            &[&change_id],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1)))
 }
 
 /// Locks properties rows in id order, the order the key rotation locks them in, so that a result

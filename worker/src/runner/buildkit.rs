@@ -169,6 +169,12 @@ fn secret_dirs_in(parent: &Path) -> Vec<(u32, PathBuf)> {
         .collect()
 }
 
+/// Whether BuildKit can put the build's `RUN` instructions on the engine network `network`; any
+/// other (a user-defined network) becomes the engine's default network ([`buildkit_network`]).
+pub(super) fn joins_network(network: &str) -> bool {
+    matches!(network, "none" | "host" | "bridge" | "default")
+}
+
 fn buildkit_network(network: &str) -> ImageBuildNetworkMode {
     match network {
         "none" => ImageBuildNetworkMode::None,

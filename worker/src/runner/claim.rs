@@ -47,8 +47,8 @@ pub async fn claim(
 ) -> anyhow::Result<Option<Claimed>> {
     // The change first, as in every transaction that changes a step tree (see results::apply);
     // awaited alone, since joined statements may overtake one another while some are not
-    // prepared yet. Then, in one round trip, the claim, the change's start and everything the
-    // step needs; when the step is not queued the caller rolls all of it back.
+    // prepared yet. Then, in one round trip, the claim and everything the step needs; when the
+    // step is not queued the caller rolls all of it back.
     client
         .execute_cached(
             "SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR NO KEY UPDATE",
@@ -57,17 +57,12 @@ pub async fn claim(
         .await?;
     let params: &[&(dyn ToSql + Sync)] = &[&step_id];
     let claim_params: &[&(dyn ToSql + Sync)] = &[&step_id, &worker_id, &lease_seconds];
-    let (claimed, _, c) = tokio::try_join!(
+    let (claimed, c) = tokio::try_join!(
         client.query_opt_cached(
             "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \
              WHERE id = $1 AND status_code = 'queued' RETURNING change_id, attempt, action, name, parent_id",
             claim_params,
-        ),
-        client.execute_cached(
-            "UPDATE changes SET status_code = 'running', started_at = COALESCE(started_at, now()) \
-             WHERE id = (SELECT change_id FROM steps WHERE id = $1) AND status_code = 'queued'",
-            params,
         ),
         client.query_one_cached(
             "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
@@ -88,10 +83,11 @@ pub async fn claim(
     let name: String = row.get(3);
     let parent_id: Option<Uuid> = row.get(4);
     let sealed = read_sealed(client, cipher, &c).await?;
-    if let Ok(inputs) = &sealed {
-        let versions = (inputs.project.version, inputs.environment.version);
-        record_versions(client, change_id, step_id, versions.0, versions.1).await?;
-    }
+    let versions = sealed
+        .as_ref()
+        .ok()
+        .map(|inputs| (inputs.project.version, inputs.environment.version));
+    record_start(client, change_id, step_id, versions).await?;
     let created_by: String = c.get(4);
     let commit_sha: String = c.get(1);
     let context = ContextInfo {
@@ -202,27 +198,38 @@ async fn read_sealed(
     }))
 }
 
-/// Records the versions the step starts from; the first claimed step also fixes the versions
-/// the change started from (its point-in-time copy).
-async fn record_versions(
+/// Starts the change if the step is its first, and records the properties versions the step
+/// starts from, when they could be read; the first claimed step also fixes the versions the change
+/// started from (its point-in-time copy). The change row is written only when one of the two is
+/// new.
+async fn record_start(
     client: &impl GenericClient,
     change_id: Uuid,
     step_id: Uuid,
-    project: i64,
-    environment: i64,
+    versions: Option<(i64, i64)>,
 ) -> Result<(), tokio_postgres::Error> {
-    let step: &[&(dyn ToSql + Sync)] = &[&step_id, &project, &environment];
-    let change: &[&(dyn ToSql + Sync)] = &[&change_id, &project, &environment];
+    let (project, environment) = versions.unzip();
+    let change_params: &[&(dyn ToSql + Sync)] = &[&change_id, &project, &environment];
+    let change = client.execute_cached(
+        "UPDATE changes SET status_code = CASE WHEN status_code = 'queued' THEN 'running' ELSE status_code END, \
+         started_at = CASE WHEN status_code = 'queued' THEN COALESCE(started_at, now()) ELSE started_at END, \
+         project_properties_version = COALESCE(project_properties_version, $2), \
+         environment_properties_version = COALESCE(environment_properties_version, $3) \
+         WHERE id = $1 AND (status_code = 'queued' \
+         OR (project_properties_version IS NULL AND $2::bigint IS NOT NULL))",
+        change_params,
+    );
+    let Some((step_project, step_environment)) = versions else {
+        change.await?;
+        return Ok(());
+    };
+    let step: &[&(dyn ToSql + Sync)] = &[&step_id, &step_project, &step_environment];
     // Independent statements: the connection pipelines them in one round trip.
     tokio::try_join!(
+        change,
         client.execute_cached(
             "UPDATE steps SET project_properties_version = $2, environment_properties_version = $3 WHERE id = $1",
             step,
-        ),
-        client.execute_cached(
-            "UPDATE changes SET project_properties_version = $2, environment_properties_version = $3 \
-             WHERE id = $1 AND project_properties_version IS NULL",
-            change,
         ),
     )?;
     Ok(())

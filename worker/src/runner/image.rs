@@ -290,7 +290,7 @@ async fn build(
         "===> Building with BuildKit, offering the build secrets {} to `RUN --mount=type=secret,id=<key>,uid=10001` (BuildKit reports no build output here)",
         options.secrets.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
     ));
-    if !matches!(req.network, "none" | "host" | "bridge" | "default") {
+    if !buildkit::joins_network(req.network) {
         log.system(format!(
             "===> BuildKit cannot join the network \"{}\": the build's RUN instructions use the engine's default network",
             req.network

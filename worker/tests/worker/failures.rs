@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{flipped_last_byte, spawn_stack, step_statuses};
+use crate::helpers::{assert_status_logged, flipped_last_byte, spawn_stack, step_statuses};
 
 const FAILING: &str = r#"
 actions:
@@ -152,7 +152,7 @@ async fn tampered_properties_fail_the_step_with_the_reason_instead_of_retrying()
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l
             == "The step cannot run: the stored environment properties cannot be read (the ciphertext failed authentication (tampered with, or bound to another record))"),
@@ -183,7 +183,7 @@ async fn unreadable_git_credentials_end_the_change_in_error_with_the_reason() {
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l.contains(
             "The Git remote's stored credentials cannot be read (the ciphertext was encrypted with key \"old\", which is not configured)"

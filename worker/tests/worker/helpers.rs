@@ -64,12 +64,7 @@ pub async fn assert_step_updates_refused(manifest: &str, expected: &str) {
     let (change_id, change) = stack.run_change("default", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(
-        change["data"]["attributes"]["status_code"],
-        "error",
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l == expected),
         "missing {expected:?}; log:\n{}",

@@ -191,7 +191,7 @@ async fn a_failure_line_of_the_results_role_is_masked_with_the_step_secrets() {
     let (change_id, change) = run_with_secret(&mut stack, None).await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l
             == &format!("The step added the child action \"{MASK}\", which the actions manifest does not define")),
@@ -216,7 +216,7 @@ async fn a_failure_line_is_withheld_when_the_step_secrets_cannot_be_read() {
     let (change_id, change) = run_with_secret(&mut stack, Some(&tamper)).await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l
             == "The details of this failure are withheld: they may contain secret values, and the step's secrets, needed to mask them, cannot be read (secret \"deploy\" could not be decrypted: the ciphertext failed authentication (tampered with, or bound to another record))"),

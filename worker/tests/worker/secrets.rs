@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use crate::helpers::{
-    assert_status_logged, assert_step_updates_refused, put_secret, sha256_hex, spawn_stack,
-    step_statuses,
+    assert_status, assert_status_logged, assert_step_updates_refused, put_secret, sha256_hex,
+    spawn_stack, step_statuses,
 };
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
@@ -144,7 +144,7 @@ async fn a_missing_secret_fails_the_step_with_a_clear_message() {
 
     let (change_id, change) = stack.run_change("default", "main").await;
 
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status(&stack, &change_id, &change, "error").await;
     assert_eq!(
         step_statuses(&change),
         vec![("default".into(), "error".into())]

@@ -179,7 +179,7 @@ async fn an_unsafe_file_path_in_repository_properties_fails_the_step_naming_it()
     let (change_id, change) = stack.run_change("write", "main").await;
 
     let log = stack.log(&change_id).await;
-    assert_eq!(change["data"]["attributes"]["status_code"], "error");
+    assert_status_logged(&change, "error", &log);
     assert!(
         log.iter().any(|l| l.contains("\"~/../../etc/cron.d/x\"")
             && l.contains("`..` components are not allowed")),

@@ -6,6 +6,7 @@
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
+use gantry_shared::db::CachedStatements;
 use gantry_shared::store;
 use serde::Serialize;
 use serde_json::Value;
@@ -118,7 +119,7 @@ async fn select_used_versions(
     id: Uuid,
 ) -> Result<Option<UsedVersions>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT pp.id, c.project_properties_version, ep.id, c.environment_properties_version, \
              c.finished_at IS NOT NULL \
              FROM changes c JOIN properties pp ON pp.project_id = c.project_id \
