@@ -1,6 +1,6 @@
-//! `bench`: the raw figures first (on an idle machine), then every Gantry scenario, in one run;
-//! then the comparison with the targets. `create` runs last: it leaves the most work behind for
-//! the planner (it waits for it, but the machine is busiest then).
+//! `bench`: every Gantry scenario in one run, each right after the raw figure it is compared
+//! with; then the comparison with the targets. `create` runs last: it leaves the most work behind
+//! for the planner (it waits for it, but the machine is busiest then).
 
 use gantry_shared::settings::Settings;
 
@@ -10,7 +10,7 @@ use crate::report::{Report, ScenarioError, machine, targets};
 use crate::scenarios::chain::ChainParams;
 use crate::scenarios::create::CreateParams;
 use crate::scenarios::props::PropsParams;
-use crate::scenarios::raw::RawParams;
+use crate::scenarios::raw::{RawParams, RawReport};
 use crate::scenarios::results::ResultsParams;
 use crate::scenarios::steps::StepsParams;
 use crate::scenarios::{chain, create, props, raw, results, steps};
@@ -59,45 +59,71 @@ async fn settle(settings: &Settings, errors: &mut Vec<ScenarioError>) {
     }
 }
 
-/// Runs everything; a failed scenario is recorded in the report and the others still run.
+/// Runs everything; a failed scenario is recorded in the report and the others still run. Each
+/// raw figure is measured right before the Gantry scenario it is compared with, so that both see
+/// the machine in the same state (container start times drift by tens of milliseconds over a
+/// minute, more after a burst of container churn).
 pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report {
     let fixture = Fixture::new();
     let mut report = Report::new();
     report.size = Some(params.size.clone());
     report.machine = Some(machine::describe(settings).await);
     let mut errors = Vec::new();
-    match raw::run(settings, &params.raw).await {
-        Ok(r) => report.raw = Some(r),
-        Err(e) => errors.push(failed("raw", e)),
-    }
+    let raw_params = &params.raw;
+    let lifecycle = raw_part(raw::lifecycles(settings, raw_params).await, &mut errors);
     settle(settings, &mut errors).await;
     match chain::run(api, &fixture, &params.chain).await {
         Ok(r) => report.chain = Some(r),
         Err(e) => errors.push(failed("chain", e)),
     }
+    let churn = raw_part(raw::churn(settings, raw_params).await, &mut errors);
     settle(settings, &mut errors).await;
     match steps::run(api, &fixture, &params.steps).await {
         Ok(r) => report.steps = Some(r),
         Err(e) => errors.push(failed("steps", e)),
     }
-    settle(settings, &mut errors).await;
-    match props::run(api, &fixture, &params.props).await {
-        Ok(r) => report.props = Some(r),
-        Err(e) => errors.push(failed("props", e)),
-    }
+    let versioned = raw_part(
+        raw::postgres(settings, raw::Measure::Versioned, raw_params).await,
+        &mut errors,
+    );
     settle(settings, &mut errors).await;
     match results::run(api, &fixture, settings, &params.results).await {
         Ok(r) => report.results = Some(r),
         Err(e) => errors.push(failed("results", e)),
     }
     settle(settings, &mut errors).await;
+    match props::run(api, &fixture, &params.props).await {
+        Ok(r) => report.props = Some(r),
+        Err(e) => errors.push(failed("props", e)),
+    }
+    let inserts = raw_part(
+        raw::postgres(settings, raw::Measure::Inserts, raw_params).await,
+        &mut errors,
+    );
+    settle(settings, &mut errors).await;
     match create::run(api, &fixture, &params.create).await {
         Ok(r) => report.create = Some(r),
         Err(e) => errors.push(failed("create", e)),
     }
+    if let (Some(lifecycle), Some(churn), Some(inserts), Some(versioned)) =
+        (lifecycle, churn, inserts, versioned)
+    {
+        report.raw = Some(RawReport {
+            params: raw_params.clone(),
+            lifecycle,
+            churn,
+            inserts,
+            versioned,
+        });
+    }
     report.errors = errors;
     report.comparisons = targets::compare(&report);
     report
+}
+
+/// A raw figure, or `None` with the failure recorded.
+fn raw_part<T>(measured: anyhow::Result<T>, errors: &mut Vec<ScenarioError>) -> Option<T> {
+    measured.map_err(|e| errors.push(failed("raw", e))).ok()
 }
 
 fn failed(scenario: &str, e: anyhow::Error) -> ScenarioError {

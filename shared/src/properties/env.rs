@@ -110,6 +110,7 @@ pub fn secret_names(properties: &Value, key: &str) -> Result<Vec<String>, Proper
 /// The secret names listed under `gantry.<key>` as the merge of `levels` (later winning) would
 /// list them, without merging the documents: a list is an array, so the last level that has
 /// one replaces the others.
+#[cfg(feature = "runtime")]
 pub fn merged_secret_names(levels: &[&Value], key: &str) -> Result<Vec<String>, PropertiesError> {
     for level in levels.iter().rev() {
         if reserved(level, key)?.is_some() {

@@ -187,6 +187,35 @@ async fn advance(
         .cipher
         .encrypt_json(&result.step.properties, &step_properties_aad(step.id));
     let line = format!("===> Completing step \"{}\"", step.name);
+    let mut children = orchestrate::manifest_children(manifest, &step.action);
+    children.extend(
+        result
+            .steps
+            .children
+            .iter()
+            .map(|c| orchestrate::child_spec(manifest, &c.action)),
+    );
+    if children.is_empty() {
+        // A step without children succeeds with its command: one update records both, and its
+        // two log lines go in one insert, in the same round trip.
+        let finished = orchestrate::finished_line(&step.name);
+        tokio::try_join!(
+            async {
+                client
+                    .execute_cached(
+                        "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now(), \
+                         status_code = 'success', lease_owner = NULL, lease_expires_at = NULL, \
+                         started_at = COALESCE(started_at, now()), finished_at = now() WHERE id = $1",
+                        &[&step.id, &merged],
+                    )
+                    .await
+            },
+            async {
+                system_lines(client, step.change_id, Some(step.id), &[&line, &finished]).await
+            },
+        )?;
+        return Ok(vec![orchestrate::completed(step, StepStatus::Success)]);
+    }
     // Independent statements: the connection pipelines them in one round trip.
     tokio::try_join!(
         async {
@@ -199,14 +228,6 @@ async fn advance(
         },
         async { system_lines(client, step.change_id, Some(step.id), &[&line]).await },
     )?;
-    let mut children = orchestrate::manifest_children(manifest, &step.action);
-    children.extend(
-        result
-            .steps
-            .children
-            .iter()
-            .map(|c| orchestrate::child_spec(manifest, &c.action)),
-    );
     let strategy = result
         .steps
         .child_execution_strategy

@@ -157,19 +157,29 @@ pub async fn complete_step(
     step: &StepRow,
     status: StepStatus,
 ) -> Result<Work, tokio_postgres::Error> {
-    let line = format!("===> Finished step \"{}\"", step.name);
+    let line = finished_line(&step.name);
     // Independent statements: the connection pipelines them in one round trip.
     tokio::try_join!(rows::set_step_status(client, step.id, status), async {
         system_lines(client, step.change_id, Some(step.id), &[&line]).await
     },)?;
+    Ok(completed(step, status))
+}
+
+/// The log line of a step that reached its final status.
+pub fn finished_line(step_name: &str) -> String {
+    format!("===> Finished step \"{step_name}\"")
+}
+
+/// The work of rolling up `step`, whose final `status` the caller has just written.
+pub fn completed(step: &StepRow, status: StepStatus) -> Work {
     // Counted as the finishing transaction runs: one that rolls back (or back to a savepoint,
     // as a success whose property patch conflicts does) may be counted again.
     metrics::counter!(gantry_shared::metrics::names::STEPS_FINISHED, "status" => status.as_str())
         .increment(1);
-    Ok(Work::Finished(StepRow {
+    Work::Finished(StepRow {
         status,
         ..step.clone()
-    }))
+    })
 }
 
 async fn finished(
@@ -261,9 +271,14 @@ pub async fn finish_change(
         .await?;
     let Some(row) = row else { return Ok(0) };
     let (kind, target) = (format!("change:{status}"), format!("/changes/{change_id}"));
-    // Independent statements: the connection pipelines them in one round trip.
+    // Independent statements: the connection pipelines them in one round trip. A change that
+    // succeeded has no pending step: a step's children exist only once its command succeeded,
+    // and a parent succeeds only when none of them is left.
     let (aborted, _) = tokio::try_join!(
         async {
+            if status == ChangeStatus::Success {
+                return Ok(0);
+            }
             client
                 .execute_cached(
                     "UPDATE steps SET status_code = 'aborted', finished_at = now() \

@@ -56,25 +56,44 @@ pub struct Throughput {
     pub per_second: f64,
 }
 
+pub use postgres::Measure;
+
+/// Every raw figure, one after the other.
 pub async fn run(settings: &Settings, params: &RawParams) -> anyhow::Result<RawReport> {
+    Ok(RawReport {
+        params: params.clone(),
+        lifecycle: lifecycles(settings, params).await?,
+        churn: churn(settings, params).await?,
+        inserts: postgres(settings, Measure::Inserts, params).await?,
+        versioned: postgres(settings, Measure::Versioned, params).await?,
+    })
+}
+
+/// Container lifecycles one after the other.
+pub async fn lifecycles(settings: &Settings, params: &RawParams) -> anyhow::Result<Latency> {
     let docker = connect_docker().await?;
-    let worker = &settings.worker;
-    let lifecycle = containers::lifecycles(&docker, worker, params.lifecycles).await?;
-    let churn = containers::churn(
+    containers::lifecycles(&docker, &settings.worker, params.lifecycles).await
+}
+
+/// Container churn at the params' concurrency.
+pub async fn churn(settings: &Settings, params: &RawParams) -> anyhow::Result<Throughput> {
+    let docker = connect_docker().await?;
+    containers::churn(
         &docker,
-        worker,
+        &settings.worker,
         params.churn_containers,
         params.churn_concurrency,
     )
-    .await?;
-    let (inserts, versioned) = postgres::run(&settings.database, params).await?;
-    Ok(RawReport {
-        params: params.clone(),
-        lifecycle,
-        churn,
-        inserts,
-        versioned,
-    })
+    .await
+}
+
+/// One raw PostgreSQL rate.
+pub async fn postgres(
+    settings: &Settings,
+    measure: Measure,
+    params: &RawParams,
+) -> anyhow::Result<Throughput> {
+    postgres::run(&settings.database, measure, params).await
 }
 
 /// Runs `n` jobs, each worker (a connection, a Docker client) doing one at a time, all workers

@@ -1,5 +1,5 @@
-//! Raw PostgreSQL commit rates in a scratch database (created here, dropped afterwards whatever
-//! happens): single-row INSERTs, each its own commit (what one change creation must at least
+//! Raw PostgreSQL commit rates, each in its own scratch database (created here, dropped afterwards
+//! whatever happens): single-row INSERTs, each its own commit (what one change creation must at least
 //! cost), and versioned transactions on one shared row: lock it, `UPDATE … WHERE version = $v`,
 //! INSERT the version into a history table, commit (what applying one step result to a project's
 //! properties must at least cost; all results of the scenario edit the same document).
@@ -13,10 +13,21 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::{RawParams, Throughput};
 
+/// Which raw PostgreSQL rate to measure.
+#[derive(Debug, Clone, Copy)]
+pub enum Measure {
+    /// Single-row INSERT commits.
+    Inserts,
+    /// Versioned UPDATE + history INSERT transactions on one row.
+    Versioned,
+}
+
+/// Measures one rate in its own scratch database, dropped afterwards whatever happens.
 pub async fn run(
     database: &DatabaseSettings,
+    measure: Measure,
     params: &RawParams,
-) -> anyhow::Result<(Throughput, Throughput)> {
+) -> anyhow::Result<Throughput> {
     let mut config: Config = database
         .url
         .expose_secret()
@@ -29,7 +40,10 @@ pub async fn run(
         .await
         .context("creating the scratch database")?;
     config.dbname(&scratch);
-    let measured = measure(&config, params).await;
+    let measured = match measure {
+        Measure::Inserts => inserts(&config, params).await,
+        Measure::Versioned => versioned_rate(&config, params).await,
+    };
     let dropped = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
         .await
@@ -48,13 +62,30 @@ async fn connect(config: &Config) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-async fn measure(config: &Config, params: &RawParams) -> anyhow::Result<(Throughput, Throughput)> {
+async fn inserts(config: &Config, params: &RawParams) -> anyhow::Result<Throughput> {
+    connect(config)
+        .await?
+        .batch_execute(
+            "CREATE TABLE inserts (id bigserial PRIMARY KEY, payload jsonb NOT NULL, \
+               created_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .context("creating the scratch table")?;
+    rate(
+        config,
+        "inserts",
+        params.inserts,
+        params.insert_concurrency,
+        insert,
+    )
+    .await
+}
+
+async fn versioned_rate(config: &Config, params: &RawParams) -> anyhow::Result<Throughput> {
     let setup = connect(config).await?;
     setup
         .batch_execute(
-            "CREATE TABLE inserts (id bigserial PRIMARY KEY, payload jsonb NOT NULL, \
-               created_at timestamptz NOT NULL DEFAULT now()); \
-             CREATE TABLE documents (id int PRIMARY KEY, version bigint NOT NULL, body jsonb NOT NULL); \
+            "CREATE TABLE documents (id int PRIMARY KEY, version bigint NOT NULL, body jsonb NOT NULL); \
              CREATE TABLE document_versions (id int NOT NULL, version bigint NOT NULL, body jsonb NOT NULL, \
                PRIMARY KEY (id, version)); \
              INSERT INTO documents VALUES (1, 1, '{}'); \
@@ -62,14 +93,6 @@ async fn measure(config: &Config, params: &RawParams) -> anyhow::Result<(Through
         )
         .await
         .context("creating the scratch tables")?;
-    let inserts = rate(
-        config,
-        "inserts",
-        params.inserts,
-        params.insert_concurrency,
-        insert,
-    )
-    .await?;
     let versioned = rate(
         config,
         "versioned",
@@ -88,7 +111,7 @@ async fn measure(config: &Config, params: &RawParams) -> anyhow::Result<(Through
     if version != 1 + params.versioned as i64 || history != version {
         bail!("the raw versioned updates lost writes: version {version}, {history} history rows");
     }
-    Ok((inserts, versioned))
+    Ok(versioned)
 }
 
 /// Runs `n` transactions of `work`, `concurrency` clients at a time, each with its connection.
