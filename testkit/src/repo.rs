@@ -2,16 +2,25 @@
 
 use std::path::PathBuf;
 
-/// A Git repository with one commit holding `files`; it is deleted when dropped.
+/// A Git repository whose first commit holds `files`; it is deleted when dropped.
 pub struct Repo {
     dir: tempfile::TempDir,
 }
 
 impl Repo {
     pub fn new(files: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let repo = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.commit(files, "initial");
+        repo
+    }
+
+    /// Writes `files` and commits them on the current branch; returns the new commit's sha.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
         for (path, content) in files {
-            let full = dir.path().join(path);
+            let full = self.dir.path().join(path);
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
             std::fs::write(&full, content).unwrap();
             if path.ends_with(".sh") {
@@ -19,10 +28,8 @@ impl Repo {
                 std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755)).unwrap();
             }
         }
-        let repo = Self { dir };
-        repo.git(&["init", "-q", "-b", "main"]);
-        repo.git(&["add", "-A"]);
-        repo.git(&[
+        self.git(&["add", "-A"]);
+        self.git(&[
             "-c",
             "user.name=test",
             "-c",
@@ -30,9 +37,15 @@ impl Repo {
             "commit",
             "-q",
             "-m",
-            "initial",
+            message,
         ]);
-        repo
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git rev-parse HEAD");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     pub fn path(&self) -> PathBuf {

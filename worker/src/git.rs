@@ -60,9 +60,10 @@ impl Remote {
 
 /// The cache directory, plus one async lock per mirror so one process never runs two fetches
 /// into the same mirror at once. The lock holds when the last successful fetch started: a
-/// request that waited for the lock while a fetch ran, and that fetch started after the
-/// request was made, already has the remote's state as of its request (many changes planned
-/// at once share one fetch).
+/// request whose revision must be as new as some instant is served by any fetch that started
+/// after it (many changes planned at once, or planned some time after they were created, share
+/// one fetch). It also holds the revisions resolved since that fetch: the refs of a mirror change
+/// only by a fetch, under this lock.
 #[derive(Clone)]
 pub struct GitCache {
     root: PathBuf,
@@ -72,7 +73,19 @@ pub struct GitCache {
     files: Arc<Mutex<FileCache>>,
 }
 
-type MirrorLock = Arc<tokio::sync::Mutex<Option<Instant>>>;
+type MirrorLock = Arc<tokio::sync::Mutex<Mirror>>;
+
+/// What this process knows of one mirror.
+#[derive(Default)]
+struct Mirror {
+    /// When the last successful fetch (or the clone) started.
+    fetched: Option<Instant>,
+    /// Revision → commit sha, as resolved since that fetch.
+    revisions: HashMap<String, String>,
+}
+
+/// Revisions remembered per mirror before the map is emptied (a fetch empties it anyway).
+const MAX_CACHED_REVISIONS: usize = 1024;
 
 /// (commit sha, path) → the file's content, or None when the commit has no such file.
 type FileCache = HashMap<(String, String), Option<Vec<u8>>>;
@@ -101,34 +114,29 @@ impl GitCache {
         locks.entry(dir.to_owned()).or_default().clone()
     }
 
-    /// Resolves `rev` to a commit sha, fetching the remote into its mirror first (cloning it if
-    /// new) — unless `rev` is a full commit sha the mirror already has, which cannot change.
-    pub async fn resolve(&self, remote: &Remote, rev: &str) -> Result<String, GitError> {
+    /// Resolves `rev` to a commit sha as the remote had it at `as_of` or later: the remote is
+    /// fetched into its mirror (cloned if new) unless a fetch started since `as_of` — and not at
+    /// all when `rev` is a full commit sha the mirror already has, which cannot change.
+    pub async fn resolve(
+        &self,
+        remote: &Remote,
+        rev: &str,
+        as_of: Instant,
+    ) -> Result<String, GitError> {
         let known = self.mirror_dir(&remote.url);
-        let dir = if is_full_sha(rev) && has_commit(&known, rev).await {
-            known
-        } else {
-            self.fetch(remote).await?
-        };
-        let spec = format!("{rev}^{{commit}}");
-        let out = git(
-            &dir,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "--end-of-options",
-                &spec,
-            ],
-            &[],
-        )
-        .await?;
-        if !out.status.success() {
-            return Err(GitError::UnknownRevision {
-                rev: rev.to_owned(),
-            });
+        if is_full_sha(rev) && has_commit(&known, rev).await {
+            return rev_parse(&known, rev).await;
         }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        let (dir, mut mirror) = self.fresh_mirror(remote, as_of).await?;
+        if let Some(sha) = mirror.revisions.get(rev) {
+            return Ok(sha.clone());
+        }
+        let sha = rev_parse(&dir, rev).await?;
+        if mirror.revisions.len() >= MAX_CACHED_REVISIONS {
+            mirror.revisions.clear();
+        }
+        mirror.revisions.insert(rev.to_owned(), sha.clone());
+        Ok(sha)
     }
 
     /// Makes sure `sha` is in the mirror, fetching only when it is missing.
@@ -137,7 +145,7 @@ impl GitCache {
         if has_commit(&dir, sha).await {
             return Ok(dir);
         }
-        let dir = self.fetch(remote).await?;
+        let (dir, _) = self.fresh_mirror(remote, Instant::now()).await?;
         if has_commit(&dir, sha).await {
             Ok(dir)
         } else {
@@ -147,48 +155,23 @@ impl GitCache {
         }
     }
 
-    async fn fetch(&self, remote: &Remote) -> Result<PathBuf, GitError> {
-        let asked = Instant::now();
+    /// The mirror as the remote was at `as_of` or later, fetched now unless a fetch started
+    /// since; with the mirror's lock held, so that its refs stay as they are while it is held.
+    async fn fresh_mirror(
+        &self,
+        remote: &Remote,
+        as_of: Instant,
+    ) -> Result<(PathBuf, tokio::sync::OwnedMutexGuard<Mirror>), GitError> {
         let dir = self.mirror_dir(&remote.url);
-        let lock = self.lock(&dir);
-        let mut last_fetch = lock.lock().await;
-        if last_fetch.is_some_and(|started| started >= asked) && dir.join("HEAD").exists() {
-            return Ok(dir);
+        let mut mirror = self.lock(&dir).lock_owned().await;
+        if mirror.fetched.is_some_and(|started| started >= as_of) && dir.join("HEAD").exists() {
+            return Ok((dir, mirror));
         }
         let started = Instant::now();
-        let creds = Credentials::prepare(remote, &self.root)?;
-        let env = &creds.env;
-        if dir.join("HEAD").exists() {
-            let out = git(
-                &dir,
-                &["fetch", "--prune", "--force", "--quiet", "origin"],
-                env,
-            )
-            .await?;
-            check(out, "fetch")?;
-        } else {
-            let parent = dir.parent().expect("mirror dirs have a parent");
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| GitError::Io("creating the git cache", e))?;
-            let tmp = parent.join(format!(".clone-{}", uuid::Uuid::new_v4().simple()));
-            let target = tmp.to_string_lossy().into_owned();
-            let out = git(
-                parent,
-                &["clone", "--mirror", "--quiet", "--", &remote.url, &target],
-                env,
-            )
-            .await?;
-            if let Err(e) = check(out, "clone") {
-                let _ = tokio::fs::remove_dir_all(&tmp).await;
-                return Err(e);
-            }
-            tokio::fs::rename(&tmp, &dir)
-                .await
-                .map_err(|e| GitError::Io("placing the mirror", e))?;
-        }
-        *last_fetch = Some(started);
-        Ok(dir)
+        fetch(remote, &self.root, &dir).await?;
+        mirror.fetched = Some(started);
+        mirror.revisions.clear();
+        Ok((dir, mirror))
     }
 
     /// The content of `path` at `sha`, or None when the commit has no such file.
@@ -245,6 +228,64 @@ impl GitCache {
             .map_err(|e| GitError::Io("caching an archive", e))?;
         Ok(bytes)
     }
+}
+
+/// Fetches the remote into its mirror `dir`, or clones it there when it is new.
+async fn fetch(remote: &Remote, root: &Path, dir: &Path) -> Result<(), GitError> {
+    let creds = Credentials::prepare(remote, root)?;
+    let env = &creds.env;
+    if dir.join("HEAD").exists() {
+        let out = git(
+            dir,
+            &["fetch", "--prune", "--force", "--quiet", "origin"],
+            env,
+        )
+        .await?;
+        check(out, "fetch")?;
+        return Ok(());
+    }
+    let parent = dir.parent().expect("mirror dirs have a parent");
+    tokio::fs::create_dir_all(parent)
+        .await
+        .map_err(|e| GitError::Io("creating the git cache", e))?;
+    let tmp = parent.join(format!(".clone-{}", uuid::Uuid::new_v4().simple()));
+    let target = tmp.to_string_lossy().into_owned();
+    let out = git(
+        parent,
+        &["clone", "--mirror", "--quiet", "--", &remote.url, &target],
+        env,
+    )
+    .await?;
+    if let Err(e) = check(out, "clone") {
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&tmp, dir)
+        .await
+        .map_err(|e| GitError::Io("placing the mirror", e))
+}
+
+/// The commit `rev` names in the mirror `dir`.
+async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
+    let spec = format!("{rev}^{{commit}}");
+    let out = git(
+        dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &spec,
+        ],
+        &[],
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(GitError::UnknownRevision {
+            rev: rev.to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn is_full_sha(rev: &str) -> bool {
@@ -343,29 +384,38 @@ impl Credentials {
 mod tests {
     use super::*;
 
+    fn run_git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Commits a change of `file` with `message`; returns the new commit's sha.
+    fn commit(dir: &Path, message: &str) -> String {
+        std::fs::write(dir.join("file"), message).unwrap();
+        run_git(dir, &["add", "-A"]);
+        run_git(
+            dir,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                message,
+            ],
+        );
+        run_git(dir, &["rev-parse", "HEAD"])
+    }
+
     fn repo_with_one_commit(dir: &Path) -> String {
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("git runs");
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        };
-        run(&["init", "-q", "-b", "main"]);
-        std::fs::write(dir.join("file"), "content").unwrap();
-        run(&["add", "-A"]);
-        run(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "one",
-        ]);
-        run(&["rev-parse", "HEAD"])
+        run_git(dir, &["init", "-q", "-b", "main"]);
+        commit(dir, "one")
     }
 
     #[tokio::test]
@@ -380,17 +430,74 @@ mod tests {
             ssh_key: None,
         };
         let git = GitCache::new(cache.path().to_owned());
-        assert_eq!(git.resolve(&remote, "main").await.unwrap(), sha);
+        assert_eq!(
+            git.resolve(&remote, "main", Instant::now()).await.unwrap(),
+            sha
+        );
 
         // With the remote gone, only what needs no fetch still resolves.
         std::fs::remove_dir_all(source.path()).unwrap();
-        assert_eq!(git.resolve(&remote, &sha).await.unwrap(), sha);
+        assert_eq!(
+            git.resolve(&remote, &sha, Instant::now()).await.unwrap(),
+            sha
+        );
         assert!(matches!(
-            git.resolve(&remote, "main").await,
+            git.resolve(&remote, "main", Instant::now()).await,
             Err(GitError::Failed {
                 action: "fetch",
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_branch_is_fetched_again_only_for_a_request_newer_than_the_last_fetch() {
+        let source = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let first = repo_with_one_commit(source.path());
+        let remote = Remote {
+            url: source.path().to_string_lossy().into_owned(),
+            user: None,
+            password: None,
+            ssh_key: None,
+        };
+        let git = GitCache::new(cache.path().to_owned());
+        let before_first_fetch = Instant::now();
+        assert_eq!(
+            git.resolve(&remote, "main", before_first_fetch)
+                .await
+                .unwrap(),
+            first
+        );
+        let second = commit(source.path(), "two");
+        assert_ne!(second, first);
+
+        // A request from before the last fetch is served by it: the branch as it was then.
+        assert_eq!(
+            git.resolve(&remote, "main", before_first_fetch)
+                .await
+                .unwrap(),
+            first
+        );
+        // A request made after it fetches, and sees the new commit; the older request is now
+        // served the newer state too (as new as it asked, or newer).
+        let now = Instant::now();
+        assert_eq!(git.resolve(&remote, "main", now).await.unwrap(), second);
+        assert_eq!(
+            git.resolve(&remote, "main", before_first_fetch)
+                .await
+                .unwrap(),
+            second
+        );
+        // A revision missing as of the request's instant is an error, not cached.
+        assert!(matches!(
+            git.resolve(&remote, "nope", now).await,
+            Err(GitError::UnknownRevision { .. })
+        ));
+        run_git(source.path(), &["branch", "nope"]);
+        assert_eq!(
+            git.resolve(&remote, "nope", Instant::now()).await.unwrap(),
+            second
+        );
     }
 }

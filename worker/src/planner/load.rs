@@ -1,5 +1,7 @@
 //! What the planner reads about a change, with its SQL.
 
+use std::time::{Duration, Instant};
+
 use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
@@ -13,6 +15,9 @@ pub struct ChangeToPlan {
     /// The project's `allow_parallel_changes`.
     pub parallel_changes: bool,
     pub git_rev: String,
+    /// When the change was created, on this process's clock (never earlier than it was: the
+    /// change's age is measured by PostgreSQL and taken from the instant its answer arrived).
+    pub created: Instant,
     pub action: String,
     /// The remote, or why its stored credentials cannot be read (the change fails: retrying
     /// cannot make tampered data readable).
@@ -28,7 +33,7 @@ pub async fn change_to_plan(
     let row = client
         .query_opt_cached(
             "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
-             p.allow_parallel_changes \
+             p.allow_parallel_changes, EXTRACT(EPOCH FROM now() - c.created_at)::float8 \
              FROM changes c JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
              JOIN projects p ON p.id = c.project_id \
              WHERE c.id = $1 AND c.status_code = 'initializing'",
@@ -36,11 +41,14 @@ pub async fn change_to_plan(
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
+    let age = Duration::try_from_secs_f64(row.get(9)).unwrap_or_default();
+    let now = Instant::now();
     Ok(Some(ChangeToPlan {
         id,
         environment_id: row.get(0),
         parallel_changes: row.get(8),
         git_rev: row.get(1),
+        created: now.checked_sub(age).unwrap_or(now),
         action: row.get(2),
         remote: Remote::from_row(cipher, &row, 3)
             .map_err(|e| format!("The Git remote's stored credentials cannot be read ({e})")),

@@ -58,7 +58,13 @@ async fn read_plan(
         Ok(remote) => remote,
         Err(reason) => return Ok(Err(Invalid(reason.clone()))),
     };
-    let sha = match ctx.git.resolve(remote, &change.git_rev).await {
+    // The revision as the remote had it when the change was created, or later: a fetch that
+    // started since serves every change created before it.
+    let sha = match ctx
+        .git
+        .resolve(remote, &change.git_rev, change.created)
+        .await
+    {
         Ok(sha) => sha,
         Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => {
             return Ok(Err(Invalid(e.to_string())));

@@ -107,6 +107,47 @@ async fn a_second_change_on_the_same_commit_reuses_the_step_image() {
     stack.stop().await;
 }
 
+/// The planner shares one fetch between changes, but never with a change created after the
+/// fetch started: a branch pushed to between two changes runs its new commit in the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_created_after_a_push_runs_the_pushed_commit() {
+    let stack = spawn_stack().await;
+    let repo = gantry_testkit::Repo::new(&[(
+        ".gantry/actions.yaml",
+        "actions:\n  default:\n    run: echo before the push\n",
+    )]);
+    stack.project_with_repo(&repo.path()).await;
+    let (first_id, first) = stack.run_change("default", "main").await;
+    assert_eq!(first["data"]["attributes"]["status_code"], "success");
+    assert!(
+        stack
+            .log(&first_id)
+            .await
+            .iter()
+            .any(|l| l == "before the push")
+    );
+
+    let pushed = repo.commit(
+        &[(
+            ".gantry/actions.yaml",
+            "actions:\n  default:\n    run: echo after the push\n",
+        )],
+        "second",
+    );
+    let (second_id, second) = stack.run_change("default", "main").await;
+
+    assert_eq!(second["data"]["attributes"]["status_code"], "success");
+    assert_eq!(second["data"]["attributes"]["commit_sha"], pushed.as_str());
+    assert_ne!(first["data"]["attributes"]["commit_sha"], pushed.as_str());
+    let log = stack.log(&second_id).await;
+    assert!(
+        log.iter().any(|l| l == "after the push"),
+        "log:\n{}",
+        log.join("\n")
+    );
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_image_removed_behind_the_workers_back_is_rebuilt_on_the_retry() {
     let mut stack = spawn_stack().await;
