@@ -70,19 +70,28 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report.machine = Some(machine::describe(settings).await);
     let mut errors = Vec::new();
     let raw_params = &params.raw;
-    let lifecycle = raw_part(raw::lifecycles(settings, raw_params).await, &mut errors);
+    let lifecycle = raw_part(
+        "raw lifecycles",
+        raw::lifecycles(settings, raw_params).await,
+        &mut errors,
+    );
     settle(settings, &mut errors).await;
     match chain::run(api, &fixture, &params.chain).await {
         Ok(r) => report.chain = Some(r),
         Err(e) => errors.push(failed("chain", e)),
     }
-    let churn = raw_part(raw::churn(settings, raw_params).await, &mut errors);
+    let churn = raw_part(
+        "raw churn",
+        raw::churn(settings, raw_params).await,
+        &mut errors,
+    );
     settle(settings, &mut errors).await;
     match steps::run(api, &fixture, &params.steps).await {
         Ok(r) => report.steps = Some(r),
         Err(e) => errors.push(failed("steps", e)),
     }
     let versioned = raw_part(
+        "raw versioned",
         raw::postgres(settings, raw::Measure::Versioned, raw_params).await,
         &mut errors,
     );
@@ -97,6 +106,7 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
         Err(e) => errors.push(failed("props", e)),
     }
     let inserts = raw_part(
+        "raw inserts",
         raw::postgres(settings, raw::Measure::Inserts, raw_params).await,
         &mut errors,
     );
@@ -121,9 +131,14 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report
 }
 
-/// A raw figure, or `None` with the failure recorded.
-fn raw_part<T>(measured: anyhow::Result<T>, errors: &mut Vec<ScenarioError>) -> Option<T> {
-    measured.map_err(|e| errors.push(failed("raw", e))).ok()
+/// A raw figure, or `None` with the failure recorded under `part`. (The report holds the raw
+/// figures only when all of them were measured.)
+fn raw_part<T>(
+    part: &str,
+    measured: anyhow::Result<T>,
+    errors: &mut Vec<ScenarioError>,
+) -> Option<T> {
+    measured.map_err(|e| errors.push(failed(part, e))).ok()
 }
 
 fn failed(scenario: &str, e: anyhow::Error) -> ScenarioError {

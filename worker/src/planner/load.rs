@@ -15,14 +15,19 @@ pub struct ChangeToPlan {
     /// The project's `allow_parallel_changes`.
     pub parallel_changes: bool,
     pub git_rev: String,
-    /// When the change was created, on this process's clock (never earlier than it was: the
-    /// change's age is measured by PostgreSQL and taken from the instant its answer arrived).
+    /// When the change was created, on this process's clock, never earlier than it was: the
+    /// change's age is measured by PostgreSQL, taken from the instant its answer arrived, and
+    /// shortened by `CLOCK_MARGIN`.
     pub created: Instant,
     pub action: String,
     /// The remote, or why its stored credentials cannot be read (the change fails: retrying
     /// cannot make tampered data readable).
     pub remote: Result<Remote, String>,
 }
+
+/// Taken off a change's age as PostgreSQL measures it (`now() - created_at`), in case the
+/// database's clock stepped forward in between (NTP, a resumed VM, a failover).
+const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 
 /// The change if it is still `initializing`, with its remote's credentials decrypted.
 pub async fn change_to_plan(
@@ -41,7 +46,10 @@ pub async fn change_to_plan(
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let age = Duration::try_from_secs_f64(row.get(9)).unwrap_or_default();
+    // Less a margin that absorbs a step of the database's clock between the insert and now.
+    let age = Duration::try_from_secs_f64(row.get(9))
+        .unwrap_or_default()
+        .saturating_sub(CLOCK_MARGIN);
     let now = Instant::now();
     Ok(Some(ChangeToPlan {
         id,

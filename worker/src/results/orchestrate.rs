@@ -272,8 +272,10 @@ pub async fn finish_change(
     let Some(row) = row else { return Ok(0) };
     let (kind, target) = (format!("change:{status}"), format!("/changes/{change_id}"));
     // Independent statements: the connection pipelines them in one round trip. A change that
-    // succeeded has no pending step: a step's children exist only once its command succeeded,
-    // and a parent succeeds only when none of them is left.
+    // succeeded has no pending step: a step's children exist only once its command succeeded, a
+    // sequential parent succeeds only when none is left, and a parallel parent's children are all
+    // started in the transaction that creates them (so none is pending when the parent rolls up;
+    // a cap on parallel children would have to change this and the roll-up's `busy` together).
     let (aborted, _) = tokio::try_join!(
         async {
             if status == ChangeStatus::Success {

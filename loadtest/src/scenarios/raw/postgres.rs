@@ -1,5 +1,5 @@
 //! Raw PostgreSQL commit rates, each in its own scratch database (created here, dropped afterwards
-//! whatever happens): single-row INSERTs, each its own commit (what one change creation must at least
+//! whatever happens; a failed drop is reported, not fatal): single-row INSERTs, each its own commit (what one change creation must at least
 //! cost), and versioned transactions on one shared row: lock it, `UPDATE … WHERE version = $v`,
 //! INSERT the version into a history table, commit (what applying one step result to a project's
 //! properties must at least cost; all results of the scenario edit the same document).
@@ -44,13 +44,14 @@ pub async fn run(
         Measure::Inserts => inserts(&config, params).await,
         Measure::Versioned => versioned_rate(&config, params).await,
     };
-    let dropped = admin
+    // A scratch database left behind does not make the measurement wrong: said, not fatal.
+    if let Err(e) = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
         .await
-        .context("dropping the scratch database");
-    let measured = measured?;
-    dropped?;
-    Ok(measured)
+    {
+        eprintln!("gantry-loadtest: the scratch database {scratch} could not be dropped: {e}");
+    }
+    measured
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Client> {
