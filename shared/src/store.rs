@@ -154,7 +154,7 @@ pub async fn write_next(
     author: &Author<'_>,
 ) -> Result<Option<i64>, StoreError> {
     let next = current_version + 1;
-    let sealed = cipher.encrypt_json(document, &properties_aad(id, next));
+    let sealed = seal_next(cipher, id, current_version, document);
     // One statement: the version row is inserted only if the document was still at
     // `current_version`.
     let written = client
@@ -167,4 +167,19 @@ pub async fn write_next(
         )
         .await?;
     Ok((written == 1).then_some(next))
+}
+
+/// [`write_next`]'s statement for a caller that holds the row lock and cannot look at the count
+/// (it sends the COMMIT in the same round trip): when the document is no longer at `$2` it fails,
+/// inserting a version without its `properties_id` (a not-null violation), instead of writing
+/// nothing. Parameters: id, current version, next version, the sealed document, author name and
+/// step id.
+pub const WRITE_LOCKED: &str = "WITH updated AS (UPDATE properties SET version = $3, document = $4, \
+     updated_at = now() WHERE id = $1 AND version = $2 RETURNING id) \
+     INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
+     SELECT (SELECT id FROM updated), $3, $4, $5, $6";
+
+/// `document` sealed as the version after `current_version` of properties `id`.
+pub fn seal_next(cipher: &Cipher, id: Uuid, current_version: i64, document: &Value) -> Vec<u8> {
+    cipher.encrypt_json(document, &properties_aad(id, current_version + 1))
 }

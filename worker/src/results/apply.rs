@@ -15,6 +15,7 @@ use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::Owner;
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Author};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::fail::{Reason, fail};
@@ -63,12 +64,15 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     }
     let properties_ids = change.properties_ids;
     let manifest = change.manifest()?;
-    let queued = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
+    let (queued, writes) = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
         let what = format!("Attempt {} failed ({reason})", step.attempt);
         let work =
             retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
         // A retry writes the step's message itself (counted whether or not it retried: rare).
-        1 + orchestrate::drive(&tx, &manifest, work).await?
+        (
+            1 + orchestrate::drive(&tx, &manifest, work).await?,
+            Vec::new(),
+        )
     } else {
         match validate(&ctx.cipher, outcome, &manifest) {
             Ok(result) => {
@@ -84,12 +88,67 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
                     properties_ids,
                 )
                 .await?;
-                orchestrate::drive(&tx, &manifest, work).await?
+                (orchestrate::drive(&tx, &manifest, work).await?, Vec::new())
             }
         }
     };
-    tx.commit().await?;
+    commit(&ctx.cipher, tx, step.id, &writes).await?;
     Ok(queued)
+}
+
+/// Writes the patched properties documents and commits. The properties rows are the locks that
+/// every result editing the same document queues for, and only the commit releases them: the last
+/// write is sent in one round trip with the COMMIT, so a lock is held for the locking read, the
+/// patch and that one round trip. (The COMMIT is followed by a BEGIN of an empty transaction,
+/// which the transaction handle rolls back when it is dropped, as it does with any transaction it
+/// did not commit itself.) A write that fails aborts the transaction, whose COMMIT then rolls
+/// everything back, and its error is returned.
+async fn commit(
+    cipher: &Cipher,
+    tx: Transaction<'_>,
+    step_id: Uuid,
+    writes: &[Write],
+) -> anyhow::Result<()> {
+    let Some((last, first)) = writes.split_last() else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    let author = Author {
+        name: "gantry",
+        step_id: Some(step_id),
+    };
+    for write in first {
+        store::write_next(
+            &tx,
+            cipher,
+            write.properties_id,
+            write.version,
+            &write.document,
+            &author,
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("properties {} moved while locked", write.properties_id))?;
+    }
+    // Prepared first (when it is not cached yet): an unprepared statement would be sent only
+    // after its preparation, behind the COMMIT.
+    let statement = tx.prepare_cached(store::WRITE_LOCKED).await?;
+    let sealed = store::seal_next(cipher, last.properties_id, last.version, &last.document);
+    let next = last.version + 1;
+    let params: &[&(dyn ToSql + Sync)] = &[
+        &last.properties_id,
+        &last.version,
+        &next,
+        &sealed,
+        &author.name,
+        &author.step_id,
+    ];
+    // Polled in order, each sending its request on its first poll: the write goes first.
+    futures_util::future::try_join(
+        tx.execute(&statement, params),
+        tx.batch_execute("COMMIT; BEGIN"),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The outcome as a usable result, or the reason the step failed.
@@ -133,8 +192,8 @@ fn validate(
     Ok(result)
 }
 
-/// The step's command succeeded: its tree moves on, then its property patches are written. The
-/// patches come last because the properties rows are the locks that the results of one project
+/// The step's command succeeded: its tree moves on, then its property patches are computed, to be
+/// written at the commit (see [`commit`]). The patches come last because the properties rows are the locks that the results of one project
 /// (and the changes of one environment, through its row) queue for, and a lock is held until the
 /// commit: taken last, each is held for a few statements instead of the whole transaction. A patch
 /// that cannot be saved rolls the tree back to before it moved and fails the step instead.
@@ -146,7 +205,7 @@ async fn success(
     outcome: &StepOutcome,
     result: &StepResult,
     properties_ids: (Uuid, Uuid),
-) -> anyhow::Result<Queued> {
+) -> anyhow::Result<(Queued, Vec<Write>)> {
     let edits = edits(properties_ids, step, result);
     if !edits.is_empty() {
         tx.batch_execute("SAVEPOINT step_succeeded").await?;
@@ -154,10 +213,10 @@ async fn success(
     let work = advance(ctx, tx, manifest, step, result).await?;
     let queued = orchestrate::drive(tx, manifest, work).await?;
     if edits.is_empty() {
-        return Ok(queued);
+        return Ok((queued, Vec::new()));
     }
     match save_patches(&ctx.cipher, tx, step, &edits).await? {
-        Ok(()) => Ok(queued),
+        Ok(writes) => Ok((queued, writes)),
         Err(reasons) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT step_succeeded")
                 .await?;
@@ -170,7 +229,7 @@ async fn success(
                 properties_ids,
             )
             .await?;
-            orchestrate::drive(tx, manifest, work).await
+            Ok((orchestrate::drive(tx, manifest, work).await?, Vec::new()))
         }
     }
 }
@@ -262,14 +321,14 @@ fn edits<'a>(
     .collect()
 }
 
-/// Writes the step's patched documents, each as its owner's next version; or, when any of them
-/// cannot be saved, writes nothing and returns why.
+/// The step's patched documents, each to be written as its owner's next version (their rows
+/// locked); or, when any of them cannot be saved, why.
 async fn save_patches(
     cipher: &Cipher,
     client: &impl GenericClient,
     step: &StepRow,
     edits: &[Edit<'_>],
-) -> anyhow::Result<Result<(), Vec<Reason>>> {
+) -> anyhow::Result<Result<Vec<Write>, Vec<Reason>>> {
     if edits.len() > 1 {
         let ids: Vec<_> = edits.iter().map(|edit| edit.properties_id).collect();
         rows::lock_properties(client, &ids).await?;
@@ -282,22 +341,9 @@ async fn save_patches(
             Err(reason) => reasons.push(reason),
         }
     }
-    if !reasons.is_empty() {
-        return Ok(Err(reasons));
-    }
-    let author = Author {
-        name: "gantry",
-        step_id: Some(step.id),
-    };
-    for Write {
-        properties_id,
-        version,
-        document,
-    } in &writes
-    {
-        store::write_next(client, cipher, *properties_id, *version, document, &author)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("properties {properties_id} moved while locked"))?;
-    }
-    Ok(Ok(()))
+    Ok(if reasons.is_empty() {
+        Ok(writes)
+    } else {
+        Err(reasons)
+    })
 }

@@ -227,3 +227,59 @@ async fn a_failure_line_is_withheld_when_the_step_secrets_cannot_be_read() {
     assert_no_secret(&log);
     stack.stop().await;
 }
+
+/// The results role sends the last properties write in one round trip with the COMMIT, so it
+/// cannot look at the count of rows written: its statement must fail, not write nothing, when the
+/// document is no longer at the version it patched; at the right version it writes both rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_locked_properties_write_fails_instead_of_writing_nothing_when_the_version_moved() {
+    use gantry_shared::store::{WRITE_LOCKED, seal_next};
+    let mut stack = spawn_stack().await;
+    let (project_props, _) = stack
+        .project_with_manifest("actions:\n  default:\n    run: 'true'\n")
+        .await;
+    let id: uuid::Uuid = project_props.parse().unwrap();
+    let cipher = gantry_shared::crypto::Cipher::from_settings(&stack.settings.encryption).unwrap();
+    let (client, conn) = tokio_postgres::connect(
+        stack.settings.database.url.expose_secret(),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let document = json!({"written": true});
+    let write = |current: i64| {
+        let sealed = seal_next(&cipher, id, current, &document);
+        let (client, author) = (&client, "test");
+        async move {
+            let step_id: Option<uuid::Uuid> = None;
+            client
+                .execute(
+                    WRITE_LOCKED,
+                    &[&id, &current, &(current + 1), &sealed, &author, &step_id],
+                )
+                .await
+        }
+    };
+
+    let moved = write(5).await.unwrap_err();
+    assert_eq!(
+        moved.code(),
+        Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION),
+        "{moved}"
+    );
+    assert_eq!(stack.properties(&project_props).await, (1, json!({})));
+
+    assert_eq!(write(1).await.unwrap(), 1);
+    assert_eq!(
+        stack.properties(&project_props).await,
+        (2, document.clone())
+    );
+    let history = column(
+        &stack,
+        &format!("SELECT version::text::bytea FROM properties_versions WHERE properties_id = '{id}' ORDER BY version"),
+    )
+    .await;
+    assert_eq!(history, [b"1".to_vec(), b"2".to_vec()]);
+    stack.stop().await;
+}
