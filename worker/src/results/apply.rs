@@ -15,6 +15,7 @@ use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::Owner;
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Author};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -127,7 +128,7 @@ async fn commit(
             &author,
         )
         .await?
-        .ok_or_else(|| anyhow::anyhow!("properties {} moved while locked", write.properties_id))?;
+        .ok_or_else(|| moved(write))?;
     }
     // Prepared first (when it is not cached yet): an unprepared statement would be sent only
     // after its preparation, behind the COMMIT.
@@ -142,13 +143,21 @@ async fn commit(
         &author.name,
         &author.step_id,
     ];
-    // Polled in order, each sending its request on its first poll: the write goes first.
-    futures_util::future::try_join(
+    // Polled in order, and each sends its request on its first poll, before any await (as
+    // tokio-postgres 0.7 is written; checked against 0.7.18): the write goes out first.
+    let written = futures_util::future::try_join(
         tx.execute(&statement, params),
         tx.batch_execute("COMMIT; BEGIN"),
     )
-    .await?;
-    Ok(())
+    .await;
+    match written {
+        Err(e) if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) => Err(moved(last)),
+        other => other.map(drop).map_err(Into::into),
+    }
+}
+
+fn moved(write: &Write) -> anyhow::Error {
+    anyhow::anyhow!("properties {} moved while locked", write.properties_id)
 }
 
 /// The outcome as a usable result, or the reason the step failed.
@@ -192,8 +201,8 @@ fn validate(
     Ok(result)
 }
 
-/// The step's command succeeded: its tree moves on, then its property patches are computed, to be
-/// written at the commit (see [`commit`]). The patches come last because the properties rows are the locks that the results of one project
+/// The step's command succeeded: its tree moves on, then its property patches are computed, to
+/// be written at the commit (see [`commit`]). The patches come last because the properties rows are the locks that the results of one project
 /// (and the changes of one environment, through its row) queue for, and a lock is held until the
 /// commit: taken last, each is held for a few statements instead of the whole transaction. A patch
 /// that cannot be saved rolls the tree back to before it moved and fails the step instead.
@@ -346,4 +355,80 @@ async fn save_patches(
     } else {
         Err(reasons)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_testkit::{TestStack, spawn_stack};
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    /// Whether the connection is outside any transaction block: only there is a SAVEPOINT
+    /// refused as such.
+    async fn idle(client: &deadpool_postgres::Client) -> bool {
+        match client.batch_execute("SAVEPOINT probe").await {
+            Err(e) => e.code() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION),
+            Ok(()) => false,
+        }
+    }
+
+    fn write(id: &str, version: i64, document: serde_json::Value) -> Write {
+        Write {
+            properties_id: id.parse().unwrap(),
+            version,
+            document,
+        }
+    }
+
+    async fn demo_project(stack: &mut TestStack) -> (String, String) {
+        stack
+            .project_with_manifest("actions:\n  default:\n    run: 'true'\n")
+            .await
+    }
+
+    /// The pipelined commit on a pool of one connection: a stale last write commits nothing (not
+    /// even the writes before it) and names the document; a good one commits every write; either
+    /// way the connection goes back to the pool outside any transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pipelined_commit_saves_all_or_nothing_and_leaves_the_connection_idle() {
+        let mut stack = spawn_stack().await;
+        let (project, environment) = demo_project(&mut stack).await;
+        let cipher = Cipher::from_settings(&stack.settings.encryption).unwrap();
+        let url = stack.settings.database.url.expose_secret().to_owned();
+        let pool = gantry_shared::db::pool_for_url(&url, 1).unwrap();
+        let step_id = Uuid::now_v7();
+
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let stale = [
+            write(&environment, 1, json!({"first": true})),
+            write(&project, 5, json!({"last": true})),
+        ];
+        let error = commit(&cipher, tx, step_id, &stale).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("properties {project} moved while locked")
+        );
+        assert!(idle(&client).await);
+        drop(client);
+        assert_eq!(stack.properties(&environment).await, (1, json!({})));
+        assert_eq!(stack.properties(&project).await, (1, json!({})));
+
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let good = [
+            write(&environment, 1, json!({"first": true})),
+            write(&project, 1, json!({"last": true})),
+        ];
+        commit(&cipher, tx, step_id, &good).await.unwrap();
+        assert!(idle(&client).await);
+        drop(client);
+        assert_eq!(
+            stack.properties(&environment).await,
+            (2, json!({"first": true}))
+        );
+        assert_eq!(stack.properties(&project).await, (2, json!({"last": true})));
+        stack.stop().await;
+    }
 }
