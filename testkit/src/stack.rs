@@ -270,6 +270,11 @@ impl TestStack {
 
     /// Runs SQL against the stack's database (to stage faults).
     pub async fn sql(&self, statement: &str) -> u64 {
+        self.db().await.execute(statement, &[]).await.unwrap()
+    }
+
+    /// A new connection to the stack's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(
             self.settings.database.url.expose_secret(),
             tokio_postgres::NoTls,
@@ -277,7 +282,7 @@ impl TestStack {
         .await
         .unwrap();
         tokio::spawn(conn);
-        client.execute(statement, &[]).await.unwrap()
+        client
     }
 
     pub async fn stop(self) {

@@ -413,6 +413,16 @@ mod tests {
         run_git(dir, &["rev-parse", "HEAD"])
     }
 
+    /// A remote that is a local path, without credentials.
+    fn local_remote(path: &Path) -> Remote {
+        Remote {
+            url: path.to_string_lossy().into_owned(),
+            user: None,
+            password: None,
+            ssh_key: None,
+        }
+    }
+
     fn repo_with_one_commit(dir: &Path) -> String {
         run_git(dir, &["init", "-q", "-b", "main"]);
         commit(dir, "one")
@@ -423,12 +433,7 @@ mod tests {
         let source = tempfile::tempdir().unwrap();
         let cache = tempfile::tempdir().unwrap();
         let sha = repo_with_one_commit(source.path());
-        let remote = Remote {
-            url: source.path().to_string_lossy().into_owned(),
-            user: None,
-            password: None,
-            ssh_key: None,
-        };
+        let remote = local_remote(source.path());
         let git = GitCache::new(cache.path().to_owned());
         assert_eq!(
             git.resolve(&remote, "main", Instant::now()).await.unwrap(),
@@ -455,12 +460,7 @@ mod tests {
         let source = tempfile::tempdir().unwrap();
         let cache = tempfile::tempdir().unwrap();
         let first = repo_with_one_commit(source.path());
-        let remote = Remote {
-            url: source.path().to_string_lossy().into_owned(),
-            user: None,
-            password: None,
-            ssh_key: None,
-        };
+        let remote = local_remote(source.path());
         let git = GitCache::new(cache.path().to_owned());
         let before_first_fetch = Instant::now();
         assert_eq!(

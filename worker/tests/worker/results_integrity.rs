@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gantry_testkit::TestStack;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -21,14 +20,9 @@ const MASK: &str = "********";
 
 /// Runs `query` against the stack's database and returns the first column of every row.
 async fn column(stack: &TestStack, query: &str) -> Vec<Vec<u8>> {
-    let (client, conn) = tokio_postgres::connect(
-        stack.settings.database.url.expose_secret(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    client
+    stack
+        .db()
+        .await
         .query(query, &[])
         .await
         .unwrap()
@@ -240,13 +234,7 @@ async fn the_locked_properties_write_fails_instead_of_writing_nothing_when_the_v
         .await;
     let id: uuid::Uuid = project_props.parse().unwrap();
     let cipher = gantry_shared::crypto::Cipher::from_settings(&stack.settings.encryption).unwrap();
-    let (client, conn) = tokio_postgres::connect(
-        stack.settings.database.url.expose_secret(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let client = stack.db().await;
     let document = json!({"written": true});
     let write = |current: i64| {
         let sealed = seal_next(&cipher, id, current, &document);
