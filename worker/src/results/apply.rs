@@ -98,8 +98,8 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
 }
 
 /// Writes the patched properties documents and commits. The properties rows are the locks that
-/// every result editing the same document queues for, and only the commit releases them: the last
-/// write is sent in one round trip with the COMMIT, so a lock is held for the locking read, the
+/// every result editing the same document queues for, and only the commit releases them: the
+/// writes are sent in one round trip with the COMMIT, so a lock is held for the locking read, the
 /// patch and that one round trip. (The COMMIT is followed by a BEGIN of an empty transaction,
 /// which the transaction handle rolls back when it is dropped, as it does with any transaction it
 /// did not commit itself.) A write that fails aborts the transaction, whose COMMIT then rolls
@@ -110,50 +110,51 @@ async fn commit(
     step_id: Uuid,
     writes: &[Write],
 ) -> anyhow::Result<()> {
-    let Some((last, first)) = writes.split_last() else {
+    if writes.is_empty() {
         tx.commit().await?;
         return Ok(());
-    };
+    }
     let author = Author {
         name: "gantry",
         step_id: Some(step_id),
     };
-    for write in first {
-        store::write_next(
-            &tx,
-            cipher,
-            write.properties_id,
-            write.version,
-            &write.document,
-            &author,
-        )
-        .await?
-        .ok_or_else(|| moved(write))?;
-    }
     // Prepared first (when it is not cached yet): an unprepared statement would be sent only
     // after its preparation, behind the COMMIT.
     let statement = tx.prepare_cached(store::WRITE_LOCKED).await?;
-    let sealed = store::seal_next(cipher, last.properties_id, last.version, &last.document);
-    let next = last.version + 1;
-    let params: &[&(dyn ToSql + Sync)] = &[
-        &last.properties_id,
-        &last.version,
-        &next,
-        &sealed,
-        &author.name,
-        &author.step_id,
-    ];
+    let sealed: Vec<Vec<u8>> = writes
+        .iter()
+        .map(|w| store::seal_next(cipher, w.properties_id, w.version, &w.document))
+        .collect();
+    let (tx, statement, author) = (&tx, &statement, &author);
+    let sent = writes
+        .iter()
+        .zip(&sealed)
+        .map(|(write, sealed)| async move {
+            let next = write.version + 1;
+            let params: &[&(dyn ToSql + Sync)] = &[
+                &write.properties_id,
+                &write.version,
+                &next,
+                sealed,
+                &author.name,
+                &author.step_id,
+            ];
+            tx.execute(statement, params).await.map_err(|e| {
+                if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) {
+                    moved(write)
+                } else {
+                    e.into()
+                }
+            })
+        });
     // Polled in order, and each sends its request on its first poll, before any await (as
-    // tokio-postgres 0.7 is written; checked against 0.7.18): the write goes out first.
-    let written = futures_util::future::try_join(
-        tx.execute(&statement, params),
-        tx.batch_execute("COMMIT; BEGIN"),
-    )
-    .await;
-    match written {
-        Err(e) if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) => Err(moved(last)),
-        other => other.map(drop).map_err(Into::into),
-    }
+    // tokio-postgres 0.7 is written, checked against 0.7.18; a short `try_join_all` polls its
+    // futures in order): the writes go out first, in order, then the COMMIT.
+    futures_util::future::try_join(futures_util::future::try_join_all(sent), async {
+        Ok(tx.batch_execute("COMMIT; BEGIN").await?)
+    })
+    .await?;
+    Ok(())
 }
 
 fn moved(write: &Write) -> anyhow::Error {
@@ -387,9 +388,9 @@ mod tests {
             .await
     }
 
-    /// The pipelined commit on a pool of one connection: a stale last write commits nothing (not
-    /// even the writes before it) and names the document; a good one commits every write; either
-    /// way the connection goes back to the pool outside any transaction.
+    /// The pipelined commit on a pool of one connection: a stale write, first or last, commits
+    /// nothing (not even the other write) and names its document; good ones commit every write;
+    /// either way the connection goes back to the pool outside any transaction.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pipelined_commit_saves_all_or_nothing_and_leaves_the_connection_idle() {
         let mut stack = spawn_stack().await;
@@ -413,6 +414,23 @@ mod tests {
         assert!(idle(&client).await);
         drop(client);
         assert_eq!(stack.properties(&environment).await, (1, json!({})));
+        assert_eq!(stack.properties(&project).await, (1, json!({})));
+
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let stale_first = [
+            write(&environment, 7, json!({"first": true})),
+            write(&project, 1, json!({"last": true})),
+        ];
+        let error = commit(&cipher, tx, step_id, &stale_first)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("properties {environment} moved while locked")
+        );
+        assert!(idle(&client).await);
+        drop(client);
         assert_eq!(stack.properties(&project).await, (1, json!({})));
 
         let mut client = pool.get().await.unwrap();
