@@ -400,48 +400,36 @@ mod tests {
         let pool = gantry_shared::db::pool_for_url(&url, 1).unwrap();
         let step_id = Uuid::now_v7();
 
-        let mut client = pool.get().await.unwrap();
-        let tx = client.transaction().await.unwrap();
-        let stale = [
+        // `commit` on the pool's one connection: its outcome, and whether the connection is
+        // outside any transaction afterwards.
+        let run = |writes: [Write; 2]| {
+            let (pool, cipher) = (&pool, &cipher);
+            async move {
+                let mut client = pool.get().await.unwrap();
+                let tx = client.transaction().await.unwrap();
+                let outcome = commit(cipher, tx, step_id, &writes).await;
+                (outcome.map_err(|e| e.to_string()), idle(&client).await)
+            }
+        };
+        let moved = |id: &str| Err(format!("properties {id} moved while locked"));
+        let stale_last = [
             write(&environment, 1, json!({"first": true})),
             write(&project, 5, json!({"last": true})),
         ];
-        let error = commit(&cipher, tx, step_id, &stale).await.unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("properties {project} moved while locked")
-        );
-        assert!(idle(&client).await);
-        drop(client);
-        assert_eq!(stack.properties(&environment).await, (1, json!({})));
-        assert_eq!(stack.properties(&project).await, (1, json!({})));
-
-        let mut client = pool.get().await.unwrap();
-        let tx = client.transaction().await.unwrap();
+        assert_eq!(run(stale_last).await, (moved(&project), true));
         let stale_first = [
             write(&environment, 7, json!({"first": true})),
             write(&project, 1, json!({"last": true})),
         ];
-        let error = commit(&cipher, tx, step_id, &stale_first)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("properties {environment} moved while locked")
-        );
-        assert!(idle(&client).await);
-        drop(client);
+        assert_eq!(run(stale_first).await, (moved(&environment), true));
+        assert_eq!(stack.properties(&environment).await, (1, json!({})));
         assert_eq!(stack.properties(&project).await, (1, json!({})));
 
-        let mut client = pool.get().await.unwrap();
-        let tx = client.transaction().await.unwrap();
         let good = [
             write(&environment, 1, json!({"first": true})),
             write(&project, 1, json!({"last": true})),
         ];
-        commit(&cipher, tx, step_id, &good).await.unwrap();
-        assert!(idle(&client).await);
-        drop(client);
+        assert_eq!(run(good).await, (Ok(()), true));
         assert_eq!(
             stack.properties(&environment).await,
             (2, json!({"first": true}))
