@@ -15,7 +15,8 @@ pub struct Event<'a> {
     pub payload: Value,
 }
 
-/// Records `event` and commits `tx`: every change of state ends this way, so none goes unrecorded.
+/// Records `event` and commits `tx`, the usual ending of a change of state, so none goes
+/// unrecorded (a caller that pipelines the event with its own statements uses `insert_event`).
 pub async fn commit(tx: Transaction<'_>, event: &Event<'_>) -> Result<(), ApiError> {
     insert_event(&tx, event)
         .await

@@ -70,51 +70,56 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report.machine = Some(machine::describe(settings).await);
     let mut errors = Vec::new();
     let raw_params = &params.raw;
-    let lifecycle = raw_part(
+    let lifecycle = measured(
         "raw lifecycles",
         raw::lifecycles(settings, raw_params).await,
         &mut errors,
     );
     settle(settings, &mut errors).await;
-    match chain::run(api, &fixture, &params.chain).await {
-        Ok(r) => report.chain = Some(r),
-        Err(e) => errors.push(failed("chain", e)),
-    }
-    let churn = raw_part(
+    report.chain = measured(
+        "chain",
+        chain::run(api, &fixture, &params.chain).await,
+        &mut errors,
+    );
+    let churn = measured(
         "raw churn",
         raw::churn(settings, raw_params).await,
         &mut errors,
     );
     settle(settings, &mut errors).await;
-    match steps::run(api, &fixture, &params.steps).await {
-        Ok(r) => report.steps = Some(r),
-        Err(e) => errors.push(failed("steps", e)),
-    }
-    let versioned = raw_part(
+    report.steps = measured(
+        "steps",
+        steps::run(api, &fixture, &params.steps).await,
+        &mut errors,
+    );
+    let versioned = measured(
         "raw versioned",
         raw::postgres(settings, raw::Measure::Versioned, raw_params).await,
         &mut errors,
     );
     settle(settings, &mut errors).await;
-    match results::run(api, &fixture, settings, &params.results).await {
-        Ok(r) => report.results = Some(r),
-        Err(e) => errors.push(failed("results", e)),
-    }
+    report.results = measured(
+        "results",
+        results::run(api, &fixture, settings, &params.results).await,
+        &mut errors,
+    );
     settle(settings, &mut errors).await;
-    match props::run(api, &fixture, &params.props).await {
-        Ok(r) => report.props = Some(r),
-        Err(e) => errors.push(failed("props", e)),
-    }
-    let inserts = raw_part(
+    report.props = measured(
+        "props",
+        props::run(api, &fixture, &params.props).await,
+        &mut errors,
+    );
+    let inserts = measured(
         "raw inserts",
         raw::postgres(settings, raw::Measure::Inserts, raw_params).await,
         &mut errors,
     );
     settle(settings, &mut errors).await;
-    match create::run(api, &fixture, &params.create).await {
-        Ok(r) => report.create = Some(r),
-        Err(e) => errors.push(failed("create", e)),
-    }
+    report.create = measured(
+        "create",
+        create::run(api, &fixture, &params.create).await,
+        &mut errors,
+    );
     if let (Some(lifecycle), Some(churn), Some(inserts), Some(versioned)) =
         (lifecycle, churn, inserts, versioned)
     {
@@ -131,14 +136,14 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report
 }
 
-/// A raw figure, or `None` with the failure recorded under `part`. (The report holds the raw
-/// figures only when all of them were measured.)
-fn raw_part<T>(
+/// A scenario's or raw part's result, or `None` with the failure recorded under `part`. (The
+/// report holds the raw figures only when all of them were measured.)
+fn measured<T>(
     part: &str,
-    measured: anyhow::Result<T>,
+    result: anyhow::Result<T>,
     errors: &mut Vec<ScenarioError>,
 ) -> Option<T> {
-    measured.map_err(|e| errors.push(failed(part, e))).ok()
+    result.map_err(|e| errors.push(failed(part, e))).ok()
 }
 
 fn failed(scenario: &str, e: anyhow::Error) -> ScenarioError {

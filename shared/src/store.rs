@@ -136,11 +136,24 @@ pub async fn load_version(
     else {
         return Ok(None);
     };
-    let sealed: Vec<u8> = row.get(0);
-    let document = cipher
-        .decrypt_json(&sealed, &properties_aad(id, version))
-        .map_err(|e| StoreError::Crypto(id, e))?;
+    let Versioned { document, .. } =
+        Versioned::open(cipher, id, version, row.get(0)).map_err(|e| StoreError::Crypto(id, e))?;
     Ok(Some((document, row.get(1), row.get(2), row.get(3))))
+}
+
+/// The statement of a versioned write, one for both writers below: the document `$4` replaces
+/// version `$2` of properties `$1` as version `$3`, and the version row (author `$5`, step `$6`)
+/// is inserted from the `SELECT` list given, which decides what happens when nothing was updated.
+macro_rules! versioned_write {
+    ($select:literal) => {
+        concat!(
+            "WITH updated AS (UPDATE properties SET version = $3, document = $4, updated_at = now() \
+             WHERE id = $1 AND version = $2 RETURNING id) \
+             INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
+             SELECT ",
+            $select
+        )
+    };
 }
 
 /// Writes `document` as the version after `current_version`. The caller holds the row lock (see
@@ -159,11 +172,15 @@ pub async fn write_next(
     // `current_version`.
     let written = client
         .execute_cached(
-            "WITH updated AS (UPDATE properties SET version = $3, document = $4, updated_at = now() \
-             WHERE id = $1 AND version = $2 RETURNING id) \
-             INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
-             SELECT id, $3, $4, $5, $6 FROM updated",
-            &[&id, &current_version, &next, &sealed, &author.name, &author.step_id],
+            versioned_write!("id, $3, $4, $5, $6 FROM updated"),
+            &[
+                &id,
+                &current_version,
+                &next,
+                &sealed,
+                &author.name,
+                &author.step_id,
+            ],
         )
         .await?;
     Ok((written == 1).then_some(next))
@@ -174,10 +191,7 @@ pub async fn write_next(
 /// inserting a version without its `properties_id` (a not-null violation), instead of writing
 /// nothing. Parameters: id, current version, next version, the sealed document, author name and
 /// step id.
-pub const WRITE_LOCKED: &str = "WITH updated AS (UPDATE properties SET version = $3, document = $4, \
-     updated_at = now() WHERE id = $1 AND version = $2 RETURNING id) \
-     INSERT INTO properties_versions (properties_id, version, document, created_by, step_id) \
-     SELECT (SELECT id FROM updated), $3, $4, $5, $6";
+pub const WRITE_LOCKED: &str = versioned_write!("(SELECT id FROM updated), $3, $4, $5, $6");
 
 /// `document` sealed as the version after `current_version` of properties `id`.
 pub fn seal_next(cipher: &Cipher, id: Uuid, current_version: i64, document: &Value) -> Vec<u8> {

@@ -39,25 +39,21 @@ impl Repo {
             "-m",
             message,
         ]);
-        let out = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git rev-parse HEAD");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        self.git(&["rev-parse", "HEAD"])
     }
 
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
 
-    fn git(&self, args: &[&str]) {
-        let status = std::process::Command::new("git")
+    /// Runs git in the repository; returns its trimmed standard output.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
             .args(args)
             .current_dir(self.dir.path())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "git {args:?}");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 }

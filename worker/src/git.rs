@@ -123,11 +123,16 @@ impl GitCache {
         rev: &str,
         as_of: Instant,
     ) -> Result<String, GitError> {
-        let known = self.mirror_dir(&remote.url);
-        if is_full_sha(rev) && has_commit(&known, rev).await {
-            return rev_parse(&known, rev).await;
+        let dir = self.mirror_dir(&remote.url);
+        // A full sha the mirror has resolves to itself (or the commit its tag names) in one spawn;
+        // when it cannot, it is fetched for like any other revision.
+        if is_full_sha(rev)
+            && dir.join("HEAD").exists()
+            && let Ok(sha) = rev_parse(&dir, rev).await
+        {
+            return Ok(sha);
         }
-        let (dir, mut mirror) = self.fresh_mirror(remote, as_of).await?;
+        let mut mirror = self.fresh_mirror(remote, &dir, as_of).await?;
         if let Some(sha) = mirror.revisions.get(rev) {
             return Ok(sha.clone());
         }
@@ -145,7 +150,7 @@ impl GitCache {
         if has_commit(&dir, sha).await {
             return Ok(dir);
         }
-        let (dir, _) = self.fresh_mirror(remote, Instant::now()).await?;
+        self.fresh_mirror(remote, &dir, Instant::now()).await?;
         if has_commit(&dir, sha).await {
             Ok(dir)
         } else {
@@ -155,23 +160,23 @@ impl GitCache {
         }
     }
 
-    /// The mirror as the remote was at `as_of` or later, fetched now unless a fetch started
-    /// since; with the mirror's lock held, so that its refs stay as they are while it is held.
+    /// The lock of `remote`'s mirror `dir`, whose content is as the remote was at `as_of` or
+    /// later: fetched now unless a fetch started since. Its refs stay as they are while it is held.
     async fn fresh_mirror(
         &self,
         remote: &Remote,
+        dir: &Path,
         as_of: Instant,
-    ) -> Result<(PathBuf, tokio::sync::OwnedMutexGuard<Mirror>), GitError> {
-        let dir = self.mirror_dir(&remote.url);
-        let mut mirror = self.lock(&dir).lock_owned().await;
+    ) -> Result<tokio::sync::OwnedMutexGuard<Mirror>, GitError> {
+        let mut mirror = self.lock(dir).lock_owned().await;
         if mirror.fetched.is_some_and(|started| started >= as_of) && dir.join("HEAD").exists() {
-            return Ok((dir, mirror));
+            return Ok(mirror);
         }
         let started = Instant::now();
-        fetch(remote, &self.root, &dir).await?;
+        fetch(remote, &self.root, dir).await?;
         mirror.fetched = Some(started);
         mirror.revisions.clear();
-        Ok((dir, mirror))
+        Ok(mirror)
     }
 
     /// The content of `path` at `sha`, or None when the commit has no such file.
@@ -383,35 +388,7 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run_git(dir: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    /// Commits a change of `file` with `message`; returns the new commit's sha.
-    fn commit(dir: &Path, message: &str) -> String {
-        std::fs::write(dir.join("file"), message).unwrap();
-        run_git(dir, &["add", "-A"]);
-        run_git(
-            dir,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                message,
-            ],
-        );
-        run_git(dir, &["rev-parse", "HEAD"])
-    }
+    use gantry_testkit::Repo;
 
     /// A remote that is a local path, without credentials.
     fn local_remote(path: &Path) -> Remote {
@@ -423,17 +400,18 @@ mod tests {
         }
     }
 
-    fn repo_with_one_commit(dir: &Path) -> String {
-        run_git(dir, &["init", "-q", "-b", "main"]);
-        commit(dir, "one")
+    /// A repository whose `main` has one commit, and that commit's sha.
+    fn repo_with_one_commit() -> (Repo, String) {
+        let repo = Repo::new(&[("file", "one")]);
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        (repo, sha)
     }
 
     #[tokio::test]
     async fn a_known_commit_sha_resolves_without_fetching_but_a_branch_fetches() {
-        let source = tempfile::tempdir().unwrap();
+        let (source, sha) = repo_with_one_commit();
         let cache = tempfile::tempdir().unwrap();
-        let sha = repo_with_one_commit(source.path());
-        let remote = local_remote(source.path());
+        let remote = local_remote(&source.path());
         let git = GitCache::new(cache.path().to_owned());
         assert_eq!(
             git.resolve(&remote, "main", Instant::now()).await.unwrap(),
@@ -457,10 +435,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_branch_is_fetched_again_only_for_a_request_newer_than_the_last_fetch() {
-        let source = tempfile::tempdir().unwrap();
+        let (source, first) = repo_with_one_commit();
         let cache = tempfile::tempdir().unwrap();
-        let first = repo_with_one_commit(source.path());
-        let remote = local_remote(source.path());
+        let remote = local_remote(&source.path());
         let git = GitCache::new(cache.path().to_owned());
         let before_first_fetch = Instant::now();
         assert_eq!(
@@ -469,7 +446,7 @@ mod tests {
                 .unwrap(),
             first
         );
-        let second = commit(source.path(), "two");
+        let second = source.commit(&[("file", "two")], "two");
         assert_ne!(second, first);
 
         // A request from before the last fetch is served by it: the branch as it was then.
@@ -494,7 +471,7 @@ mod tests {
             git.resolve(&remote, "nope", now).await,
             Err(GitError::UnknownRevision { .. })
         ));
-        run_git(source.path(), &["branch", "nope"]);
+        source.git(&["branch", "nope"]);
         assert_eq!(
             git.resolve(&remote, "nope", Instant::now()).await.unwrap(),
             second

@@ -111,7 +111,10 @@ pub fn secret_names(properties: &Value, key: &str) -> Result<Vec<String>, Proper
 /// list them, without merging the documents: a list is an array, so the last level that has
 /// one replaces the others.
 #[cfg(feature = "runtime")]
-pub fn merged_secret_names(levels: &[&Value], key: &str) -> Result<Vec<String>, PropertiesError> {
+pub(crate) fn merged_secret_names(
+    levels: &[&Value],
+    key: &str,
+) -> Result<Vec<String>, PropertiesError> {
     for level in levels.iter().rev() {
         if reserved(level, key)?.is_some() {
             return secret_names(level, key);

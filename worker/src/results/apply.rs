@@ -14,7 +14,7 @@ use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::Owner;
 use gantry_shared::protocol::StepResult;
-use gantry_shared::store::{self, Author};
+use gantry_shared::store;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -76,9 +76,7 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
         )
     } else {
         match validate(&ctx.cipher, outcome, &manifest) {
-            Ok(result) => {
-                success(ctx, &tx, &manifest, &step, outcome, &result, properties_ids).await?
-            }
+            Ok(result) => success(ctx, &tx, &manifest, &step, &result, properties_ids).await?,
             Err(reason) => {
                 let work = fail(
                     &tx,
@@ -114,39 +112,32 @@ async fn commit(
         tx.commit().await?;
         return Ok(());
     }
-    let author = Author {
-        name: "gantry",
-        step_id: Some(step_id),
-    };
+    let (author, step_id) = ("gantry", Some(step_id));
     // Prepared first (when it is not cached yet): an unprepared statement would be sent only
     // after its preparation, behind the COMMIT.
     let statement = tx.prepare_cached(store::WRITE_LOCKED).await?;
-    let sealed: Vec<Vec<u8>> = writes
-        .iter()
-        .map(|w| store::seal_next(cipher, w.properties_id, w.version, &w.document))
-        .collect();
-    let (tx, statement, author) = (&tx, &statement, &author);
-    let sent = writes
-        .iter()
-        .zip(&sealed)
-        .map(|(write, sealed)| async move {
-            let next = write.version + 1;
+    let (tx, statement) = (&tx, &statement);
+    let sent = writes.iter().map(|write| {
+        let sealed = store::seal_next(cipher, write.properties_id, write.version, &write.document);
+        let next = write.version + 1;
+        async move {
             let params: &[&(dyn ToSql + Sync)] = &[
                 &write.properties_id,
                 &write.version,
                 &next,
-                sealed,
-                &author.name,
-                &author.step_id,
+                &sealed,
+                &author,
+                &step_id,
             ];
             tx.execute(statement, params).await.map_err(|e| {
                 if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) {
-                    moved(write)
+                    anyhow::anyhow!("properties {} moved while locked", write.properties_id)
                 } else {
                     e.into()
                 }
             })
-        });
+        }
+    });
     // Polled in order, and each sends its request on its first poll, before any await (as
     // tokio-postgres 0.7 is written, checked against 0.7.18; a short `try_join_all` polls its
     // futures in order): the writes go out first, in order, then the COMMIT.
@@ -155,10 +146,6 @@ async fn commit(
     })
     .await?;
     Ok(())
-}
-
-fn moved(write: &Write) -> anyhow::Error {
-    anyhow::anyhow!("properties {} moved while locked", write.properties_id)
 }
 
 /// The outcome as a usable result, or the reason the step failed.
@@ -212,7 +199,6 @@ async fn success(
     tx: &Transaction<'_>,
     manifest: &Manifest,
     step: &StepRow,
-    outcome: &StepOutcome,
     result: &StepResult,
     properties_ids: (Uuid, Uuid),
 ) -> anyhow::Result<(Queued, Vec<Write>)> {
@@ -230,15 +216,8 @@ async fn success(
         Err(reasons) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT step_succeeded")
                 .await?;
-            let work = fail(
-                tx,
-                &ctx.cipher,
-                step,
-                outcome.exit_code,
-                &reasons,
-                properties_ids,
-            )
-            .await?;
+            // The command exited 0: `validate` let only such an outcome through.
+            let work = fail(tx, &ctx.cipher, step, Some(0), &reasons, properties_ids).await?;
             Ok((orchestrate::drive(tx, manifest, work).await?, Vec::new()))
         }
     }
@@ -264,39 +243,31 @@ async fn advance(
             .iter()
             .map(|c| orchestrate::child_spec(manifest, &c.action)),
     );
-    if children.is_empty() {
-        // A step without children succeeds with its command: one update records both, and its
-        // two log lines go in one insert, in the same round trip.
-        let finished = orchestrate::finished_line(&step.name);
-        tokio::try_join!(
-            async {
-                client
-                    .execute_cached(
-                        "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now(), \
-                         status_code = 'success', lease_owner = NULL, lease_expires_at = NULL, \
-                         started_at = COALESCE(started_at, now()), finished_at = now() WHERE id = $1",
-                        &[&step.id, &merged],
-                    )
-                    .await
-            },
-            async {
-                system_lines(client, step.change_id, Some(step.id), &[&line, &finished]).await
-            },
-        )?;
-        return Ok(vec![orchestrate::completed(step, StepStatus::Success)]);
-    }
+    // A step without children succeeds with its command: one update records both (setting what
+    // `rows::set_step_status` sets for a final status), and its two log lines go in one insert.
+    let leaf = children.is_empty();
+    let finished = orchestrate::finished_line(&step.name);
+    let (sql, lines): (&str, &[&str]) = if leaf {
+        (
+            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now(), \
+             status_code = 'success', lease_owner = NULL, lease_expires_at = NULL, \
+             started_at = COALESCE(started_at, now()), finished_at = now() WHERE id = $1",
+            &[&line, &finished],
+        )
+    } else {
+        (
+            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
+            &[&line],
+        )
+    };
     // Independent statements: the connection pipelines them in one round trip.
     tokio::try_join!(
-        async {
-            client
-                .execute_cached(
-                    "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
-                    &[&step.id, &merged],
-                )
-                .await
-        },
-        async { system_lines(client, step.change_id, Some(step.id), &[&line]).await },
+        async { client.execute_cached(sql, &[&step.id, &merged]).await },
+        async { system_lines(client, step.change_id, Some(step.id), lines).await },
     )?;
+    if leaf {
+        return Ok(vec![orchestrate::completed(step, StepStatus::Success)]);
+    }
     let strategy = result
         .steps
         .child_execution_strategy

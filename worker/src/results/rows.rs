@@ -67,10 +67,10 @@ impl LockedChange {
 /// Locks the change row, the first lock of every transaction that changes a change's step tree,
 /// reading in the same round trip its manifest and properties ids; `None` for an unknown change.
 ///
-/// Every row lock of the worker is `FOR NO KEY UPDATE`: as exclusive between workers as
-/// `FOR UPDATE`, but it lets the foreign-key checks of concurrent inserts (`FOR KEY SHARE`: new
-/// changes of an environment, log lines of a change or step, versions of a properties row) go on
-/// instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
+/// Every lock the worker takes on change, step, environment and properties rows is `FOR NO KEY
+/// UPDATE`: as exclusive between workers as `FOR UPDATE`, but it lets the foreign-key checks of
+/// concurrent inserts (`FOR KEY SHARE`: new changes of an environment, log lines of a change or
+/// step, versions of a properties row) go on instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
 /// changes their keys.
 pub async fn lock_change(
     client: &impl GenericClient,

@@ -1,6 +1,6 @@
 //! Claiming a step (DESIGN §7 "claim, then ack") and reading everything its container needs.
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
@@ -48,7 +48,7 @@ pub async fn claim(
     // The change first, as in every transaction that changes a step tree (see results::apply);
     // awaited alone, since joined statements may overtake one another while some are not
     // prepared yet. Then, in one round trip, the claim and everything the step needs; when the
-    // step is not queued the caller rolls all of it back.
+    // step is not queued nothing was written, and the caller ends the transaction.
     client
         .execute_cached(
             "SELECT 1 FROM changes WHERE id = (SELECT change_id FROM steps WHERE id = $1) FOR NO KEY UPDATE",
@@ -260,10 +260,11 @@ pub async fn renew_lease(
     Ok(updated == 1)
 }
 
-/// Releases the lease and writes the outcome to the outbox, atomically, if this worker still owns
-/// the attempt. `false` means it does not: the caller rolls back, and the outcome is dropped.
+/// Releases the lease and writes the outcome to the outbox, and commits `tx`, if this worker
+/// still owns the attempt. `false` means it does not: `tx` is rolled back (dropped), and the
+/// outcome with it.
 pub async fn hand_over(
-    client: &impl GenericClient,
+    tx: Transaction<'_>,
     step_id: Uuid,
     attempt: i32,
     worker_id: &str,
@@ -272,12 +273,16 @@ pub async fn hand_over(
     let params: &[&(dyn ToSql + Sync)] = &[&step_id, &attempt, &worker_id];
     // Both in one round trip; the message is rolled back with the transaction if not released.
     let (released, _) = tokio::try_join!(
-        client.execute_cached(
+        tx.execute_cached(
             "UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
             params,
         ),
-        gantry_shared::outbox::insert_message(client, message),
+        gantry_shared::outbox::insert_message(&tx, message),
     )?;
-    Ok(released == 1)
+    if released != 1 {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }

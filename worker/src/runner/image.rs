@@ -127,8 +127,14 @@ pub async fn ensure_image(
         &args,
         req.build_secrets,
     );
-    if cache.knows(&tag) || docker.inspect_image(&tag).await.is_ok() {
-        cache.remember(&tag);
+    let found = || async {
+        let found = docker.inspect_image(&tag).await.is_ok();
+        if found {
+            cache.remember(&tag);
+        }
+        found
+    };
+    if cache.knows(&tag) || found().await {
         count_image("reused");
         log.system(format!(
             "===> Reusing image {tag} for step \"{}\"",

@@ -56,7 +56,8 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
     let lease = ctx.settings.worker.lease_seconds as f64;
     let Some(claimed) = claim::claim(&tx, &ctx.cipher, step_id, &ctx.worker_id, lease).await?
     else {
-        // Not queued: a duplicate or stale message. Dropping the transaction rolls it back.
+        // Not queued: a duplicate or stale message; nothing was written. Dropping the
+        // transaction ends it.
         return Ok(None);
     };
     tx.commit().await?;
@@ -294,17 +295,13 @@ async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
             let mut client = ctx.pool.get().await?;
             let tx = client.transaction().await?;
             let handed = claim::hand_over(
-                &tx,
+                tx,
                 claimed.step_id,
                 claimed.attempt,
                 &ctx.worker_id,
                 &message,
             )
             .await?;
-            // Not handed over: dropping the transaction rolls back the message it wrote.
-            if handed {
-                tx.commit().await?;
-            }
             anyhow::Ok(handed)
         };
         match attempt.await {

@@ -118,14 +118,9 @@ async fn a_change_created_after_a_push_runs_the_pushed_commit() {
     )]);
     stack.project_with_repo(&repo.path()).await;
     let (first_id, first) = stack.run_change("default", "main").await;
-    assert_eq!(first["data"]["attributes"]["status_code"], "success");
-    assert!(
-        stack
-            .log(&first_id)
-            .await
-            .iter()
-            .any(|l| l == "before the push")
-    );
+    let log = stack.log(&first_id).await;
+    assert_status_logged(&first, "success", &log);
+    assert!(log.iter().any(|l| l == "before the push"));
 
     let pushed = repo.commit(
         &[(
@@ -136,15 +131,11 @@ async fn a_change_created_after_a_push_runs_the_pushed_commit() {
     );
     let (second_id, second) = stack.run_change("default", "main").await;
 
-    assert_eq!(second["data"]["attributes"]["status_code"], "success");
+    let log = stack.log(&second_id).await;
+    assert_status_logged(&second, "success", &log);
     assert_eq!(second["data"]["attributes"]["commit_sha"], pushed.as_str());
     assert_ne!(first["data"]["attributes"]["commit_sha"], pushed.as_str());
-    let log = stack.log(&second_id).await;
-    assert!(
-        log.iter().any(|l| l == "after the push"),
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert!(log.iter().any(|l| l == "after the push"));
     stack.stop().await;
 }
 

@@ -222,8 +222,8 @@ async fn a_failure_line_is_withheld_when_the_step_secrets_cannot_be_read() {
     stack.stop().await;
 }
 
-/// The results role sends the last properties write in one round trip with the COMMIT, so it
-/// cannot look at the count of rows written: its statement must fail, not write nothing, when the
+/// The results role sends its properties writes in one round trip with the COMMIT, so it cannot
+/// look at the count of rows written: its statement must fail, not write nothing, when the
 /// document is no longer at the version it patched; at the right version it writes both rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_locked_properties_write_fails_instead_of_writing_nothing_when_the_version_moved() {
