@@ -33,23 +33,37 @@ impl OutboxSignal {
     }
 }
 
-/// Writes a message into the outbox inside the caller's transaction. Its headers carry the trace
-/// context of the current span, so the consumer continues the trace of the change.
+/// The column values of a message's outbox row, for a statement that inserts it with others.
+/// Its headers carry the trace context of the current span, so the consumer continues the trace
+/// of the change.
+pub struct OutboxRow {
+    pub exchange: &'static str,
+    pub routing_key: &'static str,
+    pub payload: Vec<u8>,
+    pub headers: serde_json::Value,
+}
+
+impl OutboxRow {
+    pub fn of(message: &Message) -> Self {
+        Self {
+            exchange: EXCHANGE,
+            routing_key: message.queue().name(),
+            payload: serde_json::to_vec(message).expect("messages always serialise"),
+            headers: serde_json::Value::Object(crate::telemetry::current_trace_headers()),
+        }
+    }
+}
+
+/// Writes a message into the outbox inside the caller's transaction (see [`OutboxRow`]).
 pub async fn insert_message(
     client: &impl GenericClient,
     message: &Message,
 ) -> Result<(), tokio_postgres::Error> {
-    let payload = serde_json::to_vec(message).expect("messages always serialise");
-    let headers = crate::telemetry::current_trace_headers();
+    let row = OutboxRow::of(message);
     client
         .execute_cached(
             "INSERT INTO outbox (exchange, routing_key, payload, headers) VALUES ($1, $2, $3, $4)",
-            &[
-                &EXCHANGE,
-                &message.queue().name(),
-                &payload,
-                &serde_json::Value::Object(headers),
-            ],
+            &[&row.exchange, &row.routing_key, &row.payload, &row.headers],
         )
         .await?;
     Ok(())

@@ -1,18 +1,18 @@
-//! `POST /api/changes`: one transaction inserts the change (`initializing`), its audit event and
-//! the outbox message that asks a planner to initialise it; after the commit the relay is woken.
+//! `POST /api/changes`: one statement inserts the change (`initializing`), its audit event and
+//! the outbox message that asks a planner to initialise it; after its commit the relay is woken.
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::{ChangeStatus, Code};
 use gantry_shared::messages::Message;
-use gantry_shared::{outbox, telemetry};
+use gantry_shared::outbox::OutboxRow;
+use gantry_shared::telemetry;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::record::select_change;
-use crate::audit::{self, Event};
+use super::record::ChangeRecord;
 use crate::auth::User;
 use crate::body::{JsonApiBody, UniqueKeys};
 use crate::domain::{ActionName, GitRev, RemoteName};
@@ -81,103 +81,94 @@ pub async fn create_change(
     JsonApiBody(attributes): JsonApiBody<CreateChangeAttributes>,
 ) -> Result<HttpResponse, ApiError> {
     let change = NewChange::try_from(attributes)?;
-    let mut client = state.client().await?;
-    let tx = client
-        .transaction()
-        .await
-        .context("starting a transaction")?;
-    let (project_id, environment_id) = resolve_targets(&tx, &change).await?;
+    let client = state.client().await?;
     let id = Uuid::now_v7();
     tracing::Span::current().record("change_id", tracing::field::display(id));
-    let event = Event {
-        kind: "api:changes:create",
-        actor: user.name(),
-        target: format!("/changes/{id}"),
-        payload: json!({
-            "project_code": change.project.as_str(),
-            "environment_code": change.environment.as_str(),
-            "git_rev": change.git_rev.as_str(),
-            "action": change.action.as_str(),
-        }),
-    };
-    insert_change(&tx, id, project_id, environment_id, &change, user.name())
-        .await
-        .context("inserting the change")?;
-    // One round trip for the three: the connection pipelines them (none depends on another). A
-    // statement that must run after another is awaited first: joined `*_cached` calls keep their
-    // order only while all of them are prepared already.
-    let plan = Message::PlanChangeV1 { change_id: id };
-    let (_, created, _) = tokio::try_join!(
-        async {
-            outbox::insert_message(&tx, &plan)
-                .await
-                .context("queueing the plan message")
-        },
-        async { select_change(&tx, id).await.context("reading the change") },
-        async {
-            audit::insert_event(&tx, &event)
-                .await
-                .context("recording the event")
-        },
-    )?;
-    let created = created
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new change was not found")))?;
-    tx.commit().await.context("committing the transaction")?;
-    state.outbox.notify();
-    metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
-    Ok(jsonapi::created(created.into_resource()))
+    // When the insert found no valid target, the lookups say which is missing or archived; if
+    // they find none, one came back (unarchived) in between: the insert is tried again.
+    for _ in 0..3 {
+        if let Some(created) = insert_change(&client, id, &change, user.name())
+            .await
+            .context("inserting the change")?
+        {
+            state.outbox.notify();
+            metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
+            return Ok(jsonapi::created(created.into_resource()));
+        }
+        resolve_targets_one_by_one(&client, &change).await?;
+    }
+    Err(ApiError::Conflict(
+        "the project, environment or git remote kept changing while the change was created; try again"
+            .to_owned(),
+    ))
 }
 
-/// The project and environment ids, after checking that they and the remote exist and are not
-/// archived. The rows stay share-locked until commit, so none can be deleted under the change.
-async fn resolve_targets(
+/// Inserts the change (`initializing`), the outbox message that asks a planner to plan it and
+/// its audit event, in one statement (one round trip, committed on its own), if its project,
+/// environment and git remote exist and are not archived; otherwise nothing. The three target
+/// rows are share-locked until the commit, so none can be deleted or archived under the change.
+async fn insert_change(
     client: &impl GenericClient,
+    id: Uuid,
     change: &NewChange,
-) -> Result<(Uuid, Uuid), ApiError> {
-    // One round trip when all three exist (the common case); otherwise the lookups one by one
-    // say which is missing.
+    created_by: &str,
+) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {
+    let message = OutboxRow::of(&Message::PlanChangeV1 { change_id: id });
+    let event = json!({
+        "project_code": change.project.as_str(),
+        "environment_code": change.environment.as_str(),
+        "git_rev": change.git_rev.as_str(),
+        "action": change.action.as_str(),
+    });
     let row = client
         .query_opt_cached(
-            "SELECT p.id, p.archived, e.id, e.archived, r.archived FROM projects p \
-             JOIN environments e ON e.project_id = p.id AND e.code = $2 \
-             JOIN git_remotes r ON r.project_id = p.id AND r.name = $3 \
-             WHERE p.code = $1 FOR KEY SHARE OF p, e FOR SHARE OF r",
+            "WITH target AS ( \
+               SELECT p.id AS project_id, e.id AS environment_id FROM projects p \
+               JOIN environments e ON e.project_id = p.id AND e.code = $2 \
+               JOIN git_remotes r ON r.project_id = p.id AND r.name = $3 \
+               WHERE p.code = $1 AND NOT (p.archived OR e.archived OR r.archived) \
+               FOR KEY SHARE OF p, e FOR SHARE OF r), \
+             c AS ( \
+               INSERT INTO changes (id, project_id, environment_id, git_remote_name, git_rev, action, \
+               metadata, status_code, created_by, traceparent) \
+               SELECT $4, project_id, environment_id, $3, $5, $6, $7, $8, $9, $10 FROM target \
+               RETURNING id, git_remote_name, git_rev, commit_sha, action, metadata, status_code, \
+               created_by, created_at, started_at, finished_at, retried_from), \
+             message AS ( \
+               INSERT INTO outbox (exchange, routing_key, payload, headers) \
+               SELECT $11, $12, $13, $14 FROM c), \
+             event AS ( \
+               INSERT INTO events (type, actor, target, payload) \
+               SELECT 'api:changes:create', $9, '/changes/' || c.id, $15 FROM c) \
+             SELECT c.*, $1 AS project_code, $2 AS environment_code FROM c",
             &[
                 &change.project.as_str(),
                 &change.environment.as_str(),
                 &change.remote.as_str(),
+                &id,
+                &change.git_rev.as_str(),
+                &change.action.as_str(),
+                &change.metadata,
+                &ChangeStatus::Initializing.as_str(),
+                &created_by,
+                &telemetry::current_traceparent(),
+                &message.exchange,
+                &message.routing_key,
+                &message.payload,
+                &message.headers,
+                &event,
             ],
         )
-        .await
-        .context("loading the project, environment and git remote")?;
-    if let Some(row) = row {
-        refuse_archived(
-            "project_code",
-            "project",
-            change.project.as_str(),
-            row.get(1),
-        )?;
-        refuse_archived(
-            "environment_code",
-            "environment",
-            change.environment.as_str(),
-            row.get(3),
-        )?;
-        refuse_archived(
-            "git_remote_name",
-            "git remote",
-            change.remote.as_str(),
-            row.get(4),
-        )?;
-        return Ok((row.get(0), row.get(2)));
-    }
-    resolve_targets_one_by_one(client, change).await
+        .await?;
+    Ok(row.as_ref().map(ChangeRecord::from_row))
 }
 
+/// Says which of the change's project, environment and git remote is missing or archived; `Ok`
+/// when none is (any more).
 async fn resolve_targets_one_by_one(
     client: &impl GenericClient,
     change: &NewChange,
-) -> Result<(Uuid, Uuid), ApiError> {
+) -> Result<(), ApiError> {
     let (project_id, archived) = select_project_target(client, &change.project)
         .await
         .context("loading the project")?
@@ -188,17 +179,16 @@ async fn resolve_targets_one_by_one(
             )
         })?;
     refuse_archived("project_code", "project", change.project.as_str(), archived)?;
-    let (environment_id, archived) =
-        select_environment_target(client, project_id, &change.environment)
-            .await
-            .context("loading the environment")?
-            .ok_or_else(|| {
-                let detail = format!(
-                    "`{}` names no environment of project {}",
-                    change.environment, change.project
-                );
-                ApiError::invalid_attribute("environment_code", detail)
-            })?;
+    let archived = select_environment_target(client, project_id, &change.environment)
+        .await
+        .context("loading the environment")?
+        .ok_or_else(|| {
+            let detail = format!(
+                "`{}` names no environment of project {}",
+                change.environment, change.project
+            );
+            ApiError::invalid_attribute("environment_code", detail)
+        })?;
     refuse_archived(
         "environment_code",
         "environment",
@@ -221,8 +211,7 @@ async fn resolve_targets_one_by_one(
         "git remote",
         change.remote.as_str(),
         archived,
-    )?;
-    Ok((project_id, environment_id))
+    )
 }
 
 fn refuse_archived(
@@ -246,7 +235,7 @@ async fn select_project_target(
 ) -> Result<Option<(Uuid, bool)>, tokio_postgres::Error> {
     let row = client
         .query_opt_cached(
-            "SELECT id, archived FROM projects WHERE code = $1 FOR KEY SHARE",
+            "SELECT id, archived FROM projects WHERE code = $1",
             &[&code.as_str()],
         )
         .await?;
@@ -257,14 +246,14 @@ async fn select_environment_target(
     client: &impl GenericClient,
     project_id: Uuid,
     code: &Code,
-) -> Result<Option<(Uuid, bool)>, tokio_postgres::Error> {
+) -> Result<Option<bool>, tokio_postgres::Error> {
     let row = client
         .query_opt_cached(
-            "SELECT id, archived FROM environments WHERE project_id = $1 AND code = $2 FOR KEY SHARE",
+            "SELECT archived FROM environments WHERE project_id = $1 AND code = $2",
             &[&project_id, &code.as_str()],
         )
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    Ok(row.map(|r| r.get(0)))
 }
 
 async fn select_git_remote_target(
@@ -274,37 +263,9 @@ async fn select_git_remote_target(
 ) -> Result<Option<bool>, tokio_postgres::Error> {
     let row = client
         .query_opt_cached(
-            "SELECT archived FROM git_remotes WHERE project_id = $1 AND name = $2 FOR SHARE",
+            "SELECT archived FROM git_remotes WHERE project_id = $1 AND name = $2",
             &[&project_id, &name.as_str()],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
-}
-
-async fn insert_change(
-    client: &impl GenericClient,
-    id: Uuid,
-    project_id: Uuid,
-    environment_id: Uuid,
-    change: &NewChange,
-    created_by: &str,
-) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute_cached(
-            "INSERT INTO changes (id, project_id, environment_id, git_remote_name, git_rev, action, metadata, \
-             status_code, created_by, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &id,
-                &project_id,
-                &environment_id,
-                &change.remote.as_str(),
-                &change.git_rev.as_str(),
-                &change.action.as_str(),
-                &change.metadata,
-                &ChangeStatus::Initializing.as_str(),
-                &created_by,
-                &telemetry::current_traceparent(),
-            ],
-        )
-        .await
 }
