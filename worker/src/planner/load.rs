@@ -21,8 +21,9 @@ pub struct ChangeToPlan {
     /// shortened by `CLOCK_MARGIN`.
     pub created: Instant,
     pub action: String,
-    /// The remote, or why its stored credentials cannot be read (the change fails: retrying
-    /// cannot make tampered data readable).
+    /// The remote, or why it cannot be used: it was deleted (the change is created without
+    /// locking it, and its deletion refuses only changes committed before it) or its stored
+    /// credentials cannot be read. The change fails: retrying cannot bring either back.
     pub remote: Result<Remote, String>,
 }
 
@@ -43,8 +44,8 @@ pub async fn change_to_plan(
     let row = client
         .query_opt_cached(
             "SELECT c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
-             p.allow_parallel_changes, EXTRACT(EPOCH FROM now() - c.created_at)::float8, c.status_code \
-             FROM changes c JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
+             p.allow_parallel_changes, EXTRACT(EPOCH FROM now() - c.created_at)::float8, c.status_code, c.git_remote_name \
+             FROM changes c LEFT JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
              JOIN projects p ON p.id = c.project_id \
              WHERE c.id = $1",
             &[&id],
@@ -66,8 +67,14 @@ pub async fn change_to_plan(
         git_rev: row.get(1),
         created: now.checked_sub(age).unwrap_or(now),
         action: row.get(2),
-        remote: Remote::from_row(cipher, &row, 3)
-            .map_err(|e| format!("The Git remote's stored credentials cannot be read ({e})")),
+        remote: match row.get::<_, Option<Uuid>>(3) {
+            None => Err(format!(
+                "its git remote `{}` was deleted after the change was created",
+                row.get::<_, &str>(11)
+            )),
+            Some(_) => Remote::from_row(cipher, &row, 3)
+                .map_err(|e| format!("The Git remote's stored credentials cannot be read ({e})")),
+        },
     }))
 }
 

@@ -125,28 +125,38 @@ async fn write_plan(
 ) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    // The change, then (in a FIFO environment) the environment: the reverse of a finishing change
-    // that starts the next one, without a deadlock, since that one locks only pending changes and
-    // this one is initializing until the commit.
-    if !load::lock_initializing(&tx, change.id).await? {
+    let tree = serde_json::to_value(manifest)?;
+    // With parallel changes allowed nothing holds the change back: it is queued as it is planned.
+    // Otherwise it is pending, and started below if it is the oldest and its environment is free.
+    let status = match change.parallel_changes {
+        true => ChangeStatus::Queued,
+        false => ChangeStatus::Pending,
+    };
+    // The change's lock, then (in a FIFO environment) the environment's: the reverse of a
+    // finishing change that starts the next one, without a deadlock, since that one locks only
+    // pending changes and this one is initializing until the commit.
+    let planned = tx
+        .execute_cached(
+            "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = $4 \
+             WHERE id = $1 AND status_code = 'initializing'",
+            &[&change.id, &sha, &tree, &status.as_str()],
+        )
+        .await?;
+    if planned == 0 {
         return Ok(0);
     }
-    let tree = serde_json::to_value(manifest)?;
     let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
-    let line = format!(
-        "Resolved {} to commit {sha}; the change is pending until its environment is free",
-        change.git_rev
-    );
+    let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
+    let lines = match status {
+        ChangeStatus::Queued => vec![resolved, orchestrate::QUEUED_LINE.to_owned()],
+        _ => vec![format!(
+            "{resolved}; the change is pending until its environment is free"
+        )],
+    };
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     // Independent statements: the connection pipelines them in one round trip.
     let root_id = Uuid::now_v7();
     tokio::try_join!(
-        async {
-            tx.execute_cached(
-                "UPDATE changes SET commit_sha = $2, step_tree = $3, status_code = 'pending' WHERE id = $1",
-                &[&change.id, &sha, &tree],
-            )
-            .await
-        },
         async {
             tx.execute_cached(
                 "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
@@ -155,11 +165,17 @@ async fn write_plan(
             )
             .await
         },
-        async { system_lines(&tx, change.id, None, &[&line]).await },
+        async { system_lines(&tx, change.id, None, &lines).await },
     )?;
-    let queued =
+    // Changes of the environment left pending (a project switched to parallel changes has some)
+    // start first, as they would have before this one was planned.
+    let mut queued =
         orchestrate::start_next_changes(&tx, change.environment_id, change.parallel_changes)
             .await?;
+    if status == ChangeStatus::Queued {
+        queued +=
+            orchestrate::drive(&tx, manifest, vec![orchestrate::Work::Start(root_id)]).await?;
+    }
     tx.commit().await?;
     Ok(queued)
 }

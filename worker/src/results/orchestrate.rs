@@ -355,38 +355,40 @@ pub async fn start_next_changes(
     Ok(queued)
 }
 
+/// The log line of a change that leaves `pending` for `queued`.
+pub const QUEUED_LINE: &str = "Change queued: the environment is free";
+
+/// Queues the change if it is still pending and starts its root step.
 async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<Queued> {
-    let traceparent: Option<String> = client
+    // The manifest and the root step come with the update, in its round trip.
+    let Some(row) = client
         .query_opt_cached(
-            "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending' RETURNING traceparent",
+            "UPDATE changes SET status_code = 'queued' WHERE id = $1 AND status_code = 'pending' \
+             RETURNING traceparent, step_tree, \
+             (SELECT id FROM steps WHERE change_id = $1 AND parent_id IS NULL)",
             &[&change_id],
         )
         .await?
-        .and_then(|row| row.get(0));
+    else {
+        return Ok(0);
+    };
     // This runs inside the trace of the change that freed the environment; what is sent for this
     // change belongs to its own trace.
     let span = tracing::info_span!("start_change", %change_id, trace_id = tracing::field::Empty);
-    telemetry::continue_trace(&span, traceparent.as_deref());
-    start_queued_change(client, change_id)
-        .instrument(span)
-        .await
-}
-
-async fn start_queued_change(
-    client: &impl GenericClient,
-    change_id: Uuid,
-) -> anyhow::Result<Queued> {
-    // Independent statements: the connection pipelines them in one round trip.
-    let (_, manifest, root) = tokio::try_join!(
-        async {
-            let line = "Change queued: the environment is free";
-            Ok(system_lines(client, change_id, None, &[line]).await?)
-        },
-        rows::change_manifest(client, change_id),
-        async { Ok(rows::root_step(client, change_id).await?) },
+    telemetry::continue_trace(&span, row.get::<_, Option<&str>>(0));
+    let manifest: Manifest = serde_json::from_value(
+        row.get::<_, Option<serde_json::Value>>(1)
+            .unwrap_or_default(),
     )?;
-    let root = root.ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
-    // Boxed: starting a change may finish it at once (a tree of empty grouping steps), which
-    // starts the next change — a cycle through async fns.
-    Box::pin(drive(client, &manifest, vec![Work::Start(root.id)])).await
+    let root: Uuid = row
+        .get::<_, Option<Uuid>>(2)
+        .ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
+    async {
+        system_lines(client, change_id, None, &[QUEUED_LINE]).await?;
+        // Boxed: starting a change may finish it at once (a tree of empty grouping steps), which
+        // starts the next change — a cycle through async fns.
+        Box::pin(drive(client, &manifest, vec![Work::Start(root)])).await
+    }
+    .instrument(span)
+    .await
 }

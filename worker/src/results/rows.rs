@@ -123,19 +123,6 @@ pub async fn children_of(
         .collect())
 }
 
-pub async fn root_step(
-    client: &impl GenericClient,
-    change_id: Uuid,
-) -> Result<Option<StepRow>, tokio_postgres::Error> {
-    let sql =
-        format!("SELECT {STEP_COLUMNS} FROM steps WHERE change_id = $1 AND parent_id IS NULL");
-    Ok(client
-        .query_opt_cached(&sql, &[&change_id])
-        .await?
-        .as_ref()
-        .map(step_from_row))
-}
-
 pub async fn set_step_status(
     client: &impl GenericClient,
     id: Uuid,
@@ -171,18 +158,6 @@ pub async fn insert_children(
         ids.push(id);
     }
     Ok(ids)
-}
-
-/// The change's manifest, stored by the planner.
-pub async fn change_manifest(
-    client: &impl GenericClient,
-    change_id: Uuid,
-) -> anyhow::Result<Manifest> {
-    let row = client
-        .query_one_cached("SELECT step_tree FROM changes WHERE id = $1", &[&change_id])
-        .await?;
-    let tree: Option<serde_json::Value> = row.get(0);
-    Ok(serde_json::from_value(tree.unwrap_or_default())?)
 }
 
 /// Locks properties rows in id order, the order the key rotation locks them in, so that a result

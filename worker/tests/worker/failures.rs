@@ -193,3 +193,44 @@ async fn unreadable_git_credentials_end_the_change_in_error_with_the_reason() {
     );
     stack.stop().await;
 }
+
+/// A change is created without locking its Git remote, and the remote's deletion refuses only
+/// changes committed before it: a change whose remote is gone by the time it is planned ends in
+/// `error` with the reason, instead of staying `initializing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_git_remote_was_deleted_before_planning_ends_in_error_with_the_reason() {
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: echo ran\n")
+        .await;
+    // What a creation racing the deletion of its remote leaves: the change and its plan message,
+    // naming a remote that no longer exists.
+    let row = stack
+        .db()
+        .await
+        .query_one(
+            "WITH c AS (INSERT INTO changes (id, project_id, environment_id, git_remote_name, git_rev, \
+             action, status_code, created_by) SELECT gen_random_uuid(), project_id, id, 'deleted', \
+             'main', 'default', 'initializing', 'admin' FROM environments RETURNING id) \
+             INSERT INTO outbox (exchange, routing_key, payload, headers) SELECT 'gantry', \
+             'gantry.changes', convert_to(json_build_object('type', 'plan_change_v1', 'change_id', id)::text, \
+             'UTF8'), '{}' FROM c RETURNING convert_from(payload, 'UTF8')::json->>'change_id'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let change_id: String = row.get(0);
+
+    let change = stack.wait_final(&change_id).await;
+
+    let log = stack.log(&change_id).await;
+    assert_status_logged(&change, "error", &log);
+    assert!(
+        log.iter().any(|l| l
+            == "ERROR: the change cannot run: its git remote `deleted` was deleted after the change was created"),
+        "log:\n{}",
+        log.join("\n")
+    );
+    assert!(!log.iter().any(|l| l == "ran"));
+    stack.stop().await;
+}
