@@ -190,7 +190,7 @@ mod tests {
         let md = render(&report());
         assert!(md.contains("| Gantry figure"), "{md}");
         assert!(md.contains("| step results applied/s"), "{md}");
-        assert!(md.contains("0.60×"), "the results ratio 1200/2000: {md}");
+        assert!(md.contains("0.600×"), "the results ratio 1200/2000: {md}");
         assert!(md.contains("| CPU | Test CPU |"), "{md}");
         assert!(md.contains("| raw container"), "{md}");
         assert!(md.contains("**steps**: it broke"), "{md}");

@@ -38,7 +38,7 @@ pub fn comparisons(rows: &[Comparison], markdown: bool) -> Table {
             c.gantry_value.clone(),
             c.raw_figure.clone(),
             c.raw_value.clone(),
-            c.ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+            c.ratio.map_or("—".into(), |r| format!("{r:.3}×")),
             c.target.clone(),
             match c.met {
                 Some(true) => "yes".into(),

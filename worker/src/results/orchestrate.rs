@@ -260,44 +260,41 @@ pub async fn finish_change(
     change_id: Uuid,
     status: ChangeStatus,
 ) -> anyhow::Result<Queued> {
+    // The audit event is written by the statement that finishes the change, and only if it did.
     let row = client
         .query_opt_cached(
-            "UPDATE changes SET status_code = $2, finished_at = now() \
+            "WITH c AS (UPDATE changes SET status_code = $2, finished_at = now() \
              WHERE id = $1 AND status_code NOT IN ('success', 'error', 'cancelled') \
-             RETURNING environment_id, \
-             (SELECT allow_parallel_changes FROM projects p WHERE p.id = changes.project_id)",
-            &[&change_id, &status.as_str()],
+             RETURNING environment_id, project_id), \
+             event AS (INSERT INTO events (type, actor, target, payload) \
+             SELECT $3, 'gantry', $4, '{}' FROM c) \
+             SELECT c.environment_id, p.allow_parallel_changes FROM c JOIN projects p ON p.id = c.project_id",
+            &[
+                &change_id,
+                &status.as_str(),
+                &format!("change:{status}"),
+                &format!("/changes/{change_id}"),
+            ],
         )
         .await?;
     let Some(row) = row else { return Ok(0) };
-    let (kind, target) = (format!("change:{status}"), format!("/changes/{change_id}"));
-    // Independent statements: the connection pipelines them in one round trip. A change that
-    // succeeded has no pending step: a step's children exist only once its command succeeded, a
-    // sequential parent succeeds only when none is left, and a parallel parent's children are all
-    // started in the transaction that creates them (so none is pending when the parent rolls up;
-    // a cap on parallel children would have to change this and the roll-up's `busy` together).
-    let (aborted, _) = tokio::try_join!(
-        async {
-            if status == ChangeStatus::Success {
-                return Ok(0);
-            }
+    // A change that succeeded has no pending step: a step's children exist only once its command
+    // succeeded, a sequential parent succeeds only when none is left, and a parallel parent's
+    // children are all started in the transaction that creates them (so none is pending when the
+    // parent rolls up; a cap on parallel children would have to change this and the roll-up's
+    // `busy` together).
+    let aborted = match status {
+        ChangeStatus::Success => 0,
+        _ => {
             client
                 .execute_cached(
                     "UPDATE steps SET status_code = 'aborted', finished_at = now() \
                      WHERE change_id = $1 AND status_code = 'pending'",
                     &[&change_id],
                 )
-                .await
-        },
-        async {
-            client
-                .execute_cached(
-                    "INSERT INTO events (type, actor, target, payload) VALUES ($1, 'gantry', $2, '{}')",
-                    &[&kind, &target],
-                )
-                .await
-        },
-    )?;
+                .await?
+        }
+    };
     let mut lines = vec![format!("Change finished with status {status}")];
     if aborted > 0 {
         lines.insert(0, format!("{aborted} pending step(s) aborted"));

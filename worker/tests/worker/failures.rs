@@ -1,6 +1,8 @@
 use serde_json::json;
 
-use crate::helpers::{assert_status_logged, flipped_last_byte, spawn_stack, step_statuses};
+use crate::helpers::{
+    assert_status_logged, change_events, flipped_last_byte, spawn_stack, step_statuses,
+};
 
 const FAILING: &str = r#"
 actions:
@@ -50,6 +52,13 @@ async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_n
     assert_eq!(
         stack.properties(&project_props).await,
         (2, json!({"ok": true}))
+    );
+    assert_eq!(
+        change_events(&stack, &change_id).await,
+        vec![
+            ("api:changes:create".into(), "admin".into()),
+            ("change:error".into(), "gantry".into())
+        ]
     );
     stack.stop().await;
 }

@@ -153,3 +153,19 @@ pub fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(text.as_bytes()))
 }
+
+/// The audit events of a change, oldest first: (type, actor).
+pub async fn change_events(stack: &TestStack, change_id: &str) -> Vec<(String, String)> {
+    stack
+        .db()
+        .await
+        .query(
+            "SELECT type, actor FROM events WHERE target = $1 ORDER BY id",
+            &[&format!("/changes/{change_id}")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}

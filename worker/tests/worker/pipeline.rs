@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{assert_status_logged, spawn_stack, step_statuses};
+use crate::helpers::{assert_status_logged, change_events, spawn_stack, step_statuses};
 
 const TREE: &str = r#"
 actions:
@@ -73,6 +73,13 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
         .collect();
     numbers.sort();
     assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(
+        change_events(&stack, &change_id).await,
+        vec![
+            ("api:changes:create".into(), "admin".into()),
+            ("change:success".into(), "gantry".into())
+        ]
+    );
     stack.stop().await;
 }
 
