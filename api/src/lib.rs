@@ -8,8 +8,8 @@
 //!   (filters, sort, paging) and response documents.
 //! * `domain` — validated request values (names, Git remote URLs, revisions, actions).
 //! * `routes` — one module per resource, one file per operation, each with its own SQL.
-//! * `audit` — the append-only `events` rows: every change of state records one, with
-//!   `audit::commit` (or `insert_event` and its own commit).
+//! * `audit` — the append-only `events` rows: `audit::commit` records one and commits every
+//!   change of state (a change's creation, one statement, inserts its event in it).
 //! * `migrate`, `rotate`, `shutdown`, `telemetry` — the `migrate` and `rotate-key` commands,
 //!   signal handling, request tracing.
 

@@ -190,10 +190,11 @@ fn validate(
 }
 
 /// The step's command succeeded: its tree moves on, then its property patches are computed, to
-/// be written at the commit (see [`commit`]). The patches come last because the properties rows are the locks that the results of one project
-/// (and the changes of one environment, through its row) queue for, and a lock is held until the
-/// commit: taken last, each is held for a few statements instead of the whole transaction. A patch
-/// that cannot be saved rolls the tree back to before it moved and fails the step instead.
+/// be written at the commit (see [`commit`]). The patches come last because the properties rows
+/// are the locks that the results of one project (and the changes of one environment, through its
+/// row) queue for, and a lock is held until the commit: taken last, each is held for a few
+/// statements instead of the whole transaction. A patch that cannot be saved rolls the tree back
+/// to before it moved and fails the step instead.
 async fn success(
     ctx: &Ctx,
     tx: &Transaction<'_>,

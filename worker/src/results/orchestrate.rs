@@ -373,10 +373,7 @@ async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::R
     // change belongs to its own trace.
     let span = tracing::info_span!("start_change", %change_id, trace_id = tracing::field::Empty);
     telemetry::continue_trace(&span, row.get::<_, Option<&str>>(0));
-    let manifest: Manifest = serde_json::from_value(
-        row.get::<_, Option<serde_json::Value>>(1)
-            .unwrap_or_default(),
-    )?;
+    let manifest = rows::manifest_of(row.get(1))?;
     let root: Uuid = row
         .get::<_, Option<Uuid>>(2)
         .ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;

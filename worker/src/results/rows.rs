@@ -60,8 +60,13 @@ pub struct LockedChange {
 impl LockedChange {
     /// The change's manifest, stored by the planner.
     pub fn manifest(self) -> anyhow::Result<Manifest> {
-        Ok(serde_json::from_value(self.step_tree.unwrap_or_default())?)
+        manifest_of(self.step_tree)
     }
+}
+
+/// The manifest a change's `step_tree` column holds (written by the planner).
+pub fn manifest_of(step_tree: Option<serde_json::Value>) -> anyhow::Result<Manifest> {
+    Ok(serde_json::from_value(step_tree.unwrap_or_default())?)
 }
 
 /// Locks the change row, the first lock of every transaction that changes a change's step tree,
@@ -70,8 +75,8 @@ impl LockedChange {
 /// Every lock the worker takes on change, step, environment and properties rows is `FOR NO KEY
 /// UPDATE`: as exclusive between workers as `FOR UPDATE`, but it lets the foreign-key checks of
 /// concurrent inserts (`FOR KEY SHARE`: new changes of an environment, log lines of a change or
-/// step, versions of a properties row) go on instead of waiting for the lock holder's commit. No worker transaction deletes these rows or
-/// changes their keys.
+/// step, versions of a properties row) go on instead of waiting for the lock holder's commit. No
+/// worker transaction deletes these rows or changes their keys.
 pub async fn lock_change(
     client: &impl GenericClient,
     id: Uuid,

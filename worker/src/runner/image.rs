@@ -127,14 +127,16 @@ pub async fn ensure_image(
         &args,
         req.build_secrets,
     );
-    let found = || async {
+    // Asked of Docker only when this process does not know the tag, and remembered only when
+    // Docker confirmed it.
+    let reused = cache.knows(&tag) || {
         let found = docker.inspect_image(&tag).await.is_ok();
         if found {
             cache.remember(&tag);
         }
         found
     };
-    if cache.knows(&tag) || found().await {
+    if reused {
         count_image("reused");
         log.system(format!(
             "===> Reusing image {tag} for step \"{}\"",

@@ -1,8 +1,9 @@
 //! Raw PostgreSQL commit rates, each in its own scratch database (created here, dropped afterwards
-//! whatever happens; a failed drop is reported, not fatal): single-row INSERTs, each its own commit (what one change creation must at least
-//! cost), and versioned transactions on one shared row: lock it, `UPDATE … WHERE version = $v`,
-//! INSERT the version into a history table, commit (what applying one step result to a project's
-//! properties must at least cost; all results of the scenario edit the same document).
+//! whatever happens; a failed drop is reported, not fatal): single-row INSERTs, each its own
+//! commit (what one change creation must at least cost), and versioned transactions on one shared
+//! row: lock it, `UPDATE … WHERE version = $v`, INSERT the version into a history table, commit
+//! (what applying one step result to a project's properties must at least cost; all results of
+//! the scenario edit the same document).
 
 use std::sync::Arc;
 
