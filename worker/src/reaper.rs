@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::context::Ctx;
 use crate::results::{orchestrate, retry, rows};
+use crate::steplog::TxLog;
 
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.reaper_interval_seconds.max(1));
@@ -78,8 +79,11 @@ async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<
         "The lease of attempt {} expired (its worker stopped responding)",
         step.attempt
     );
-    let work = retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
-    orchestrate::drive(&tx, &change.manifest()?, work).await?;
+    let log = TxLog::default();
+    let work =
+        retry::retry_or_give_up(&tx, &log, ctx.settings.worker.max_attempts, &step, &what).await?;
+    orchestrate::drive(&tx, &log, &change.manifest()?, work).await?;
+    log.flush(&tx).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -307,21 +307,65 @@ pub async fn insert_lines<'a>(
     Ok(())
 }
 
-/// Logs system lines now, inside the caller's transaction.
-pub async fn system_lines(
-    client: &impl GenericClient,
+/// The system lines a transaction logs (what the planner and the results role decide), written
+/// by one INSERT when it flushes, before the commit, instead of one per decision. Behind a mutex
+/// because the statements of a transaction may run joined in one `Send` task; nothing holds the
+/// lock across an await.
+#[derive(Default)]
+pub struct TxLog(std::sync::Mutex<Vec<SystemLine>>);
+
+struct SystemLine {
     change_id: Uuid,
     step_id: Option<Uuid>,
-    texts: &[&str],
-) -> Result<(), tokio_postgres::Error> {
-    let now = Utc::now();
-    insert_lines(
-        client,
-        change_id,
-        step_id,
-        texts.iter().map(|t| (now, Stream::System, *t)),
-    )
-    .await
+    at: DateTime<Utc>,
+    text: String,
+}
+
+impl TxLog {
+    /// Logs `texts` of the change (and step), timestamped now, in the order given.
+    pub fn push(&self, change_id: Uuid, step_id: Option<Uuid>, texts: &[&str]) {
+        let at = Utc::now();
+        self.lines().extend(texts.iter().map(|text| SystemLine {
+            change_id,
+            step_id,
+            at,
+            text: clean(text).into_owned(),
+        }));
+    }
+
+    /// Inserts the lines logged so far, in one statement inside the caller's transaction; none
+    /// is left to insert afterwards. A transaction flushes before it commits, and before it
+    /// takes a lock it should hold as briefly as it can.
+    pub async fn flush(&self, client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
+        let lines = std::mem::take(&mut *self.lines());
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for line in lines {
+            columns.0.push(line.change_id);
+            columns.1.push(line.step_id);
+            columns.2.push(line.at);
+            columns.3.push(line.text);
+        }
+        client
+            .execute_cached(
+                "INSERT INTO log_lines (change_id, step_id, logged_at, stream, text) \
+                 SELECT change_id, step_id, logged_at, 'system', text \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[]) \
+                 AS l (change_id, step_id, logged_at, text)",
+                &[&columns.0, &columns.1, &columns.2, &columns.3],
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<SystemLine>> {
+        // A panic while the lock was held left whole lines behind: the vector is still valid.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -453,5 +497,64 @@ mod tests {
             &[(Stream::Stdout, b"4"), (Stream::Stdout, b"2\nanswer: 42\n")],
         );
         assert_eq!(texts(&lines), [MASK, "answer: 42"]);
+    }
+
+    /// A transaction's lines, of a change and of one of its steps, go in with one flush in the
+    /// order they were logged (a NUL replaced); a flush with nothing left inserts nothing; lines
+    /// of a transaction that rolls back are not stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transactions_lines_are_inserted_in_order_by_one_flush_and_roll_back_with_it() {
+        use secrecy::ExposeSecret;
+        let mut stack = gantry_testkit::spawn_stack().await;
+        stack
+            .project_with_manifest("actions:\n  default:\n    run: 'true'\n")
+            .await;
+        let (change, _) = stack.run_change("default", "main").await;
+        let change: Uuid = change.parse().unwrap();
+        let db = stack.db().await;
+        let step: Uuid = db
+            .query_one("SELECT id FROM steps WHERE change_id = $1", &[&change])
+            .await
+            .unwrap()
+            .get(0);
+        let url = stack.settings.database.url.expose_secret().to_owned();
+        let pool = gantry_shared::db::pool_for_url(&url, 1).unwrap();
+        let stored = || async {
+            db.query(
+                "SELECT step_id, stream, text FROM log_lines WHERE text LIKE 'tx %' ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect::<Vec<(Option<Uuid>, String, String)>>()
+        };
+
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let log = TxLog::default();
+        log.push(change, None, &["tx a", "tx b"]);
+        log.push(change, Some(step), &["tx c\0d"]);
+        log.push(change, None, &["tx e"]);
+        log.flush(&tx).await.unwrap();
+        log.flush(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let system = |step: Option<Uuid>, text: &str| (step, "system".to_owned(), text.to_owned());
+        let expected = vec![
+            system(None, "tx a"),
+            system(None, "tx b"),
+            system(Some(step), "tx c\u{FFFD}d"),
+            system(None, "tx e"),
+        ];
+        assert_eq!(stored().await, expected);
+
+        let tx = client.transaction().await.unwrap();
+        log.push(change, Some(step), &["tx rolled back"]);
+        log.flush(&tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(stored().await, expected);
+        drop(client);
+        stack.stop().await;
     }
 }

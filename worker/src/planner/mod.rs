@@ -13,7 +13,7 @@ use crate::consume::Disposition;
 use crate::context::Ctx;
 use crate::git::GitError;
 use crate::results::orchestrate::{self, Queued};
-use crate::steplog::system_lines;
+use crate::steplog::TxLog;
 use load::ChangeToPlan;
 
 pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
@@ -153,29 +153,29 @@ async fn write_plan(
             "{resolved}; the change is pending until its environment is free"
         )],
     };
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    // Independent statements: the connection pipelines them in one round trip.
+    let log = TxLog::default();
+    log.push(
+        change.id,
+        None,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let root_id = Uuid::now_v7();
-    tokio::try_join!(
-        async {
-            tx.execute_cached(
-                "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
-                 VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
-                &[&root_id, &change.id, &change.action, &has_command, &strategy.as_str()],
-            )
-            .await
-        },
-        async { system_lines(&tx, change.id, None, &lines).await },
-    )?;
+    tx.execute_cached(
+        "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
+         VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
+        &[&root_id, &change.id, &change.action, &has_command, &strategy.as_str()],
+    )
+    .await?;
     // Changes of the environment left pending (a project switched to parallel changes has some)
     // start first, as they would have before this one was planned.
     let mut queued =
-        orchestrate::start_next_changes(&tx, change.environment_id, change.parallel_changes)
+        orchestrate::start_next_changes(&tx, &log, change.environment_id, change.parallel_changes)
             .await?;
     if status == ChangeStatus::Queued {
-        queued +=
-            orchestrate::drive(&tx, manifest, vec![orchestrate::Work::Start(root_id)]).await?;
+        let start = vec![orchestrate::Work::Start(root_id)];
+        queued += orchestrate::drive(&tx, &log, manifest, start).await?;
     }
+    log.flush(&tx).await?;
     tx.commit().await?;
     Ok(queued)
 }
@@ -186,9 +186,14 @@ async fn fail(ctx: &Ctx, change_id: Uuid, reason: &str) -> anyhow::Result<Queued
     if !load::lock_initializing(&tx, change_id).await? {
         return Ok(0);
     }
-    let line = format!("ERROR: the change cannot run: {reason}");
-    system_lines(&tx, change_id, None, &[&line]).await?;
-    let queued = orchestrate::finish_change(&tx, change_id, ChangeStatus::Error).await?;
+    let log = TxLog::default();
+    log.push(
+        change_id,
+        None,
+        &[&format!("ERROR: the change cannot run: {reason}")],
+    );
+    let queued = orchestrate::finish_change(&tx, &log, change_id, ChangeStatus::Error).await?;
+    log.flush(&tx).await?;
     tx.commit().await?;
     Ok(queued)
 }

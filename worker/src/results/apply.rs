@@ -26,7 +26,7 @@ use super::retry;
 use super::rows::{self, StepRow};
 use crate::consume::Disposition;
 use crate::context::Ctx;
-use crate::steplog::system_lines;
+use crate::steplog::TxLog;
 
 pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
     match apply(&ctx, &outcome).await {
@@ -65,21 +65,26 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     }
     let properties_ids = change.properties_ids;
     let manifest = change.manifest()?;
+    let log = TxLog::default();
     let (queued, writes) = if let (true, Some(reason)) = (outcome.system, &outcome.error) {
         let what = format!("Attempt {} failed ({reason})", step.attempt);
         let work =
-            retry::retry_or_give_up(&tx, ctx.settings.worker.max_attempts, &step, &what).await?;
+            retry::retry_or_give_up(&tx, &log, ctx.settings.worker.max_attempts, &step, &what)
+                .await?;
         // A retry writes the step's message itself (counted whether or not it retried: rare).
         (
-            1 + orchestrate::drive(&tx, &manifest, work).await?,
+            1 + orchestrate::drive(&tx, &log, &manifest, work).await?,
             Vec::new(),
         )
     } else {
         match validate(&ctx.cipher, outcome, &manifest) {
-            Ok(result) => success(ctx, &tx, &manifest, &step, &result, properties_ids).await?,
+            Ok(result) => {
+                success(ctx, &tx, &log, &manifest, &step, &result, properties_ids).await?
+            }
             Err(reason) => {
                 let work = fail(
                     &tx,
+                    &log,
                     &ctx.cipher,
                     &step,
                     outcome.exit_code,
@@ -87,10 +92,15 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
                     properties_ids,
                 )
                 .await?;
-                (orchestrate::drive(&tx, &manifest, work).await?, Vec::new())
+                (
+                    orchestrate::drive(&tx, &log, &manifest, work).await?,
+                    Vec::new(),
+                )
             }
         }
     };
+    // (Empty after a success with property patches: see `success`.)
+    log.flush(&tx).await?;
     commit(&ctx.cipher, tx, step.id, &writes).await?;
     Ok(queued)
 }
@@ -198,6 +208,7 @@ fn validate(
 async fn success(
     ctx: &Ctx,
     tx: &Transaction<'_>,
+    log: &TxLog,
     manifest: &Manifest,
     step: &StepRow,
     result: &StepResult,
@@ -207,19 +218,34 @@ async fn success(
     if !edits.is_empty() {
         tx.batch_execute("SAVEPOINT step_succeeded").await?;
     }
-    let work = advance(ctx, tx, manifest, step, result).await?;
-    let queued = orchestrate::drive(tx, manifest, work).await?;
+    let work = advance(ctx, tx, log, manifest, step, result).await?;
+    let queued = orchestrate::drive(tx, log, manifest, work).await?;
     if edits.is_empty() {
         return Ok((queued, Vec::new()));
     }
+    // The lines go in before the properties are locked, so the lock is not held for their
+    // insert; a rollback to the savepoint takes them back with the rest.
+    log.flush(tx).await?;
     match save_patches(&ctx.cipher, tx, step, &edits).await? {
         Ok(writes) => Ok((queued, writes)),
         Err(reasons) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT step_succeeded")
                 .await?;
             // The command exited 0: `validate` let only such an outcome through.
-            let work = fail(tx, &ctx.cipher, step, Some(0), &reasons, properties_ids).await?;
-            Ok((orchestrate::drive(tx, manifest, work).await?, Vec::new()))
+            let work = fail(
+                tx,
+                log,
+                &ctx.cipher,
+                step,
+                Some(0),
+                &reasons,
+                properties_ids,
+            )
+            .await?;
+            Ok((
+                orchestrate::drive(tx, log, manifest, work).await?,
+                Vec::new(),
+            ))
         }
     }
 }
@@ -228,6 +254,7 @@ async fn success(
 async fn advance(
     ctx: &Ctx,
     client: &impl GenericClient,
+    log: &TxLog,
     manifest: &Manifest,
     step: &StepRow,
     result: &StepResult,
@@ -245,7 +272,7 @@ async fn advance(
             .map(|c| orchestrate::child_spec(manifest, &c.action)),
     );
     // A step without children succeeds with its command: one update records both (setting what
-    // `rows::set_step_status` sets for a final status), and its two log lines go in one insert.
+    // `rows::set_step_status` sets for a final status).
     let leaf = children.is_empty();
     let finished = orchestrate::finished_line(&step.name);
     let (sql, lines): (&str, &[&str]) = if leaf {
@@ -261,11 +288,8 @@ async fn advance(
             &[&line],
         )
     };
-    // Independent statements: the connection pipelines them in one round trip.
-    tokio::try_join!(
-        async { client.execute_cached(sql, &[&step.id, &merged]).await },
-        async { system_lines(client, step.change_id, Some(step.id), lines).await },
-    )?;
+    client.execute_cached(sql, &[&step.id, &merged]).await?;
+    log.push(step.change_id, Some(step.id), lines);
     if leaf {
         return Ok(vec![orchestrate::completed(step, StepStatus::Success)]);
     }
@@ -274,7 +298,7 @@ async fn advance(
         .child_execution_strategy
         .unwrap_or(step.strategy);
     let mut queue = VecDeque::new();
-    orchestrate::start_children(client, step, &children, strategy, &mut queue).await?;
+    orchestrate::start_children(client, log, step, &children, strategy, &mut queue).await?;
     Ok(queue.into())
 }
 

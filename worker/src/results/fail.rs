@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::orchestrate::{self, Work};
 use super::rows::StepRow;
 use crate::mask::Masker;
-use crate::steplog::system_lines;
+use crate::steplog::TxLog;
 
 /// A line of the reason a step fails with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,7 @@ impl Reason {
 /// change's project and environment documents) name the secrets that mask what the step wrote.
 pub async fn fail(
     client: &impl GenericClient,
+    log: &TxLog,
     cipher: &Cipher,
     step: &StepRow,
     exit_code: Option<i64>,
@@ -56,7 +57,7 @@ pub async fn fail(
         false => reasons.iter().map(|r| Cow::Borrowed(r.text())).collect(),
     };
     let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
-    system_lines(client, step.change_id, Some(step.id), &lines).await?;
+    log.push(step.change_id, Some(step.id), &lines);
     let code = exit_code.map(|c| c as i32);
     client
         .execute_cached(
@@ -65,7 +66,7 @@ pub async fn fail(
         )
         .await?;
     Ok(vec![
-        orchestrate::complete_step(client, step, StepStatus::Error).await?,
+        orchestrate::complete_step(client, log, step, StepStatus::Error).await?,
     ])
 }
 

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::rows::{self, StepRow};
-use crate::steplog::system_lines;
+use crate::steplog::TxLog;
 
 pub enum Work {
     /// Queue the step (or, for a grouping step, complete it and start its children).
@@ -31,6 +31,7 @@ pub type Queued = usize;
 /// Processes `work` until nothing is left.
 pub async fn drive(
     client: &impl GenericClient,
+    log: &TxLog,
     manifest: &Manifest,
     work: Vec<Work>,
 ) -> anyhow::Result<Queued> {
@@ -38,8 +39,8 @@ pub async fn drive(
     let mut queued = 0;
     while let Some(item) = queue.pop_front() {
         queued += match item {
-            Work::Start(id) => start(client, manifest, id, &mut queue).await?,
-            Work::Finished(step) => finished(client, step, &mut queue).await?,
+            Work::Start(id) => start(client, log, manifest, id, &mut queue).await?,
+            Work::Finished(step) => finished(client, log, step, &mut queue).await?,
         };
     }
     Ok(queued)
@@ -47,6 +48,7 @@ pub async fn drive(
 
 async fn start(
     client: &impl GenericClient,
+    log: &TxLog,
     manifest: &Manifest,
     id: Uuid,
     queue: &mut VecDeque<Work>,
@@ -81,7 +83,7 @@ async fn start(
         .execute_cached("UPDATE steps SET status_code = 'running', started_at = now(), command_finished_at = now() WHERE id = $1", &[&id])
         .await?;
     let children = manifest_children(manifest, &step.action);
-    start_children(client, &step, &children, step.strategy, queue).await?;
+    start_children(client, log, &step, &children, step.strategy, queue).await?;
     Ok(0)
 }
 
@@ -115,13 +117,14 @@ pub fn child_spec(manifest: &Manifest, action: &str) -> (String, bool, Execution
 /// a step without children is a success right away.
 pub async fn start_children(
     client: &impl GenericClient,
+    log: &TxLog,
     parent: &StepRow,
     children: &[(String, bool, ExecutionStrategy)],
     strategy: ExecutionStrategy,
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<()> {
     if children.is_empty() {
-        queue.push_back(complete_step(client, parent, StepStatus::Success).await?);
+        queue.push_back(complete_step(client, log, parent, StepStatus::Success).await?);
         return Ok(());
     }
     client
@@ -136,7 +139,7 @@ pub async fn start_children(
         ExecutionStrategy::Sequential => {
             let left = children.len() - 1;
             let line = enqueue_line(&children[0].0, left, &parent.name);
-            system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
+            log.push(parent.change_id, Some(parent.id), &[&line]);
             queue.push_back(Work::Start(ids[0]));
         }
     }
@@ -154,14 +157,12 @@ fn enqueue_line(next: &str, others: usize, parent: &str) -> String {
 /// it up.
 pub async fn complete_step(
     client: &impl GenericClient,
+    log: &TxLog,
     step: &StepRow,
     status: StepStatus,
 ) -> Result<Work, tokio_postgres::Error> {
-    let line = finished_line(&step.name);
-    // Independent statements: the connection pipelines them in one round trip.
-    tokio::try_join!(rows::set_step_status(client, step.id, status), async {
-        system_lines(client, step.change_id, Some(step.id), &[&line]).await
-    },)?;
+    rows::set_step_status(client, step.id, status).await?;
+    log.push(step.change_id, Some(step.id), &[&finished_line(&step.name)]);
     Ok(completed(step, status))
 }
 
@@ -184,6 +185,7 @@ pub fn completed(step: &StepRow, status: StepStatus) -> Work {
 
 async fn finished(
     client: &impl GenericClient,
+    log: &TxLog,
     step: StepRow,
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<Queued> {
@@ -193,7 +195,7 @@ async fn finished(
         } else {
             ChangeStatus::Error
         };
-        return finish_change(client, step.change_id, status).await;
+        return finish_change(client, log, step.change_id, status).await;
     };
     // The parent and its children in one round trip: the change's lock, held by every
     // transaction that changes its tree, makes the order they are locked in irrelevant.
@@ -224,7 +226,7 @@ async fn finished(
                 .collect();
             if let Some(next) = pending.first() {
                 let line = enqueue_line(&next.name, pending.len() - 1, &parent.name);
-                system_lines(client, parent.change_id, Some(parent.id), &[&line]).await?;
+                log.push(parent.change_id, Some(parent.id), &[&line]);
                 queue.push_back(Work::Start(next.id));
                 return Ok(0);
             }
@@ -243,12 +245,8 @@ async fn finished(
             ),
             _ => format!("A child step of step \"{}\" failed", parent.name),
         };
-        // The line goes ahead of the completion's statements, in the same round trip.
-        let (_, work) = tokio::try_join!(
-            async { system_lines(client, parent.change_id, Some(parent.id), &[&line]).await },
-            complete_step(client, &parent, status)
-        )?;
-        queue.push_back(work);
+        log.push(parent.change_id, Some(parent.id), &[&line]);
+        queue.push_back(complete_step(client, log, &parent, status).await?);
     }
     Ok(0)
 }
@@ -257,6 +255,7 @@ async fn finished(
 /// released to the next pending change.
 pub async fn finish_change(
     client: &impl GenericClient,
+    log: &TxLog,
     change_id: Uuid,
     status: ChangeStatus,
 ) -> anyhow::Result<Queued> {
@@ -300,11 +299,8 @@ pub async fn finish_change(
         lines.insert(0, format!("{aborted} pending step(s) aborted"));
     }
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let (_, queued) = tokio::try_join!(
-        async { Ok(system_lines(client, change_id, None, &refs).await?) },
-        start_next_changes(client, row.get(0), row.get(1))
-    )?;
-    Ok(queued)
+    log.push(change_id, None, &refs);
+    start_next_changes(client, log, row.get(0), row.get(1)).await
 }
 
 /// Starts what may start in an environment: with `parallel_changes` (its project's
@@ -318,6 +314,7 @@ pub async fn finish_change(
 /// transactions that both see it pending start it once.
 pub async fn start_next_changes(
     client: &impl GenericClient,
+    log: &TxLog,
     environment_id: Uuid,
     parallel_changes: bool,
 ) -> anyhow::Result<Queued> {
@@ -347,7 +344,7 @@ pub async fn start_next_changes(
     };
     let mut queued = 0;
     for row in rows {
-        queued += start_change(client, row.get(0)).await?;
+        queued += start_change(client, log, row.get(0)).await?;
     }
     Ok(queued)
 }
@@ -356,7 +353,11 @@ pub async fn start_next_changes(
 pub const QUEUED_LINE: &str = "Change queued: the environment is free";
 
 /// Queues the change if it is still pending and starts its root step.
-async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::Result<Queued> {
+async fn start_change(
+    client: &impl GenericClient,
+    log: &TxLog,
+    change_id: Uuid,
+) -> anyhow::Result<Queued> {
     // The manifest and the root step come with the update, in its round trip.
     let Some(row) = client
         .query_opt_cached(
@@ -378,10 +379,10 @@ async fn start_change(client: &impl GenericClient, change_id: Uuid) -> anyhow::R
         .get::<_, Option<Uuid>>(2)
         .ok_or_else(|| anyhow::anyhow!("change {change_id} has no root step"))?;
     async {
-        system_lines(client, change_id, None, &[QUEUED_LINE]).await?;
+        log.push(change_id, None, &[QUEUED_LINE]);
         // Boxed: starting a change may finish it at once (a tree of empty grouping steps), which
         // starts the next change — a cycle through async fns.
-        Box::pin(drive(client, &manifest, vec![Work::Start(root)])).await
+        Box::pin(drive(client, log, &manifest, vec![Work::Start(root)])).await
     }
     .instrument(span)
     .await

@@ -10,19 +10,20 @@ use gantry_shared::outbox;
 
 use super::orchestrate::{self, Work};
 use super::rows::StepRow;
-use crate::steplog::system_lines;
+use crate::steplog::TxLog;
 
 /// `what` says what happened to the attempt (e.g. "Attempt 2 failed (…)"); the step log gets it
 /// with the consequence.
 pub async fn retry_or_give_up(
     client: &impl GenericClient,
+    log: &TxLog,
     max_attempts: i32,
     step: &StepRow,
     what: &str,
 ) -> anyhow::Result<Vec<Work>> {
     if step.attempt < max_attempts {
         let line = format!("{what}; the step will run again");
-        system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
+        log.push(step.change_id, Some(step.id), &[&line]);
         client
             .execute_cached(
                 "UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
@@ -37,7 +38,7 @@ pub async fn retry_or_give_up(
         return Ok(vec![]);
     }
     let line = format!("{what}; no attempts are left");
-    system_lines(client, step.change_id, Some(step.id), &[&line]).await?;
+    log.push(step.change_id, Some(step.id), &[&line]);
     client
         .execute_cached(
             "UPDATE steps SET command_finished_at = now() WHERE id = $1",
@@ -45,6 +46,6 @@ pub async fn retry_or_give_up(
         )
         .await?;
     Ok(vec![
-        orchestrate::complete_step(client, step, StepStatus::SystemError).await?,
+        orchestrate::complete_step(client, log, step, StepStatus::SystemError).await?,
     ])
 }
