@@ -32,8 +32,10 @@ value must be C×M with every version in the history.
 `step_result_v1` messages published to the results queue with confirms; results applied/s until \
 all N changes are final.
 * **create** — `POST /api/changes` of a change without a container (an action without command): \
-closed loop at a concurrency and open loop at a target rate (latency from the scheduled send \
-time), then the time the planner needs to finish them all.
+after 10 unmeasured creations per client at the concurrency (the api's and the client's \
+connections opened, statements prepared), a closed loop at that concurrency and an open loop at \
+a target rate (latency from the scheduled send time), then the time the planner needs to finish \
+them all. The planner runs throughout, on the same two cores.
 
 Before each Gantry scenario the bench runs `VACUUM ANALYZE` on Gantry's database, as autovacuum \
 would between them: the PostgreSQL of this machine kind runs with autovacuum off, and each \

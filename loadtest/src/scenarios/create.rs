@@ -24,7 +24,7 @@ use crate::stats::{Latency, Recorder, per_second};
 const MAX_IN_FLIGHT: usize = 512;
 
 /// Unmeasured creations per client before the measured loops.
-const WARM_UP_PER_CLIENT: usize = 10;
+pub const WARM_UP_PER_CLIENT: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateParams {
@@ -39,6 +39,8 @@ pub struct CreateParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateReport {
     pub params: CreateParams,
+    /// Creations before the measured loops, not measured.
+    pub warm_up: usize,
     pub closed_loop: LoopResult,
     pub open_loop: LoopResult,
     /// Seconds from the end of the open loop until every change was final.
@@ -115,6 +117,7 @@ pub async fn run(
     }
     Ok(CreateReport {
         params: params.clone(),
+        warm_up: warm_up.sent,
         closed_loop,
         open_loop,
         drain_secs,

@@ -18,8 +18,11 @@ async fn create_counts_every_creation_and_waits_until_the_planner_finished_them_
     assert_eq!(report.open_loop.sent, open);
     assert_eq!(report.open_loop.latency.count, open as u64);
     assert_eq!((report.closed_loop.errors, report.open_loop.errors), (0, 0));
-    // The warm-up change, then both loops; every one planned and finished without a container.
-    assert_eq!(report.created, 1 + params.count + open);
+    // The first change, the warm-up burst, then both loops; every one planned and finished
+    // without a container.
+    let warm_up = create::WARM_UP_PER_CLIENT * params.concurrency;
+    assert_eq!(report.warm_up, warm_up);
+    assert_eq!(report.created, 1 + warm_up + params.count + open);
     assert_eq!(report.unsuccessful, 0);
     let listed = h
         .api
