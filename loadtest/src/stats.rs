@@ -25,6 +25,11 @@ impl Recorder {
         self.record(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
 
+    /// Adds the latencies `other` recorded.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.0.add(&other.0).expect("recorders share their bounds");
+    }
+
     pub fn summary(&self) -> Latency {
         let ms = |micros: u64| micros as f64 / 1000.0;
         Latency {
@@ -73,6 +78,20 @@ mod tests {
         assert_eq!(latency.count, 100);
         assert!((latency.p50_ms - 50.0).abs() < 0.1, "{latency:?}");
         assert!((latency.p99_ms - 99.0).abs() < 0.1, "{latency:?}");
+        assert!((latency.max_ms - 100.0).abs() < 0.1, "{latency:?}");
+    }
+
+    #[test]
+    fn merged_recorders_summarise_every_latency_of_both() {
+        let (mut before, mut after) = (Recorder::default(), Recorder::default());
+        for ms in 1..=50 {
+            before.record(Duration::from_millis(ms));
+            after.record(Duration::from_millis(ms + 50));
+        }
+        before.merge(&after);
+        let latency = before.summary();
+        assert_eq!(latency.count, 100);
+        assert!((latency.p50_ms - 50.0).abs() < 0.1, "{latency:?}");
         assert!((latency.max_ms - 100.0).abs() < 0.1, "{latency:?}");
     }
 }

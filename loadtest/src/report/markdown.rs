@@ -19,9 +19,11 @@ const HOW: &str = "\
 hardening (create + start + wait + remove through the Docker API, one at a time, then 8 at once); \
 single-row INSERT commits at the create scenario's concurrency and versioned transactions on one \
 row (lock, `UPDATE … WHERE version = $v`, INSERT into a history table, commit) at 8, in a scratch \
-database dropped afterwards. Each raw figure is measured right before the Gantry scenario it is \
-compared with: the lifecycles before chain, the churn before steps, the versioned transactions \
-before results, the INSERTs before create.
+database dropped afterwards. Each raw figure is measured right before and right after the Gantry \
+scenario it is compared with, and the two are pooled (latencies into one histogram, rates as all \
+events over all their time): the lifecycles around chain, the churn around steps, the versioned \
+transactions around results, the INSERTs around create. The machine drifts within minutes; a \
+figure measured on one side only moved the comparison with it.
 * **chain** — one-step changes one after the other, then one change of sequential trivial steps; \
 create→final from the server's timestamps.
 * **steps** — N changes of K sequential trivial steps created at once (parallel changes allowed), \

@@ -20,7 +20,7 @@ use gantry_shared::settings::WorkerSettings;
 
 use super::Throughput;
 use crate::progress;
-use crate::stats::{Latency, Recorder};
+use crate::stats::Recorder;
 
 fn container_body(settings: &WorkerSettings) -> ContainerCreateBody {
     // Exactly the step container's hardening, limits and volume: only Gantry's work differs.
@@ -90,7 +90,7 @@ pub async fn lifecycles(
     docker: &Docker,
     settings: &WorkerSettings,
     n: usize,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<Recorder> {
     check_image(docker, &settings.runner_image).await?;
     let body = container_body(settings);
     lifecycle(docker, body.clone()).await?;
@@ -101,7 +101,7 @@ pub async fn lifecycles(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(latencies.summary())
+    Ok(latencies)
 }
 
 /// `n` lifecycles, `concurrency` at a time.

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::progress;
-use crate::stats::{Latency, per_second};
+use crate::stats::{Latency, Recorder, per_second};
 
 pub use gantry_worker::runner::connect_docker;
 
@@ -56,13 +56,31 @@ pub struct Throughput {
     pub per_second: f64,
 }
 
+impl Throughput {
+    /// Both measurements as one: every event over all the time they took.
+    pub fn pooled(&self, other: &Throughput) -> Throughput {
+        let count = self.count + other.count;
+        let elapsed_secs = self.elapsed_secs + other.elapsed_secs;
+        Throughput {
+            concurrency: self.concurrency,
+            count,
+            elapsed_secs,
+            per_second: if elapsed_secs > 0.0 {
+                count as f64 / elapsed_secs
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 pub use postgres::Measure;
 
 /// Every raw figure, one after the other.
 pub async fn run(settings: &Settings, params: &RawParams) -> anyhow::Result<RawReport> {
     Ok(RawReport {
         params: params.clone(),
-        lifecycle: lifecycles(settings, params).await?,
+        lifecycle: lifecycles(settings, params).await?.summary(),
         churn: churn(settings, params).await?,
         inserts: postgres(settings, Measure::Inserts, params).await?,
         versioned: postgres(settings, Measure::Versioned, params).await?,
@@ -70,7 +88,7 @@ pub async fn run(settings: &Settings, params: &RawParams) -> anyhow::Result<RawR
 }
 
 /// Container lifecycles one after the other.
-pub async fn lifecycles(settings: &Settings, params: &RawParams) -> anyhow::Result<Latency> {
+pub async fn lifecycles(settings: &Settings, params: &RawParams) -> anyhow::Result<Recorder> {
     let docker = connect_docker().await?;
     containers::lifecycles(&docker, &settings.worker, params.lifecycles).await
 }
@@ -135,4 +153,24 @@ where
         elapsed_secs: elapsed.as_secs_f64(),
         per_second: per_second(n, elapsed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_rates_are_every_event_over_all_their_time() {
+        let rate = |count: usize, elapsed_secs: f64| Throughput {
+            concurrency: 8,
+            count,
+            elapsed_secs,
+            per_second: count as f64 / elapsed_secs,
+        };
+        let pooled = rate(10, 1.0).pooled(&rate(30, 2.0));
+        assert_eq!((pooled.concurrency, pooled.count), (8, 40));
+        assert!((pooled.elapsed_secs - 3.0).abs() < 1e-9, "{pooled:?}");
+        assert!((pooled.per_second - 40.0 / 3.0).abs() < 1e-9, "{pooled:?}");
+        assert_eq!(rate(0, 0.0).pooled(&rate(0, 0.0)).per_second, 0.0);
+    }
 }
