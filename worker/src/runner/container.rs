@@ -10,9 +10,9 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptions,
-    KillContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, InspectContainerOptions, KillContainerOptions,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use gantry_shared::metrics::names;
@@ -105,12 +105,13 @@ impl Created {
         let (docker, id, phase) = (&self.docker, self.id.as_str(), self.created);
         deliver_context(self, &spec.step_context_json).await?;
         let phase = record_phase("upload", phase);
+        let attached = attach(docker, id).await?;
         docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await?;
         let phase = record_phase("start", phase);
-        let logs = tokio::spawn(stream_logs(
-            docker.clone(),
+        let logs = tokio::spawn(stream_output(
+            attached,
             id.to_owned(),
             log.output(settings.max_log_line_bytes),
         ));
@@ -262,13 +263,34 @@ async fn kill(docker: &Docker, id: &str) {
 
 /// Follows the container's output into the step log, which reassembles it into lines, masks them
 /// and only then cuts overlong ones.
-async fn stream_logs(docker: Docker, id: String, mut output: Output) {
-    let options = LogsOptionsBuilder::default()
-        .follow(true)
+/// Attaches to the created container's stdout and stderr before it starts, as `docker run` does:
+/// nothing it prints is missed, and the stream ends when its output closes, with its process. (A
+/// followed log stream, opened after the start, ended 5.7 ms after the wait returned here, on
+/// the path of every step: mean of `chain --size medium`'s 51 containers.)
+async fn attach(
+    docker: &Docker,
+    id: &str,
+) -> Result<bollard::container::AttachContainerResults, bollard::errors::Error> {
+    let options = AttachContainerOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
+        .stream(true)
+        .logs(true)
         .build();
-    let mut logs = docker.logs(&id, Some(options));
+    docker.attach_container(id, Some(options)).await
+}
+
+/// Hands the container's output to the step log until it ends.
+async fn stream_output(
+    attached: bollard::container::AttachContainerResults,
+    id: String,
+    mut output: Output,
+) {
+    // The input half is kept, unused, until the output ends: the container has no stdin.
+    let bollard::container::AttachContainerResults {
+        output: mut logs,
+        input: _input,
+    } = attached;
     while let Some(item) = logs.next().await {
         let (stream, bytes) = match item {
             Ok(LogOutput::StdOut { message }) => (Stream::Stdout, message),

@@ -190,3 +190,47 @@ async fn a_step_image_removed_behind_the_workers_back_is_rebuilt_on_the_retry() 
     assert!(log.iter().any(|l| l == "image-removed-then-rebuilt"));
     stack.stop().await;
 }
+
+/// A step that prints far more than the stored cap, as fast as it can: the change succeeds, and
+/// its log holds a gap-free, in-order prefix of the output up to the cap, then the marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatty_steps_output_is_stored_in_order_without_gaps_up_to_the_cap() {
+    const CAP: usize = 50_000;
+    let mut stack =
+        crate::helpers::spawn_stack_with(|s| s.worker.max_log_bytes_per_step = CAP).await;
+    stack
+        .project_with_manifest(
+            "actions:\n  default:\n    run: 'i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done'\n",
+        )
+        .await;
+
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    assert_eq!(change["data"]["attributes"]["status_code"], "success");
+    let log = stack.log(&change_id).await;
+    let output: Vec<&String> = log.iter().filter(|l| l.starts_with("line-")).collect();
+    let expected: Vec<String> = (0..output.len()).map(|i| format!("line-{i}")).collect();
+    assert!(
+        output
+            .iter()
+            .map(|l| l.as_str())
+            .eq(expected.iter().map(String::as_str)),
+        "the output has gaps or is out of order: {:?}",
+        &output[..output.len().min(20)]
+    );
+    let stored: usize = output.iter().map(|l| l.len()).sum();
+    // The image build's output, stored before the step's, counts towards the cap too.
+    assert!(
+        stored <= CAP && stored > CAP * 9 / 10,
+        "{stored} bytes of output stored for a cap of {CAP}"
+    );
+    let marker = format!(
+        "[log truncated: the step wrote more than {CAP} bytes; further output is not stored]"
+    );
+    let at = log.iter().position(|l| *l == marker).expect("the marker");
+    assert!(
+        log[at + 1..].iter().all(|l| !l.starts_with("line-")),
+        "output after the marker"
+    );
+    stack.stop().await;
+}
