@@ -73,39 +73,39 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     let mut errors = Vec::new();
     let raw_params = &params.raw;
     let lifecycles = async || raw::lifecycles(settings, raw_params).await;
-    let before = measured("raw lifecycles", lifecycles().await, &mut errors);
+    let before = measured("raw lifecycles before", lifecycles().await, &mut errors);
     settle(settings, &mut errors).await;
     report.chain = measured(
         "chain",
         chain::run(api, &fixture, &params.chain).await,
         &mut errors,
     );
-    let after = measured("raw lifecycles", lifecycles().await, &mut errors);
+    let after = measured("raw lifecycles after", lifecycles().await, &mut errors);
     let lifecycle = before.zip(after).map(|(mut before, after)| {
         before.merge(&after);
         before.summary()
     });
     let churn = async || raw::churn(settings, raw_params).await;
-    let before = measured("raw churn", churn().await, &mut errors);
+    let before = measured("raw churn before", churn().await, &mut errors);
     settle(settings, &mut errors).await;
     report.steps = measured(
         "steps",
         steps::run(api, &fixture, &params.steps).await,
         &mut errors,
     );
-    let after = measured("raw churn", churn().await, &mut errors);
+    let after = measured("raw churn after", churn().await, &mut errors);
     let churn = before
         .zip(after)
         .map(|(before, after)| before.pooled(&after));
     let versioned = async || raw::postgres(settings, raw::Measure::Versioned, raw_params).await;
-    let before = measured("raw versioned", versioned().await, &mut errors);
+    let before = measured("raw versioned before", versioned().await, &mut errors);
     settle(settings, &mut errors).await;
     report.results = measured(
         "results",
         results::run(api, &fixture, settings, &params.results).await,
         &mut errors,
     );
-    let after = measured("raw versioned", versioned().await, &mut errors);
+    let after = measured("raw versioned after", versioned().await, &mut errors);
     let versioned = before
         .zip(after)
         .map(|(before, after)| before.pooled(&after));
@@ -116,14 +116,14 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
         &mut errors,
     );
     let inserts = async || raw::postgres(settings, raw::Measure::Inserts, raw_params).await;
-    let before = measured("raw inserts", inserts().await, &mut errors);
+    let before = measured("raw inserts before", inserts().await, &mut errors);
     settle(settings, &mut errors).await;
     report.create = measured(
         "create",
         create::run(api, &fixture, &params.create).await,
         &mut errors,
     );
-    let after = measured("raw inserts", inserts().await, &mut errors);
+    let after = measured("raw inserts after", inserts().await, &mut errors);
     let inserts = before
         .zip(after)
         .map(|(before, after)| before.pooled(&after));

@@ -22,6 +22,8 @@ use crate::stats::{Latency, Recorder, per_second};
 
 pub use gantry_worker::runner::connect_docker;
 
+/// What one measurement of each raw figure does. The bench measures each twice, before and after
+/// the scenario it is compared with, and reports the two pooled (twice these counts).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawParams {
     /// Container lifecycles timed one after the other.
