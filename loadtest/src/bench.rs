@@ -1,6 +1,6 @@
-//! `bench`: every Gantry scenario in one run, each right after the raw figure it is compared
-//! with; then the comparison with the targets. `create` runs last: it leaves the most work behind
-//! for the planner (it waits for it, but the machine is busiest then).
+//! `bench`: every Gantry scenario in one run, each between two measurements of the raw figure it
+//! is compared with; then the comparison with the targets. `create` runs last: it leaves the most
+//! work behind for the planner (it waits for it, but the machine is busiest then).
 
 use gantry_shared::settings::Settings;
 
@@ -10,10 +10,11 @@ use crate::report::{Report, ScenarioError, machine, targets};
 use crate::scenarios::chain::ChainParams;
 use crate::scenarios::create::CreateParams;
 use crate::scenarios::props::PropsParams;
-use crate::scenarios::raw::{RawParams, RawReport};
+use crate::scenarios::raw::{RawParams, RawReport, Throughput};
 use crate::scenarios::results::ResultsParams;
 use crate::scenarios::steps::StepsParams;
 use crate::scenarios::{chain, create, props, raw, results, steps};
+use crate::stats::{Latency, Recorder};
 
 /// The sizes of every scenario of one bench run.
 #[derive(Debug, Clone)]
@@ -72,61 +73,51 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report.machine = Some(machine::describe(settings).await);
     let mut errors = Vec::new();
     let raw_params = &params.raw;
-    let lifecycles = async || raw::lifecycles(settings, raw_params).await;
-    let before = measured("raw lifecycles before", lifecycles().await, &mut errors);
-    settle(settings, &mut errors).await;
-    report.chain = measured(
-        "chain",
-        chain::run(api, &fixture, &params.chain).await,
+    let (lifecycle, chain) = around(
+        settings,
         &mut errors,
-    );
-    let after = measured("raw lifecycles after", lifecycles().await, &mut errors);
-    let lifecycle = before.zip(after).map(|(mut before, after)| {
-        before.merge(&after);
-        before.summary()
-    });
-    let churn = async || raw::churn(settings, raw_params).await;
-    let before = measured("raw churn before", churn().await, &mut errors);
-    settle(settings, &mut errors).await;
-    report.steps = measured(
-        "steps",
-        steps::run(api, &fixture, &params.steps).await,
+        "raw lifecycles",
+        async || raw::lifecycles(settings, raw_params).await,
+        ("chain", chain::run(api, &fixture, &params.chain)),
+    )
+    .await;
+    report.chain = chain;
+    let (churn, steps) = around(
+        settings,
         &mut errors,
-    );
-    let after = measured("raw churn after", churn().await, &mut errors);
-    let churn = before
-        .zip(after)
-        .map(|(before, after)| before.pooled(&after));
-    let versioned = async || raw::postgres(settings, raw::Measure::Versioned, raw_params).await;
-    let before = measured("raw versioned before", versioned().await, &mut errors);
-    settle(settings, &mut errors).await;
-    report.results = measured(
-        "results",
-        results::run(api, &fixture, settings, &params.results).await,
+        "raw churn",
+        async || raw::churn(settings, raw_params).await,
+        ("steps", steps::run(api, &fixture, &params.steps)),
+    )
+    .await;
+    report.steps = steps;
+    let (versioned, results) = around(
+        settings,
         &mut errors,
-    );
-    let after = measured("raw versioned after", versioned().await, &mut errors);
-    let versioned = before
-        .zip(after)
-        .map(|(before, after)| before.pooled(&after));
+        "raw versioned",
+        async || raw::postgres(settings, raw::Measure::Versioned, raw_params).await,
+        (
+            "results",
+            results::run(api, &fixture, settings, &params.results),
+        ),
+    )
+    .await;
+    report.results = results;
     settle(settings, &mut errors).await;
     report.props = measured(
         "props",
         props::run(api, &fixture, &params.props).await,
         &mut errors,
     );
-    let inserts = async || raw::postgres(settings, raw::Measure::Inserts, raw_params).await;
-    let before = measured("raw inserts before", inserts().await, &mut errors);
-    settle(settings, &mut errors).await;
-    report.create = measured(
-        "create",
-        create::run(api, &fixture, &params.create).await,
+    let (inserts, create) = around(
+        settings,
         &mut errors,
-    );
-    let after = measured("raw inserts after", inserts().await, &mut errors);
-    let inserts = before
-        .zip(after)
-        .map(|(before, after)| before.pooled(&after));
+        "raw inserts",
+        async || raw::postgres(settings, raw::Measure::Inserts, raw_params).await,
+        ("create", create::run(api, &fixture, &params.create)),
+    )
+    .await;
+    report.create = create;
     if let (Some(lifecycle), Some(churn), Some(inserts), Some(versioned)) =
         (lifecycle, churn, inserts, versioned)
     {
@@ -141,6 +132,49 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     report.errors = errors;
     report.comparisons = targets::compare(&report);
     report
+}
+
+/// Raw figure `part`, measured by `raw` right before and right after the Gantry scenario `name`
+/// (run on a settled database), the two pooled; and the scenario's report. A failure of either
+/// is recorded, and a raw figure with a failed side is `None`.
+async fn around<R: Pooled, S>(
+    settings: &Settings,
+    errors: &mut Vec<ScenarioError>,
+    part: &str,
+    raw: impl AsyncFn() -> anyhow::Result<R>,
+    (name, scenario): (&str, impl Future<Output = anyhow::Result<S>>),
+) -> (Option<R::Figure>, Option<S>) {
+    let before = measured(&format!("{part} before"), raw().await, errors);
+    settle(settings, errors).await;
+    let report = measured(name, scenario.await, errors);
+    let after = measured(&format!("{part} after"), raw().await, errors);
+    (
+        before.zip(after).map(|(before, after)| before.pool(after)),
+        report,
+    )
+}
+
+/// A raw measurement two of which make one figure.
+trait Pooled {
+    type Figure;
+    fn pool(self, other: Self) -> Self::Figure;
+}
+
+/// Latencies go into one histogram.
+impl Pooled for Recorder {
+    type Figure = Latency;
+    fn pool(mut self, other: Self) -> Latency {
+        self.merge(&other);
+        self.summary()
+    }
+}
+
+/// Rates are every event over all their time.
+impl Pooled for Throughput {
+    type Figure = Throughput;
+    fn pool(self, other: Self) -> Throughput {
+        self.pooled(&other)
+    }
 }
 
 /// A scenario's or raw part's result, or `None` with the failure recorded under `part`. (The

@@ -263,6 +263,7 @@ fn cap(
     kept
 }
 
+/// Inserts a batch of the writer's lines in one statement.
 async fn insert_batch(
     pool: &Pool,
     change_id: Uuid,
@@ -272,32 +273,14 @@ async fn insert_batch(
     if lines.is_empty() {
         return Ok(());
     }
-    let client = pool.get().await?;
-    insert_lines(
-        &client,
-        change_id,
-        step_id,
-        lines.iter().map(|l| (l.at, l.stream, l.text.as_str())),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Inserts lines in one statement; used by the batch writer and, inside their transaction, by the
-/// roles that log what they decide (conflicts, roll-ups).
-pub async fn insert_lines<'a>(
-    client: &impl GenericClient,
-    change_id: Uuid,
-    step_id: Option<Uuid>,
-    lines: impl Iterator<Item = (DateTime<Utc>, Stream, &'a str)>,
-) -> Result<(), tokio_postgres::Error> {
     let (mut at, mut streams, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    for (t, s, text) in lines {
-        at.push(t);
-        streams.push(s.as_str());
-        texts.push(clean(text));
+    for line in lines {
+        at.push(line.at);
+        streams.push(line.stream.as_str());
+        texts.push(clean(&line.text));
     }
-    client
+    pool.get()
+        .await?
         .execute_cached(
             "INSERT INTO log_lines (change_id, step_id, logged_at, stream, text) \
              SELECT $1, $2, * FROM UNNEST($3::timestamptz[], $4::text[], $5::text[])",
@@ -308,9 +291,9 @@ pub async fn insert_lines<'a>(
 }
 
 /// The system lines a transaction logs (what the planner and the results role decide), written
-/// by one INSERT when it flushes, before the commit, instead of one per decision. Behind a mutex
-/// because the statements of a transaction may run joined in one `Send` task; nothing holds the
-/// lock across an await.
+/// by one INSERT when it flushes, before the commit, instead of one per decision. A mutex rather
+/// than a `RefCell`: the futures that hold a `&TxLog` across awaits must be `Send`. Nothing holds
+/// the lock across an await.
 #[derive(Default)]
 pub struct TxLog(std::sync::Mutex<Vec<SystemLine>>);
 

@@ -147,18 +147,17 @@ async fn write_plan(
     }
     let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
     let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
-    let lines = match status {
-        ChangeStatus::Queued => vec![resolved, orchestrate::QUEUED_LINE.to_owned()],
-        _ => vec![format!(
-            "{resolved}; the change is pending until its environment is free"
-        )],
-    };
     let log = TxLog::default();
-    log.push(
-        change.id,
-        None,
-        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    match status {
+        ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
+        _ => log.push(
+            change.id,
+            None,
+            &[&format!(
+                "{resolved}; the change is pending until its environment is free"
+            )],
+        ),
+    }
     let root_id = Uuid::now_v7();
     tx.execute_cached(
         "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \

@@ -294,12 +294,18 @@ pub async fn finish_change(
                 .await?
         }
     };
-    let mut lines = vec![format!("Change finished with status {status}")];
     if aborted > 0 {
-        lines.insert(0, format!("{aborted} pending step(s) aborted"));
+        log.push(
+            change_id,
+            None,
+            &[&format!("{aborted} pending step(s) aborted")],
+        );
     }
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    log.push(change_id, None, &refs);
+    log.push(
+        change_id,
+        None,
+        &[&format!("Change finished with status {status}")],
+    );
     start_next_changes(client, log, row.get(0), row.get(1)).await
 }
 

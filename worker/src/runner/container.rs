@@ -261,8 +261,6 @@ async fn kill(docker: &Docker, id: &str) {
     }
 }
 
-/// Follows the container's output into the step log, which reassembles it into lines, masks them
-/// and only then cuts overlong ones.
 /// Attaches to the created container's stdout and stderr before it starts, as `docker run` does:
 /// nothing it prints is missed, and the stream ends when its output closes, with its process. (A
 /// followed log stream, opened after the start, ended 5.7 ms after the wait returned here, on
@@ -280,7 +278,8 @@ async fn attach(
     docker.attach_container(id, Some(options)).await
 }
 
-/// Hands the container's output to the step log until it ends.
+/// Hands the container's output to the step log until it ends; the log reassembles it into
+/// lines, masks them and only then cuts overlong ones.
 async fn stream_output(
     attached: bollard::container::AttachContainerResults,
     id: String,

@@ -1,6 +1,8 @@
 use serde_json::json;
 
-use crate::helpers::{assert_status_logged, change_events, spawn_stack, step_statuses};
+use crate::helpers::{
+    assert_status_logged, change_events, spawn_stack, spawn_stack_with, step_statuses,
+};
 
 const TREE: &str = r#"
 actions:
@@ -196,8 +198,7 @@ async fn a_step_image_removed_behind_the_workers_back_is_rebuilt_on_the_retry() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chatty_steps_output_is_stored_in_order_without_gaps_up_to_the_cap() {
     const CAP: usize = 50_000;
-    let mut stack =
-        crate::helpers::spawn_stack_with(|s| s.worker.max_log_bytes_per_step = CAP).await;
+    let mut stack = spawn_stack_with(|s| s.worker.max_log_bytes_per_step = CAP).await;
     stack
         .project_with_manifest(
             "actions:\n  default:\n    run: 'i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done'\n",
