@@ -149,12 +149,17 @@ async fn commit(
         }
     });
     // Polled in order, and each sends its request on its first poll, before any await (as
-    // tokio-postgres 0.7 is written, checked against 0.7.18; a short `try_join_all` polls its
-    // futures in order): the writes go out first, in order, then the COMMIT.
-    futures_util::future::try_join(futures_util::future::try_join_all(sent), async {
-        Ok(tx.batch_execute("COMMIT; BEGIN").await?)
-    })
-    .await?;
+    // tokio-postgres 0.7 is written, checked against 0.7.18; a short `join_all` polls its futures
+    // in order): the writes go out first, in order, then the COMMIT. Every answer is awaited, and
+    // the first failed write in that order is the cause: the later ones fail only because it
+    // aborted the transaction, and whichever of them is seen first must not stand for it.
+    let (written, committed) = futures_util::future::join(
+        futures_util::future::join_all(sent),
+        tx.batch_execute("COMMIT; BEGIN"),
+    )
+    .await;
+    written.into_iter().collect::<anyhow::Result<Vec<u64>>>()?;
+    committed?;
     Ok(())
 }
 
@@ -404,7 +409,8 @@ mod tests {
                 let mut client = pool.get().await.unwrap();
                 let tx = client.transaction().await.unwrap();
                 let outcome = commit(cipher, tx, step_id, &writes).await;
-                (outcome.map_err(|e| e.to_string()), idle(&client).await)
+                // With its causes: an unexpected database error says which it was.
+                (outcome.map_err(|e| format!("{e:#}")), idle(&client).await)
             }
         };
         let moved = |id: &str| Err(format!("properties {id} moved while locked"));
