@@ -1,7 +1,8 @@
 use serde_json::json;
 
 use crate::helpers::{
-    assert_status_logged, change_events, flipped_last_byte, spawn_stack, step_statuses,
+    assert_logged, assert_status_logged, change_events, flipped_last_byte, spawn_stack,
+    step_statuses,
 };
 
 const FAILING: &str = r#"
@@ -42,11 +43,9 @@ async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_n
         .unwrap();
     assert_eq!(bad["attributes"]["exit_code"], 3);
     let log = stack.log(&change_id).await;
-    assert!(
-        log.iter()
-            .any(|l| l == "Failed running step runner container: Step failed with status code: 3"),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        "Failed running step runner container: Step failed with status code: 3",
     );
     assert!(!log.iter().any(|l| l == "never"));
     assert_eq!(
@@ -117,12 +116,7 @@ async fn a_step_past_its_timeout_is_killed_and_fails_with_the_reason_and_its_con
 
     assert_eq!(change["data"]["attributes"]["status_code"], "error");
     let log = stack.log(&change_id).await;
-    assert!(
-        log.iter()
-            .any(|l| l == "The step timed out after 2 seconds and was killed"),
-        "log:\n{}",
-        log.join("\n")
-    );
+    assert_logged(&log, "The step timed out after 2 seconds and was killed");
     assert!(log.iter().any(|l| l == "waiting"));
     let containers = std::process::Command::new("docker")
         .args([
@@ -162,11 +156,9 @@ async fn tampered_properties_fail_the_step_with_the_reason_instead_of_retrying()
 
     let log = stack.log(&change_id).await;
     assert_status_logged(&change, "error", &log);
-    assert!(
-        log.iter().any(|l| l
-            == "The step cannot run: the stored environment properties cannot be read (the ciphertext failed authentication (tampered with, or bound to another record))"),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        "The step cannot run: the stored environment properties cannot be read (the ciphertext failed authentication (tampered with, or bound to another record))",
     );
     assert!(!log.iter().any(|l| l == "ran"));
     let step = &change["included"][0]["attributes"];
@@ -234,11 +226,9 @@ async fn a_change_whose_git_remote_was_deleted_before_planning_ends_in_error_wit
 
     let log = stack.log(&change_id).await;
     assert_status_logged(&change, "error", &log);
-    assert!(
-        log.iter().any(|l| l
-            == "ERROR: the change cannot run: its git remote `deleted` was deleted after the change was created"),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        "ERROR: the change cannot run: its git remote `deleted` was deleted after the change was created",
     );
     assert!(!log.iter().any(|l| l == "ran"));
     stack.stop().await;

@@ -134,6 +134,16 @@ pub fn assert_status_logged(change: &Value, status: &str, log: &[String]) {
     );
 }
 
+/// Asserts that the log has exactly the line `line`, showing the log otherwise.
+#[track_caller]
+pub fn assert_logged(log: &[String], line: &str) {
+    assert!(
+        log.iter().any(|l| l == line),
+        "no line {line:?} in the log:\n{}",
+        log.join("\n")
+    );
+}
+
 /// Whether `needle` occurs in `haystack` (raw bytes: stored columns, messages, image archives).
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack

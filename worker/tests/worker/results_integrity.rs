@@ -11,7 +11,8 @@ use gantry_testkit::TestStack;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    assert_status, assert_status_logged, contains, flipped_last_byte, put_secret, spawn_stack,
+    assert_logged, assert_status, assert_status_logged, contains, flipped_last_byte, put_secret,
+    spawn_stack,
 };
 
 /// Upper case and `_`, so that no fragment of it can occur in ids, hashes or timestamps.
@@ -132,11 +133,9 @@ async fn an_unreadable_received_version_fails_the_step_with_the_reason_instead_o
 
     let log = stack.log(&change_id).await;
     assert_status_logged(&change, "error", &log);
-    assert!(
-        log.iter().any(|l| l
-            == "The step's updates to the project properties cannot be applied: the stored properties cannot be read (version 1, which the step received: the ciphertext failed authentication (tampered with, or bound to another record))"),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        "The step's updates to the project properties cannot be applied: the stored properties cannot be read (version 1, which the step received: the ciphertext failed authentication (tampered with, or bound to another record))",
     );
     assert_eq!(change["included"][0]["attributes"]["attempt"], 1);
     assert_eq!(stack.properties(&project_props).await, (1, json!({})));
@@ -186,11 +185,11 @@ async fn a_failure_line_of_the_results_role_is_masked_with_the_step_secrets() {
 
     let log = stack.log(&change_id).await;
     assert_status_logged(&change, "error", &log);
-    assert!(
-        log.iter().any(|l| l
-            == &format!("The step added the child action \"{MASK}\", which the actions manifest does not define")),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        &format!(
+            "The step added the child action \"{MASK}\", which the actions manifest does not define"
+        ),
     );
     assert_no_secret(&log);
     stack.stop().await;
@@ -211,11 +210,9 @@ async fn a_failure_line_is_withheld_when_the_step_secrets_cannot_be_read() {
 
     let log = stack.log(&change_id).await;
     assert_status_logged(&change, "error", &log);
-    assert!(
-        log.iter().any(|l| l
-            == "The details of this failure are withheld: they may contain secret values, and the step's secrets, needed to mask them, cannot be read (secret \"deploy\" could not be decrypted: the ciphertext failed authentication (tampered with, or bound to another record))"),
-        "log:\n{}",
-        log.join("\n")
+    assert_logged(
+        &log,
+        "The details of this failure are withheld: they may contain secret values, and the step's secrets, needed to mask them, cannot be read (secret \"deploy\" could not be decrypted: the ciphertext failed authentication (tampered with, or bound to another record))",
     );
     assert!(!log.iter().any(|l| l.contains("child action")));
     assert_no_secret(&log);
