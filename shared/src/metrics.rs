@@ -12,7 +12,7 @@ use deadpool_postgres::Pool;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Mutex;
 
 use crate::amqp::{self, Topology};
@@ -33,6 +33,7 @@ pub mod names {
     pub const STEPS_FINISHED: &str = "gantry_steps_finished_total";
     pub const MESSAGES: &str = "gantry_messages_total";
     pub const MESSAGE_SECONDS: &str = "gantry_message_duration_seconds";
+    pub const PLAN_BATCH_SIZE: &str = "gantry_plan_batch_size";
     pub const IMAGES: &str = "gantry_step_images_total";
     pub const CONTAINER_SECONDS: &str = "gantry_container_phase_duration_seconds";
     pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
@@ -45,6 +46,9 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     60.0, 300.0, 1800.0,
 ];
+
+/// Buckets of `gantry_plan_batch_size`, in changes: up to the planner's largest batch.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// The statuses `gantry_steps` reports (the partial index `steps_not_final` covers them).
 const NOT_FINAL_STEP_STATUSES: [&str; 4] = ["pending", "queued", "running", "waiting"];
@@ -60,6 +64,8 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
+                .expect("the bucket list is not empty")
+                .set_buckets_for_metric(Matcher::Full(names::PLAN_BATCH_SIZE.into()), BATCH_BUCKETS)
                 .expect("the bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -102,6 +108,10 @@ fn describe() {
         MESSAGE_SECONDS,
         Unit::Seconds,
         "Time to handle a delivery, by queue"
+    );
+    describe_histogram!(
+        PLAN_BATCH_SIZE,
+        "Changes planned together in one transaction by a planner"
     );
     describe_counter!(
         IMAGES,

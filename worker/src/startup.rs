@@ -14,6 +14,9 @@ use crate::consume::{self, Disposition};
 use crate::context::{Context, Ctx};
 use crate::git::GitCache;
 
+/// Plan messages a worker handles at once: the largest batch it can plan together.
+const PLANNER_PERMITS: usize = 64;
+
 pub struct Worker {
     ctx: Ctx,
     ops: std::net::TcpListener,
@@ -86,15 +89,22 @@ impl Worker {
             shutdown.clone(),
         ));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
+        // Its loop ends when the consumers, which hold the other clones, have stopped.
+        let (plans, planning) = crate::planner::Batcher::start(ctx.clone());
+        tasks.spawn(planning);
         for role in ctx.settings.worker.roles.clone() {
             let (queue, permits) = match role {
-                // Plans of one repository share a fetch (see git): more at once, fewer fetches.
-                Role::Planner => (Queue::Changes, 16),
+                // The changes in flight are planned in batches (see planner::batch), and plans of
+                // one repository share a fetch (see git): more at once, fewer commits and fetches.
+                Role::Planner => (Queue::Changes, PLANNER_PERMITS),
                 Role::Runner => (Queue::Steps, ctx.settings.worker.concurrency),
                 Role::Results => (Queue::Results, 8),
             };
             let handler_ctx = ctx.clone();
-            let handler = move |message, ack| dispatch(handler_ctx.clone(), message, ack);
+            let handler_plans = plans.clone();
+            let handler = move |message, ack| {
+                dispatch(handler_ctx.clone(), handler_plans.clone(), message, ack)
+            };
             tasks.spawn(consume::run(
                 ctx.settings.amqp.clone(),
                 queue,
@@ -103,6 +113,7 @@ impl Worker {
                 handler,
             ));
         }
+        drop(plans);
         tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, metrics_port = self.ops_port, "worker running");
         shutdown.cancelled().await;
         if let Some(handle) = ops_handle {
@@ -113,9 +124,14 @@ impl Worker {
     }
 }
 
-async fn dispatch(ctx: Ctx, message: Message, ack: consume::EarlyAck) -> Disposition {
+async fn dispatch(
+    ctx: Ctx,
+    plans: crate::planner::Batcher,
+    message: Message,
+    ack: consume::EarlyAck,
+) -> Disposition {
     match message {
-        Message::PlanChangeV1 { change_id } => crate::planner::handle(ctx, change_id).await,
+        Message::PlanChangeV1 { change_id } => crate::planner::handle(&plans, change_id).await,
         Message::RunStepV1 { step_id, .. } => crate::runner::handle(ctx, step_id, ack).await,
         Message::StepResultV1(outcome) => crate::results::handle_outcome(ctx, outcome).await,
     }

@@ -1,9 +1,12 @@
 //! The `planner` role: turns an `initializing` change into a planned one (DESIGN §1, §3).
-//! Git and the manifest are read outside any transaction; the plan is written in one
-//! transaction that re-checks the change is still `initializing` (duplicate messages are no-ops).
+//! Git and the manifest are read outside any transaction; the plans of a batch of changes are
+//! written in one transaction (see [`batch`]) that re-checks each change is still `initializing`
+//! (duplicate messages are no-ops).
 
+mod batch;
 mod load;
 
+use deadpool_postgres::GenericClient;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
 use gantry_shared::manifest::{self, MANIFEST_NAMES, Manifest, WAIT_ACTION};
@@ -16,14 +19,12 @@ use crate::results::orchestrate::{self, Queued};
 use crate::steplog::TxLog;
 use load::ChangeToPlan;
 
-pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
-    match plan(&ctx, change_id).await {
-        Ok(queued) => {
-            if queued > 0 {
-                ctx.signal.notify();
-            }
-            Disposition::Ack
-        }
+pub use batch::Batcher;
+
+/// Plans the change with the next batch; a failure is retried by redelivery.
+pub async fn handle(plans: &Batcher, change_id: Uuid) -> Disposition {
+    match plans.plan(change_id).await {
+        Ok(()) => Disposition::Ack,
         Err(e) => {
             tracing::error!(error = ?e, %change_id, "planning failed; it will be retried");
             Disposition::Requeue
@@ -34,26 +35,12 @@ pub async fn handle(ctx: Ctx, change_id: Uuid) -> Disposition {
 /// Why a change cannot run; the change ends in `error` with this reason in its log.
 struct Invalid(String);
 
-/// Returns how many messages it wrote to the outbox.
-async fn plan(ctx: &Ctx, change_id: Uuid) -> anyhow::Result<Queued> {
-    let client = ctx.pool.get().await?;
-    let Some(change) = load::change_to_plan(&client, &ctx.cipher, change_id).await? else {
-        tracing::info!(%change_id, "not planning a change that is unknown or already planned");
-        return Ok(0);
-    };
-    drop(client);
-    match read_plan(ctx, &change).await? {
-        Ok((sha, manifest)) => write_plan(ctx, &change, &sha, &manifest).await,
-        Err(Invalid(reason)) => fail(ctx, change_id, &reason).await,
-    }
-}
+/// What the planner makes of a change: its commit and manifest, or why it cannot run.
+type Plan = Result<(String, Manifest), Invalid>;
 
 /// Resolves the revision and reads and validates the manifest. Git transport failures of a
 /// reachable-looking remote are reported to the user too: retrying would not fix a bad URL.
-async fn read_plan(
-    ctx: &Ctx,
-    change: &ChangeToPlan,
-) -> anyhow::Result<Result<(String, Manifest), Invalid>> {
+async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Plan> {
     let remote = match &change.remote {
         Ok(remote) => remote,
         Err(reason) => return Ok(Err(Invalid(reason.clone()))),
@@ -117,14 +104,27 @@ fn uses_wait(manifest: &Manifest, root: &str) -> bool {
     false
 }
 
+/// Writes a change's plan, or its failure, in the caller's transaction; returns how many
+/// messages it wrote to the outbox.
+async fn write(
+    tx: &impl GenericClient,
+    log: &TxLog,
+    change: &ChangeToPlan,
+    plan: &Plan,
+) -> anyhow::Result<Queued> {
+    match plan {
+        Ok((sha, manifest)) => write_plan(tx, log, change, sha, manifest).await,
+        Err(Invalid(reason)) => fail(tx, log, change.id, reason).await,
+    }
+}
+
 async fn write_plan(
-    ctx: &Ctx,
+    tx: &impl GenericClient,
+    log: &TxLog,
     change: &ChangeToPlan,
     sha: &str,
     manifest: &Manifest,
 ) -> anyhow::Result<Queued> {
-    let mut client = ctx.pool.get().await?;
-    let tx = client.transaction().await?;
     let tree = serde_json::to_value(manifest)?;
     // With parallel changes allowed nothing holds the change back: it is queued as it is planned.
     // Otherwise it is pending, and started below if it is the oldest and its environment is free.
@@ -147,7 +147,6 @@ async fn write_plan(
     }
     let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
     let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
-    let log = TxLog::default();
     match status {
         ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
         _ => log.push(
@@ -168,31 +167,28 @@ async fn write_plan(
     // Changes of the environment left pending (a project switched to parallel changes has some)
     // start first, as they would have before this one was planned.
     let mut queued =
-        orchestrate::start_next_changes(&tx, &log, change.environment_id, change.parallel_changes)
+        orchestrate::start_next_changes(tx, log, change.environment_id, change.parallel_changes)
             .await?;
     if status == ChangeStatus::Queued {
         let start = vec![orchestrate::Work::Start(root_id)];
-        queued += orchestrate::drive(&tx, &log, manifest, start).await?;
+        queued += orchestrate::drive(tx, log, manifest, start).await?;
     }
-    log.flush(&tx).await?;
-    tx.commit().await?;
     Ok(queued)
 }
 
-async fn fail(ctx: &Ctx, change_id: Uuid, reason: &str) -> anyhow::Result<Queued> {
-    let mut client = ctx.pool.get().await?;
-    let tx = client.transaction().await?;
-    if !load::lock_initializing(&tx, change_id).await? {
+async fn fail(
+    tx: &impl GenericClient,
+    log: &TxLog,
+    change_id: Uuid,
+    reason: &str,
+) -> anyhow::Result<Queued> {
+    if !load::lock_initializing(tx, change_id).await? {
         return Ok(0);
     }
-    let log = TxLog::default();
     log.push(
         change_id,
         None,
         &[&format!("ERROR: the change cannot run: {reason}")],
     );
-    let queued = orchestrate::finish_change(&tx, &log, change_id, ChangeStatus::Error).await?;
-    log.flush(&tx).await?;
-    tx.commit().await?;
-    Ok(queued)
+    orchestrate::finish_change(tx, log, change_id, ChangeStatus::Error).await
 }

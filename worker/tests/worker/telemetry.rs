@@ -136,6 +136,8 @@ async fn metrics_expose_the_listed_series_after_a_change_ran() {
         "gantry_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/changes\",status=\"201\"",
         "gantry_changes_created_total 1",
         // worker
+        "gantry_plan_batch_size_count 1",
+        "gantry_plan_batch_size_bucket{le=\"1\"} 1",
         "gantry_step_images_total{outcome=\"built\"} 1",
         "gantry_container_phase_duration_seconds_count{phase=\"run\"} 1",
         "gantry_container_phase_duration_seconds_count{phase=\"create\"} 1",

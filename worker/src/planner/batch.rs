@@ -1,0 +1,385 @@
+//! Plans changes in batches, a group commit: every change whose message arrived while the
+//! previous batch was being written is loaded by one query and planned in one transaction, its
+//! statements sent without waiting for the other changes' answers. A burst of creations then
+//! costs one commit and a few wake-ups per batch instead of per change; a lone change is planned
+//! at once, as a batch of one.
+//!
+//! The changes of a batch share the transaction's locks, so their plans run interleaved on one
+//! connection. Each is correct under any interleaving, as it is against other transactions: it
+//! plans its change only if it is still `initializing`, and a change is started only by a
+//! conditional update from `pending` after the query that found it (see
+//! `orchestrate::start_next_changes`), so two plans that pick the same pending change start it
+//! once. The FIFO environments of a batch are locked up front, in one order (see
+//! `write_batch`). When the transaction fails, each change of the batch is written again in a transaction
+//! of its own, so one change cannot keep the others from being planned.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use gantry_shared::db::CachedStatements;
+use tokio_postgres::error::SqlState;
+
+use super::load::{self, ChangeToPlan};
+use super::{Plan, read_plan, write};
+use crate::context::Ctx;
+use crate::results::orchestrate::Queued;
+use crate::steplog::TxLog;
+
+/// Changes planned in one transaction at most. The planner's prefetch bounds a batch first.
+const MAX_BATCH: usize = 64;
+
+/// Batches written at once. One transaction keeps one PostgreSQL backend busy, and waits for
+/// its answers; a few at once use the database's cores.
+const CONCURRENT_BATCHES: usize = 4;
+
+struct Request {
+    change_id: Uuid,
+    /// The span of the message's handler: what is written for the change belongs to its trace.
+    span: tracing::Span,
+    done: oneshot::Sender<anyhow::Result<()>>,
+}
+
+impl Request {
+    fn reply(self, result: anyhow::Result<()>) {
+        // The handler stopped waiting only if its task was dropped; the message is then
+        // redelivered and the plan found already written.
+        let _ = self.done.send(result);
+    }
+}
+
+/// The handlers' side of the planning loop.
+#[derive(Clone)]
+pub struct Batcher(mpsc::UnboundedSender<Request>);
+
+impl Batcher {
+    /// The batcher, and the loop that plans what it is given; the loop ends once every clone
+    /// of the batcher is dropped and the last batch is written.
+    pub fn start(ctx: Ctx) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self(sender), run(ctx, receiver))
+    }
+
+    /// Plans the change with the next batch (a no-op for a change that is unknown or already
+    /// planned); an error means it should be tried again later.
+    pub async fn plan(&self, change_id: Uuid) -> anyhow::Result<()> {
+        let (done, answer) = oneshot::channel();
+        let request = Request {
+            change_id,
+            span: tracing::Span::current(),
+            done,
+        };
+        self.0
+            .send(request)
+            .map_err(|_| anyhow::anyhow!("the planning loop has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the planning loop dropped the change"))?
+    }
+}
+
+/// Forms a batch of what has arrived whenever a batch may start: while every slot is taken,
+/// the next batch grows.
+async fn run(ctx: Ctx, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
+    let mut batches = JoinSet::new();
+    loop {
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let Some(first) = requests.recv().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let ctx = ctx.clone();
+        batches.spawn(async move {
+            plan_batch(&ctx, batch).await;
+            drop(slot);
+        });
+        // Reaps the finished ones as it goes.
+        while batches.try_join_next().is_some() {}
+    }
+    while batches.join_next().await.is_some() {}
+}
+
+async fn plan_batch(ctx: &Ctx, batch: Vec<Request>) {
+    metrics::histogram!(gantry_shared::metrics::names::PLAN_BATCH_SIZE).record(batch.len() as f64);
+    let ids: Vec<Uuid> = batch.iter().map(|r| r.change_id).collect();
+    let loaded = async {
+        let client = ctx.pool.get().await?;
+        load::changes_to_plan(&client, &ctx.cipher, &ids).await
+    };
+    let mut changes = match loaded.await {
+        Ok(changes) => changes,
+        Err(e) => {
+            for request in batch {
+                request.reply(Err(anyhow::anyhow!("loading the changes to plan: {e:#}")));
+            }
+            return;
+        }
+    };
+    // Git is read for every change at once: the changes of one repository share its fetch.
+    let reads = join_all(batch.iter().map(|request| {
+        let change = changes.remove(&request.change_id);
+        async move {
+            let change = change?;
+            let plan = read_plan(ctx, &change).await;
+            Some(plan.map(|plan| (change, plan)))
+        }
+        .instrument(request.span.clone())
+    }))
+    .await;
+    let mut plans = Vec::with_capacity(batch.len());
+    for (request, read) in batch.into_iter().zip(reads) {
+        match read {
+            None => {
+                let _entered = request.span.enter();
+                tracing::info!(change_id = %request.change_id, "not planning a change that is unknown or already planned");
+                drop(_entered);
+                request.reply(Ok(()));
+            }
+            Some(Err(e)) => request.reply(Err(e)),
+            Some(Ok(plan)) => plans.push((request, plan)),
+        }
+    }
+    if plans.is_empty() {
+        return;
+    }
+    let written = write_batch(ctx, &plans).await;
+    match written {
+        Ok(queued) => {
+            notify(ctx, queued);
+            for (request, _) in plans {
+                request.reply(Ok(()));
+            }
+        }
+        Err(e) if plans.len() == 1 => {
+            let (request, _) = plans.pop().expect("one plan");
+            request.reply(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), changes = plans.len(), "a batch of plans failed; writing each in a transaction of its own");
+            for (request, (change, plan)) in plans {
+                let written = write_one(ctx, &change, &plan)
+                    .instrument(request.span.clone())
+                    .await;
+                request.reply(written.map(|queued| notify(ctx, queued)));
+            }
+        }
+    }
+}
+
+/// Writes every plan of the batch in one transaction.
+async fn write_batch(
+    ctx: &Ctx,
+    plans: &[(Request, (ChangeToPlan, Plan))],
+) -> anyhow::Result<Queued> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    // The FIFO environments the plans may start or free a change in, locked first and in one
+    // order: interleaved, the plans would lock them in any order, and two batches could
+    // each wait for an environment the other holds.
+    let mut fifo: Vec<Uuid> = plans
+        .iter()
+        .filter(|(_, (change, _))| !change.parallel_changes)
+        .map(|(_, (change, _))| change.environment_id)
+        .collect();
+    if !fifo.is_empty() {
+        fifo.sort_unstable();
+        fifo.dedup();
+        tx.execute_cached(
+            "SELECT 1 FROM environments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&fifo],
+        )
+        .await?;
+    }
+    let log = TxLog::default();
+    let written = join_all(plans.iter().map(|(request, (change, plan))| {
+        write(&tx, &log, change, plan).instrument(request.span.clone())
+    }))
+    .await;
+    let (queued, mut errors): (Vec<_>, Vec<_>) = written.into_iter().partition(Result::is_ok);
+    if !errors.is_empty() {
+        // The first error aborted the transaction; the plans sent after it failed only for that.
+        let cause = errors
+            .iter()
+            .position(|e| !failed_after_an_earlier_error(e))
+            .unwrap_or(0);
+        return errors.swap_remove(cause);
+    }
+    log.flush(&tx).await?;
+    tx.commit().await?;
+    Ok(queued.into_iter().map(|q| q.unwrap_or(0)).sum())
+}
+
+/// Whether a statement failed only because an earlier one had aborted its transaction.
+fn failed_after_an_earlier_error(written: &anyhow::Result<Queued>) -> bool {
+    let code = written
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::code);
+    code == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
+}
+
+/// Writes one change's plan in a transaction of its own.
+async fn write_one(ctx: &Ctx, change: &ChangeToPlan, plan: &Plan) -> anyhow::Result<Queued> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let log = TxLog::default();
+    let queued = write(&tx, &log, change, plan).await?;
+    log.flush(&tx).await?;
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// After a commit that wrote messages to the outbox, wakes the relay.
+fn notify(ctx: &Ctx, queued: Queued) {
+    if queued > 0 {
+        ctx.signal.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+    use crate::git::GitCache;
+    use gantry_shared::crypto::Cipher;
+    use gantry_shared::settings::Role;
+    use serde_json::json;
+
+    const MANIFEST: &str = "actions:
+  default: { steps: [first, pair] }
+  first: {}
+  pair: { steps: [leaf, leaf], run_as: parallel }
+  leaf: {}
+  job: { run: 'true' }
+";
+
+    /// One batch per environment mode, FIFO then parallel: grouping trees that finish while
+    /// they are planned, interleaved with a change whose root step needs a container. In the
+    /// first, the database refuses one change's plan (a test trigger): the batch's transaction
+    /// fails, every other change is still planned, and only that one is reported failed and left
+    /// `initializing` for redelivery. Every change finishes once, in `success`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_plans_each_change_once_and_a_refused_plan_holds_back_no_other() {
+        // The stack's worker plans nothing: the test hands the changes to `plan_batch` itself.
+        let mut stack = gantry_testkit::spawn_stack_with(|s| {
+            s.worker.roles = vec![Role::Runner, Role::Results];
+        })
+        .await;
+        stack.project_with_manifest(MANIFEST).await;
+        stack
+            .sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'poisoned plan'; END $$",
+            )
+            .await;
+        stack
+            .sql(
+                "CREATE TRIGGER refuse_poison BEFORE UPDATE ON changes FOR EACH ROW \
+                 WHEN (OLD.status_code = 'initializing' AND NEW.metadata ? 'poison') \
+                 EXECUTE FUNCTION refuse_poison()",
+            )
+            .await;
+        let git_cache = tempfile::tempdir().unwrap();
+        let ctx: Ctx = Arc::new(Context {
+            pool: gantry_shared::db::pool(&stack.settings.database).unwrap(),
+            cipher: Cipher::from_settings(&stack.settings.encryption).unwrap(),
+            settings: stack.settings.clone(),
+            signal: Default::default(),
+            worker_id: "batch-test".into(),
+            docker: None,
+            git: GitCache::new(git_cache.path().to_owned()),
+            images: Default::default(),
+        });
+        let create = |action: &str, metadata: serde_json::Value| {
+            let body = json!({"project_code": "demo", "environment_code": "dev",
+                "git_remote_name": "origin", "git_rev": "main", "action": action,
+                "metadata": metadata});
+            let stack = &stack;
+            async move {
+                let change = stack.post("/api/changes", body).await;
+                change["data"]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        for parallel in [false, true] {
+            stack
+                .sql(&format!(
+                    "UPDATE projects SET allow_parallel_changes = {parallel}"
+                ))
+                .await;
+            let mut changes = Vec::new();
+            for action in ["default", "default", "job", "default", "default"] {
+                changes.push(create(action, json!({})).await);
+            }
+            let poison = match parallel {
+                false => Some(create("default", json!({"poison": true})).await),
+                true => None,
+            };
+            let ids = changes.iter().chain(&poison);
+            let (requests, answers): (Vec<_>, Vec<_>) = ids
+                .map(|id| {
+                    let (done, answer) = oneshot::channel();
+                    let change_id = id.parse().unwrap();
+                    let span = tracing::Span::none();
+                    (
+                        Request {
+                            change_id,
+                            span,
+                            done,
+                        },
+                        answer,
+                    )
+                })
+                .unzip();
+            plan_batch(&ctx, requests).await;
+            let mut answers = join_all(answers).await.into_iter();
+            for change in &changes {
+                let answer = answers.next().unwrap().unwrap();
+                assert!(answer.is_ok(), "{change}: {answer:?}");
+            }
+            if let Some(poison) = &poison {
+                let refused = answers.next().unwrap().unwrap().unwrap_err();
+                // Its own transaction's error, not the batch's.
+                assert!(
+                    format!("{refused:#}").contains("poisoned plan"),
+                    "{refused:#}"
+                );
+                let document = stack.get(&format!("/api/changes/{poison}")).await;
+                assert_eq!(
+                    document["data"]["attributes"]["status_code"],
+                    "initializing"
+                );
+            }
+            for change in &changes {
+                let document = stack.wait_final(change).await;
+                assert_eq!(
+                    document["data"]["attributes"]["status_code"], "success",
+                    "{document}"
+                );
+                let log = stack.log(change).await;
+                let finished = log
+                    .iter()
+                    .filter(|l| l.starts_with("Change finished"))
+                    .count();
+                assert_eq!(finished, 1, "{change}: {log:#?}");
+            }
+        }
+        stack.stop().await;
+    }
+}
