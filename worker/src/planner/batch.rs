@@ -10,8 +10,8 @@
 //! conditional update from `pending` after the query that found it (see
 //! `orchestrate::start_next_changes`), so two plans that pick the same pending change start it
 //! once. The FIFO environments of a batch are locked up front, in one order (see
-//! `write_batch`). When the transaction fails, each change of the batch is written again in a transaction
-//! of its own, so one change cannot keep the others from being planned.
+//! `write_batch`). When the transaction fails, each change of the batch is written again in a
+//! transaction of its own, so one change cannot keep the others from being planned.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -146,9 +146,9 @@ async fn plan_batch(ctx: &Ctx, batch: Vec<Request>) {
     for (request, read) in batch.into_iter().zip(reads) {
         match read {
             None => {
-                let _entered = request.span.enter();
-                tracing::info!(change_id = %request.change_id, "not planning a change that is unknown or already planned");
-                drop(_entered);
+                request.span.in_scope(|| {
+                    tracing::info!(change_id = %request.change_id, "not planning a change that is unknown or already planned");
+                });
                 request.reply(Ok(()));
             }
             Some(Err(e)) => request.reply(Err(e)),
@@ -172,17 +172,18 @@ async fn plan_batch(ctx: &Ctx, batch: Vec<Request>) {
         }
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), changes = plans.len(), "a batch of plans failed; writing each in a transaction of its own");
-            for (request, (change, plan)) in plans {
-                let written = write_one(ctx, &change, &plan)
-                    .instrument(request.span.clone())
-                    .await;
+            let mut written = Vec::with_capacity(plans.len());
+            for plan in &plans {
+                written.push(write_batch(ctx, std::slice::from_ref(plan)).await);
+            }
+            for ((request, _), written) in plans.into_iter().zip(written) {
                 request.reply(written.map(|queued| notify(ctx, queued)));
             }
         }
     }
 }
 
-/// Writes every plan of the batch in one transaction.
+/// Writes every plan of the batch in one transaction, each in its message's span.
 async fn write_batch(
     ctx: &Ctx,
     plans: &[(Request, (ChangeToPlan, Plan))],
@@ -211,39 +212,33 @@ async fn write_batch(
         write(&tx, &log, change, plan).instrument(request.span.clone())
     }))
     .await;
-    let (queued, mut errors): (Vec<_>, Vec<_>) = written.into_iter().partition(Result::is_ok);
+    let mut queued = 0;
+    let mut errors = Vec::new();
+    for result in written {
+        match result {
+            Ok(q) => queued += q,
+            Err(e) => errors.push(e),
+        }
+    }
     if !errors.is_empty() {
         // The first error aborted the transaction; the plans sent after it failed only for that.
         let cause = errors
             .iter()
             .position(|e| !failed_after_an_earlier_error(e))
             .unwrap_or(0);
-        return errors.swap_remove(cause);
+        return Err(errors.swap_remove(cause));
     }
     log.flush(&tx).await?;
     tx.commit().await?;
-    Ok(queued.into_iter().map(|q| q.unwrap_or(0)).sum())
+    Ok(queued)
 }
 
 /// Whether a statement failed only because an earlier one had aborted its transaction.
-fn failed_after_an_earlier_error(written: &anyhow::Result<Queued>) -> bool {
-    let code = written
-        .as_ref()
-        .err()
-        .and_then(|e| e.downcast_ref::<tokio_postgres::Error>())
+fn failed_after_an_earlier_error(e: &anyhow::Error) -> bool {
+    let code = e
+        .downcast_ref::<tokio_postgres::Error>()
         .and_then(tokio_postgres::Error::code);
     code == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
-}
-
-/// Writes one change's plan in a transaction of its own.
-async fn write_one(ctx: &Ctx, change: &ChangeToPlan, plan: &Plan) -> anyhow::Result<Queued> {
-    let mut client = ctx.pool.get().await?;
-    let tx = client.transaction().await?;
-    let log = TxLog::default();
-    let queued = write(&tx, &log, change, plan).await?;
-    log.flush(&tx).await?;
-    tx.commit().await?;
-    Ok(queued)
 }
 
 /// After a commit that wrote messages to the outbox, wakes the relay.
