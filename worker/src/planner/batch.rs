@@ -255,6 +255,7 @@ mod tests {
     use crate::git::GitCache;
     use gantry_shared::crypto::Cipher;
     use gantry_shared::settings::Role;
+    use gantry_testkit::TestStack;
     use serde_json::json;
 
     const MANIFEST: &str = "actions:
@@ -265,14 +266,10 @@ mod tests {
   job: { run: 'true' }
 ";
 
-    /// One batch per environment mode, FIFO then parallel: grouping trees that finish while
-    /// they are planned, interleaved with a change whose root step needs a container. In the
-    /// first, the database refuses one change's plan (a test trigger): the batch's transaction
-    /// fails, every other change is still planned, and only that one is reported failed and left
-    /// `initializing` for redelivery. Every change finishes once, in `success`.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_plans_each_change_once_and_a_refused_plan_holds_back_no_other() {
-        // The stack's worker plans nothing: the test hands the changes to `plan_batch` itself.
+    /// A stack whose worker plans nothing (the tests hand changes to the batcher's functions),
+    /// with the project of [`MANIFEST`], a trigger that refuses to plan a change whose metadata
+    /// has `poison`, and a planner's context over the stack's database.
+    async fn setup() -> (TestStack, Ctx, tempfile::TempDir) {
         let mut stack = gantry_testkit::spawn_stack_with(|s| {
             s.worker.roles = vec![Role::Runner, Role::Results];
         })
@@ -302,16 +299,37 @@ mod tests {
             git: GitCache::new(git_cache.path().to_owned()),
             images: Default::default(),
         });
-        let create = |action: &str, metadata: serde_json::Value| {
-            let body = json!({"project_code": "demo", "environment_code": "dev",
-                "git_remote_name": "origin", "git_rev": "main", "action": action,
-                "metadata": metadata});
-            let stack = &stack;
-            async move {
-                let change = stack.post("/api/changes", body).await;
-                change["data"]["id"].as_str().unwrap().to_owned()
-            }
+        (stack, ctx, git_cache)
+    }
+
+    /// A request for the change outside any trace, and where its answer arrives.
+    fn request(change_id: Uuid) -> (Request, oneshot::Receiver<anyhow::Result<()>>) {
+        let (done, answer) = oneshot::channel();
+        let span = tracing::Span::none();
+        let request = Request {
+            change_id,
+            span,
+            done,
         };
+        (request, answer)
+    }
+
+    async fn create(stack: &TestStack, action: &str, metadata: serde_json::Value) -> String {
+        let body = json!({"project_code": "demo", "environment_code": "dev",
+            "git_remote_name": "origin", "git_rev": "main", "action": action,
+            "metadata": metadata});
+        let change = stack.post("/api/changes", body).await;
+        change["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// One batch per environment mode, FIFO then parallel: grouping trees that finish while
+    /// they are planned, interleaved with a change whose root step needs a container. In the
+    /// first, the database refuses one change's plan (a test trigger): the batch's transaction
+    /// fails, every other change is still planned, and only that one is reported failed and left
+    /// `initializing` for redelivery. Every change finishes once, in `success`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_plans_each_change_once_and_a_refused_plan_holds_back_no_other() {
+        let (stack, ctx, _git_cache) = setup().await;
         for parallel in [false, true] {
             stack
                 .sql(&format!(
@@ -320,28 +338,15 @@ mod tests {
                 .await;
             let mut changes = Vec::new();
             for action in ["default", "default", "job", "default", "default"] {
-                changes.push(create(action, json!({})).await);
+                changes.push(create(&stack, action, json!({})).await);
             }
             let poison = match parallel {
-                false => Some(create("default", json!({"poison": true})).await),
+                false => Some(create(&stack, "default", json!({"poison": true})).await),
                 true => None,
             };
             let ids = changes.iter().chain(&poison);
-            let (requests, answers): (Vec<_>, Vec<_>) = ids
-                .map(|id| {
-                    let (done, answer) = oneshot::channel();
-                    let change_id = id.parse().unwrap();
-                    let span = tracing::Span::none();
-                    (
-                        Request {
-                            change_id,
-                            span,
-                            done,
-                        },
-                        answer,
-                    )
-                })
-                .unzip();
+            let (requests, answers): (Vec<_>, Vec<_>) =
+                ids.map(|id| request(id.parse().unwrap())).unzip();
             plan_batch(&ctx, requests).await;
             let mut answers = join_all(answers).await.into_iter();
             for change in &changes {
@@ -374,6 +379,42 @@ mod tests {
                     .count();
                 assert_eq!(finished, 1, "{change}: {log:#?}");
             }
+        }
+        stack.stop().await;
+    }
+
+    /// The transaction of a batch that one refused plan failed reports that plan's error, not
+    /// the "transaction is aborted" of the plans around it (the change before it, whose later
+    /// statements went out after the refusal, fails with that too), and writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_reports_the_refused_plan_and_writes_nothing() {
+        let (stack, ctx, _git_cache) = setup().await;
+        let mut ids: Vec<Uuid> = Vec::new();
+        for metadata in [json!({}), json!({"poison": true}), json!({}), json!({})] {
+            ids.push(create(&stack, "default", metadata).await.parse().unwrap());
+        }
+        let client = ctx.pool.get().await.unwrap();
+        let mut changes = load::changes_to_plan(&client, &ctx.cipher, &ids)
+            .await
+            .unwrap();
+        drop(client);
+        let mut plans = Vec::new();
+        for &change_id in &ids {
+            let change = changes.remove(&change_id).unwrap();
+            let plan = read_plan(&ctx, &change).await.unwrap();
+            plans.push((request(change_id).0, (change, plan)));
+        }
+        let refused = write_batch(&ctx, &plans).await.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("poisoned plan"),
+            "{refused:#}"
+        );
+        for id in &ids {
+            let document = stack.get(&format!("/api/changes/{id}")).await;
+            assert_eq!(
+                document["data"]["attributes"]["status_code"],
+                "initializing"
+            );
         }
         stack.stop().await;
     }
