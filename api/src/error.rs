@@ -11,6 +11,7 @@ use gantry_shared::crypto::CryptoError;
 use gantry_shared::db::{self, DbErrorKind};
 use gantry_shared::secrets::SecretError;
 use gantry_shared::store::StoreError;
+use gantry_shared::transitions::TransitionError;
 use serde::Serialize;
 
 use crate::jsonapi::MEDIA_TYPE;
@@ -295,6 +296,21 @@ impl<T> Context<T> for Result<T, SecretError> {
 impl<T> Context<T> for Result<T, CryptoError> {
     fn context(self, doing: &'static str) -> Result<T, ApiError> {
         self.map_err(|e| ApiError::undecryptable("data", e, doing))
+    }
+}
+
+impl<T> Context<T> for Result<T, TransitionError> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            TransitionError::Refused(refused) => ApiError::Unprocessable(Problem {
+                detail: refused.to_string(),
+                source: None,
+            }),
+            TransitionError::Moved(what) => ApiError::Conflict(format!(
+                "{what} changed while this request was handled; try again"
+            )),
+            TransitionError::Db(db) => from_db(db, doing),
+        })
     }
 }
 

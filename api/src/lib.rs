@@ -6,6 +6,8 @@
 //! * `error` — the one error type of the HTTP boundary, rendered as JSON:API errors (opaque 5xx).
 //! * `body`, `query`, `jsonapi` — request bodies (size, depth, unknown fields), query strings
 //!   (filters, sort, paging) and response documents.
+//! * `follow` — live logs (SSE): one `LISTEN` connection and a shared reader per followed
+//!   change.
 //! * `domain` — validated request values (names, Git remote URLs, revisions, actions).
 //! * `routes` — one module per resource, one file per operation, each with its own SQL.
 //! * `audit` — the append-only `events` rows: `audit::commit` records one and commits every
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod body;
 pub mod domain;
 pub mod error;
+pub mod follow;
 pub mod jsonapi;
 pub mod migrate;
 pub mod query;

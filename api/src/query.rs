@@ -14,10 +14,12 @@ pub struct ListSpec {
     pub filters: &'static [&'static str],
     pub sorts: &'static [&'static str],
     pub includes: &'static [&'static str],
+    /// Supported boolean parameters, e.g. `follow` (`true` or `false`).
+    pub flags: &'static [&'static str],
 }
 
 impl ListSpec {
-    /// A plain paged list: no filters, sorts or includes.
+    /// A plain paged list: no filters, sorts, includes or flags.
     pub const fn paged(default_limit: i64, max_limit: i64) -> Self {
         Self {
             default_limit,
@@ -25,6 +27,7 @@ impl ListSpec {
             filters: &[],
             sorts: &[],
             includes: &[],
+            flags: &[],
         }
     }
 }
@@ -38,6 +41,8 @@ pub struct ListQuery {
     /// `(key inside filter[…], value)` in request order.
     pub filters: Vec<(String, String)>,
     pub include: Vec<String>,
+    /// The flags given as `true`.
+    pub flags: Vec<String>,
     pairs: Vec<(String, String)>,
 }
 
@@ -75,6 +80,16 @@ impl ListQuery {
             "limit" => self.limit = parse_limit(value, spec.max_limit)?,
             PAGE_AFTER => self.after = Some(value.to_owned()),
             "sort" if !spec.sorts.is_empty() => self.sort = Some(one_of(key, value, spec.sorts)?),
+            flag if spec.flags.contains(&flag) => match value {
+                "true" => self.flags.push(flag.to_owned()),
+                "false" => {}
+                _ => {
+                    return Err(ApiError::bad_parameter(
+                        key,
+                        format!("`{key}` must be `true` or `false`, got `{value}`"),
+                    ));
+                }
+            },
             "include" if !spec.includes.is_empty() => {
                 self.include = value
                     .split(',')
@@ -111,6 +126,11 @@ impl ListQuery {
         pairs.push((PAGE_AFTER, cursor));
         let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!("{path}?{encoded}")
+    }
+
+    /// Whether the flag was given as `true`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
     }
 
     /// Fetching `limit + 1` rows tells whether a next page exists.

@@ -9,7 +9,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
-    properties, secrets, steps,
+    properties, secrets, settings, steps,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -55,6 +55,24 @@ fn project_routes(cfg: &mut ServiceConfig) {
             .route(delete().to(environments::delete_environment)),
     )
     .service(
+        resource("/projects/{project}/settings")
+            .route(get().to(settings::show_project_settings))
+            .route(patch().to(settings::update_project_settings)),
+    )
+    .service(
+        resource("/projects/{project}/settings/versions")
+            .route(get().to(settings::list_project_settings_versions)),
+    )
+    .service(
+        resource("/projects/{project}/environments/{environment}/settings")
+            .route(get().to(settings::show_environment_settings))
+            .route(patch().to(settings::update_environment_settings)),
+    )
+    .service(
+        resource("/projects/{project}/environments/{environment}/settings/versions")
+            .route(get().to(settings::list_environment_settings_versions)),
+    )
+    .service(
         resource("/projects/{project}/git_remotes")
             .route(get().to(git_remotes::list_git_remotes))
             .route(post().to(git_remotes::create_git_remote)),
@@ -85,10 +103,16 @@ fn change_routes(cfg: &mut ServiceConfig) {
             .route(get().to(changes::list_changes))
             .route(post().to(changes::create_change)),
     )
-    .service(resource("/changes/{id}").route(get().to(changes::show_change)))
+    .service(
+        resource("/changes/{id}")
+            .route(get().to(changes::show_change))
+            .route(delete().to(changes::cancel_change)),
+    )
+    .service(resource("/changes/{id}/retry").route(post().to(changes::retry_change)))
     .service(resource("/changes/{id}/properties").route(get().to(changes::show_change_properties)))
     .service(resource("/changes/{id}/log_lines").route(get().to(log_lines::list_change_log_lines)))
     .service(resource("/steps/{id}").route(get().to(steps::show_step)))
+    .service(resource("/steps/{id}/continue").route(post().to(steps::continue_step)))
     .service(resource("/steps/{id}/log_lines").route(get().to(log_lines::list_step_log_lines)));
 }
 

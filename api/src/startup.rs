@@ -25,6 +25,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     amqp: AmqpSettings,
+    /// The database, for the log followers' `LISTEN` connection.
+    database: tokio_postgres::Config,
 }
 
 impl Application {
@@ -32,6 +34,7 @@ impl Application {
     /// database is connected lazily, so the API starts (and reports not ready) while it is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = db::pool(&settings.database).context("creating the database pool")?;
+        let database = db::config(&settings.database).context("reading the database URL")?;
         let cipher =
             Cipher::from_settings(&settings.encryption).context("loading the encryption keys")?;
         let address = format!("{}:{}", settings.api.host, settings.api.port);
@@ -44,7 +47,7 @@ impl Application {
         let state = web::Data::new(AppState::new(
             pool,
             cipher,
-            settings.api.clone(),
+            &settings,
             OutboxSignal::default(),
             scrape,
         ));
@@ -55,6 +58,7 @@ impl Application {
             server,
             state,
             amqp: settings.amqp,
+            database,
         })
     }
 
@@ -62,8 +66,8 @@ impl Application {
         self.port
     }
 
-    /// Serves requests and relays the outbox until `shutdown` is cancelled, then lets in-flight
-    /// requests finish and stops the relay.
+    /// Serves requests, relays the outbox and listens for log lines until `shutdown` is
+    /// cancelled, then lets in-flight requests finish and stops the relay and the listener.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let relay_stop = CancellationToken::new();
         let relay = tokio::spawn(outbox::run_relay(
@@ -72,6 +76,12 @@ impl Application {
             self.state.outbox.clone(),
             relay_stop.clone(),
         ));
+        let listener = tokio::spawn(
+            self.state
+                .logs
+                .clone()
+                .listen(self.database, relay_stop.clone()),
+        );
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             shutdown.cancelled().await;
@@ -81,6 +91,7 @@ impl Application {
         stopper.abort();
         relay_stop.cancel();
         relay.await.context("stopping the outbox relay")?;
+        listener.await.context("stopping the log listener")?;
         served
     }
 }

@@ -1,11 +1,13 @@
 //! What every request handler shares: the database pool, the cipher, the API settings, the
-//! wake-up signal of this process's outbox relay and the metrics renderer. No other process-wide state exists.
+//! wake-up signal of this process's outbox relay, the metrics renderer and the log followers'
+//! hub. No other process-wide state exists.
 
 use deadpool_postgres::{Client, Pool};
 use gantry_shared::crypto::Cipher;
 use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::OutboxSignal;
-use gantry_shared::settings::ApiSettings;
+use gantry_shared::project_settings::EffectiveSettings;
+use gantry_shared::settings::{ApiSettings, Settings};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
@@ -15,9 +17,14 @@ pub struct AppState {
     pub pool: Pool,
     pub cipher: Cipher,
     pub api: ApiSettings,
+    /// The server's defaults under project and environment settings (the configuration's worker
+    /// section), for the effective settings the API shows.
+    pub defaults: EffectiveSettings,
     pub outbox: OutboxSignal,
     /// Renders `/metrics`.
     pub scrape: Scrape,
+    /// Live log followers of this process (SSE).
+    pub logs: std::sync::Arc<crate::follow::LogHub>,
     /// SHA-256 of the configured admin token: presented tokens are hashed and compared in
     /// constant time, so neither the length nor a prefix of the token leaks through timing.
     pub admin_token_digest: [u8; 32],
@@ -27,15 +34,18 @@ impl AppState {
     pub fn new(
         pool: Pool,
         cipher: Cipher,
-        api: ApiSettings,
+        settings: &Settings,
         outbox: OutboxSignal,
         scrape: Scrape,
     ) -> Self {
+        let api = settings.api.clone();
         let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
         Self {
+            logs: std::sync::Arc::new(crate::follow::LogHub::new(pool.clone())),
             pool,
             cipher,
             api,
+            defaults: EffectiveSettings::defaults(&settings.worker),
             outbox,
             scrape,
             admin_token_digest,

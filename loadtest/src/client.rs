@@ -109,6 +109,13 @@ impl Api {
             .await
     }
 
+    /// Updates a resource from its attributes (200 expected).
+    pub async fn patch(&self, path: &str, attributes: Value) -> anyhow::Result<Value> {
+        let body = json!({"data": {"attributes": attributes}});
+        self.expect(reqwest::Method::PATCH, path, Some(&body), 200)
+            .await
+    }
+
     /// Every resource of a list, following its `links.next`.
     pub async fn list_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();

@@ -61,11 +61,18 @@ impl Fixture {
         let project = api
             .post(
                 "/api/projects",
-                json!({"code": code, "name": format!("Loadtest {scenario}"),
-                       "allow_parallel_changes": parallel}),
+                json!({"code": code, "name": format!("Loadtest {scenario}")}),
             )
             .await
             .context("creating the bench project")?;
+        if parallel {
+            api.patch(
+                &format!("/api/projects/{code}/settings"),
+                json!({"data": {"allow_parallel_changes": true}}),
+            )
+            .await
+            .context("allowing parallel changes")?;
+        }
         api.post(
             &format!("/api/projects/{code}/environments"),
             json!({"code": ENVIRONMENT, "name": "Bench"}),

@@ -10,7 +10,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::ExposeSecret;
 
-use crate::messages::{DEAD_LETTER_EXCHANGE, EXCHANGE, Queue};
+use crate::messages::{CONTROL_EXCHANGE, DEAD_LETTER_EXCHANGE, EXCHANGE, Queue};
 use crate::settings::AmqpSettings;
 
 pub use lapin::Error as AmqpError;
@@ -34,6 +34,9 @@ impl Topology {
     }
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}{DEAD_LETTER_EXCHANGE}", self.prefix)
+    }
+    pub fn control_exchange(&self) -> String {
+        format!("{}{CONTROL_EXCHANGE}", self.prefix)
     }
     pub fn queue(&self, queue: Queue) -> String {
         format!("{}{}", self.prefix, queue.name())
@@ -63,8 +66,8 @@ fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
-/// Declares the exchange, the dead-letter exchange and every queue with its dead-letter queue.
-/// Idempotent: every process declares on connect.
+/// Declares the exchange, the dead-letter exchange, the control (broadcast) exchange and every
+/// queue with its dead-letter queue. Idempotent: every process declares on connect.
 pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpError> {
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -82,6 +85,14 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpE
         .exchange_declare(
             topology.dead_letter_exchange().into(),
             ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            topology.control_exchange().into(),
+            ExchangeKind::Fanout,
             durable,
             FieldTable::default(),
         )
@@ -163,6 +174,12 @@ pub async fn delete_topology(channel: &Channel, topology: &Topology) -> Result<(
         .await?;
     channel
         .exchange_delete(
+            topology.control_exchange().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    channel
+        .exchange_delete(
             topology.dead_letter_exchange().into(),
             ExchangeDeleteOptions::default(),
         )
@@ -175,8 +192,10 @@ pub struct Publisher {
     topology: Topology,
 }
 
-/// One message ready to publish: the routing key (a queue name), the body and its headers.
+/// One message ready to publish: a broadcast or a work message with its routing key (a queue
+/// name), the body and its headers.
 pub struct Outgoing<'a> {
+    pub broadcast: bool,
     pub routing_key: &'a str,
     pub payload: &'a [u8],
     pub headers: &'a serde_json::Map<String, serde_json::Value>,
@@ -200,8 +219,9 @@ impl Publisher {
         Ok(Self { channel, topology })
     }
 
-    /// Publishes every message persistent and `mandatory` (an unroutable message comes back
-    /// instead of vanishing) and returns only when the broker confirmed all of them.
+    /// Publishes every work message persistent and `mandatory` (an unroutable message comes back
+    /// instead of vanishing), every broadcast to whoever listens (no worker, no one to tell), and
+    /// returns only when the broker confirmed all of them.
     pub async fn publish_all(&self, batch: &[Outgoing<'_>]) -> Result<(), PublishError> {
         let mut confirms = Vec::with_capacity(batch.len());
         for message in batch {
@@ -209,13 +229,17 @@ impl Publisher {
                 .with_delivery_mode(2)
                 .with_content_type(ShortString::from("application/json"))
                 .with_headers(headers_table(message.headers));
+            let exchange = match message.broadcast {
+                true => self.topology.control_exchange(),
+                false => self.topology.exchange(),
+            };
             let confirm = self
                 .channel
                 .basic_publish(
-                    self.topology.exchange().into(),
+                    exchange.into(),
                     message.routing_key.into(),
                     BasicPublishOptions {
-                        mandatory: true,
+                        mandatory: !message.broadcast,
                         ..Default::default()
                     },
                     message.payload,

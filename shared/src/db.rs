@@ -22,12 +22,22 @@ pub fn pool(settings: &DatabaseSettings) -> Result<Pool, PoolError> {
     pool_for_url(settings.url.expose_secret(), settings.pool_size)
 }
 
-pub fn pool_for_url(url: &str, size: usize) -> Result<Pool, PoolError> {
+/// The connection settings of the configured database, for a connection of its own (a `LISTEN`).
+pub fn config(settings: &DatabaseSettings) -> Result<tokio_postgres::Config, PoolError> {
+    config_for_url(settings.url.expose_secret())
+}
+
+fn config_for_url(url: &str) -> Result<tokio_postgres::Config, PoolError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| PoolError(e.to_string()))?;
     config.connect_timeout(Duration::from_secs(5));
     config.application_name("gantry");
+    Ok(config)
+}
+
+pub fn pool_for_url(url: &str, size: usize) -> Result<Pool, PoolError> {
+    let config = config_for_url(url)?;
     let manager = Manager::from_config(
         config,
         NoTls,

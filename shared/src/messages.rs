@@ -12,6 +12,8 @@ use crate::crypto::{Cipher, CryptoError, step_result_aad};
 pub const EXCHANGE: &str = "gantry";
 /// Where messages that exceeded their delivery limit go.
 pub const DEAD_LETTER_EXCHANGE: &str = "gantry.dlx";
+/// The fanout exchange of broadcasts: every worker binds a queue of its own to it.
+pub const CONTROL_EXCHANGE: &str = "gantry.control";
 
 /// The three work queues; the routing key of each is its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,14 +46,35 @@ pub enum Message {
     RunStepV1 { change_id: Uuid, step_id: Uuid },
     /// A step attempt finished: apply its outcome.
     StepResultV1(StepOutcome),
+    /// A step reached a final status outside the results role (a wait step was continued): roll
+    /// its parent or the change up.
+    RollUpV1 { change_id: Uuid, step_id: Uuid },
+    /// A change left its environment (it was cancelled): start what may start there now.
+    StartNextChangesV1 { environment_id: Uuid },
+    /// Broadcast: a change was cancelled; whichever worker runs one of its steps kills the
+    /// container and drops the attempt.
+    StopChangeV1 { change_id: Uuid },
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// To one consumer of a work queue, through the direct exchange (persistent, `mandatory`).
+    Queue(Queue),
+    /// To every worker, through [`CONTROL_EXCHANGE`]: only for what a worker that is not there
+    /// has no use for (its containers are gone with it).
+    Broadcast,
 }
 
 impl Message {
-    pub fn queue(&self) -> Queue {
+    pub fn route(&self) -> Route {
         match self {
-            Message::PlanChangeV1 { .. } => Queue::Changes,
-            Message::RunStepV1 { .. } => Queue::Steps,
-            Message::StepResultV1(_) => Queue::Results,
+            Message::PlanChangeV1 { .. } | Message::StartNextChangesV1 { .. } => {
+                Route::Queue(Queue::Changes)
+            }
+            Message::RunStepV1 { .. } => Route::Queue(Queue::Steps),
+            Message::StepResultV1(_) | Message::RollUpV1 { .. } => Route::Queue(Queue::Results),
+            Message::StopChangeV1 { .. } => Route::Broadcast,
         }
     }
 }
@@ -178,7 +201,13 @@ mod tests {
         let json = serde_json::to_value(Message::PlanChangeV1 { change_id: id }).unwrap();
         assert_eq!(json["type"], "plan_change_v1");
         let back: Message = serde_json::from_value(json).unwrap();
-        assert_eq!(back.queue(), Queue::Changes);
+        assert_eq!(back.route(), Route::Queue(Queue::Changes));
+        let stop = Message::StopChangeV1 { change_id: id };
+        assert_eq!(
+            serde_json::to_value(&stop).unwrap()["type"],
+            "stop_change_v1"
+        );
+        assert_eq!(stop.route(), Route::Broadcast);
     }
 
     #[test]

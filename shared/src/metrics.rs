@@ -39,6 +39,10 @@ pub mod names {
     pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
     pub const PROTOCOL_COPIES: &str = "gantry_step_protocol_copies_total";
     pub const SCRAPE_ERRORS: &str = "gantry_metrics_scrape_errors_total";
+    pub const PROCESS_CPU_SECONDS: &str = "gantry_process_cpu_seconds";
+    pub const LOG_FOLLOWERS: &str = "gantry_log_followers";
+    pub const LOG_FOLLOW_QUERIES: &str = "gantry_log_follow_queries_total";
+    pub const LOG_FOLLOW_LINES: &str = "gantry_log_follow_lines_total";
 }
 
 /// Histogram buckets in seconds: from a fast API request to a long container run.
@@ -131,6 +135,32 @@ fn describe() {
         SCRAPE_ERRORS,
         "Gauge sources that failed during a scrape, by source"
     );
+    describe_gauge!(
+        PROCESS_CPU_SECONDS,
+        Unit::Seconds,
+        "CPU time this process has used, user and system"
+    );
+    describe_gauge!(LOG_FOLLOWERS, "Clients following a log (SSE) on this api");
+    describe_counter!(
+        LOG_FOLLOW_QUERIES,
+        "Queries made for log followers, by kind (feed: one per change and wake-up, shared by its followers; catch_up: a follower reading what it missed)"
+    );
+    describe_counter!(
+        LOG_FOLLOW_LINES,
+        "Log lines sent to followers (each line counted once per follower)"
+    );
+}
+
+/// The CPU time (user + system) this process used, from `/proc/self/stat`, in seconds: its
+/// 14th and 15th fields count clock ticks of `USER_HZ`, which Linux fixes at 100 for user space.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -171,6 +201,9 @@ impl Scrape {
         if !broker_ok {
             // Reopened on the next scrape.
             *self.broker.lock().await = None;
+        }
+        if let Some(seconds) = process_cpu_seconds() {
+            metrics::gauge!(names::PROCESS_CPU_SECONDS).set(seconds);
         }
         self.handle.run_upkeep();
         self.handle.render()
@@ -238,6 +271,19 @@ impl Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_cpu_time_grows_while_the_process_computes() {
+        let before = process_cpu_seconds().expect("/proc/self/stat is readable");
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let after = process_cpu_seconds().unwrap();
+        assert!(after - before >= 0.1, "{before} -> {after}");
+    }
 
     #[test]
     fn recorded_series_are_rendered_with_their_labels() {

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, Outgoing, Publisher, Topology};
-use crate::messages::{EXCHANGE, Message};
+use crate::messages::{CONTROL_EXCHANGE, EXCHANGE, Message, Route};
 use crate::settings::AmqpSettings;
 
 /// Rows published per transaction.
@@ -45,9 +45,13 @@ pub struct OutboxRow {
 
 impl OutboxRow {
     pub fn of(message: &Message) -> Self {
+        let (exchange, routing_key) = match message.route() {
+            Route::Queue(queue) => (EXCHANGE, queue.name()),
+            Route::Broadcast => (CONTROL_EXCHANGE, ""),
+        };
         Self {
-            exchange: EXCHANGE,
-            routing_key: message.queue().name(),
+            exchange,
+            routing_key,
             payload: serde_json::to_vec(message).expect("messages always serialise"),
             headers: serde_json::Value::Object(crate::telemetry::current_trace_headers()),
         }
@@ -157,7 +161,7 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
     let tx = client.transaction().await.map_err(|e| db(&e))?;
     let rows = tx
         .query_cached(
-            "SELECT id, routing_key, payload, headers FROM outbox WHERE published_at IS NULL \
+            "SELECT id, routing_key, payload, headers, exchange FROM outbox WHERE published_at IS NULL \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             &[&BATCH],
         )
@@ -178,8 +182,13 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
                 .unwrap_or_default()
         })
         .collect();
+    let broadcasts: Vec<bool> = rows
+        .iter()
+        .map(|r| r.get::<_, &str>(4) == CONTROL_EXCHANGE)
+        .collect();
     let batch: Vec<Outgoing<'_>> = (0..rows.len())
         .map(|i| Outgoing {
+            broadcast: broadcasts[i],
             routing_key: &keys[i],
             payload: &payloads[i],
             headers: &headers[i],

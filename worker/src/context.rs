@@ -1,5 +1,5 @@
 //! What every role's handlers share: pool, cipher, settings, the outbox wake-up, this worker's
-//! identity and (for the runner role) the Docker client.
+//! identity, (for the runner role) the Docker client and the steps it runs.
 
 use std::sync::Arc;
 
@@ -7,12 +7,15 @@ use bollard::Docker;
 use deadpool_postgres::Pool;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::outbox::OutboxSignal;
+use gantry_shared::project_settings::EffectiveSettings;
 use gantry_shared::settings::Settings;
 
 pub struct Context {
     pub pool: Pool,
     pub cipher: Cipher,
     pub settings: Settings,
+    /// The defaults under project and environment settings (the worker section of `settings`).
+    pub step_defaults: EffectiveSettings,
     pub signal: OutboxSignal,
     /// Unique per process: the lease owner written on claimed steps.
     pub worker_id: String,
@@ -20,6 +23,8 @@ pub struct Context {
     pub git: crate::git::GitCache,
     /// What the runner role knows about step images.
     pub images: crate::runner::ImageCache,
+    /// The steps this worker runs, to stop those of a cancelled change.
+    pub running: Arc<crate::runner::RunningSteps>,
 }
 
 pub type Ctx = Arc<Context>;

@@ -8,13 +8,15 @@
 //!   versioning, step status, children, parent and change roll-up (`results::orchestrate`).
 //!
 //! `consume` is the one consume loop (reconnects, bounded concurrency, the only place that acks);
-//! `reaper` re-queues steps whose lease expired; `steplog` batches log lines into PostgreSQL,
+//! `control` receives broadcasts (stop a cancelled change's containers); `reaper` re-queues
+//! steps whose lease expired; `steplog` batches log lines into PostgreSQL,
 //! masked by `mask` (a step's secret values never reach a stored line);
 //! `git` is the mirror cache shared by the planner and the runner; `ops` serves `/metrics` and
 //! `/health`.
 
 pub mod consume;
 pub mod context;
+pub mod control;
 pub mod git;
 pub mod mask;
 pub mod ops;

@@ -4,6 +4,7 @@
 use gantry_shared::db::CachedStatements;
 use std::time::Duration;
 
+use gantry_shared::logs::TxLog;
 use gantry_shared::metrics::names;
 use gantry_shared::telemetry;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +13,6 @@ use uuid::Uuid;
 
 use crate::context::Ctx;
 use crate::results::{orchestrate, retry, rows};
-use crate::steplog::TxLog;
 
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.reaper_interval_seconds.max(1));
@@ -85,5 +85,6 @@ async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<
     orchestrate::drive(&tx, &log, &change.manifest()?, work).await?;
     log.flush(&tx).await?;
     tx.commit().await?;
+    log.notify(&client).await;
     Ok(true)
 }

@@ -6,6 +6,7 @@ use gantry_shared::crypto::Cipher;
 use gantry_shared::messages::{Message, Queue};
 use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::{self, OutboxSignal};
+use gantry_shared::project_settings::EffectiveSettings;
 use gantry_shared::settings::{Role, Settings};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -46,12 +47,14 @@ impl Worker {
         let ctx = Arc::new(Context {
             pool,
             cipher,
+            step_defaults: EffectiveSettings::defaults(&settings.worker),
             settings,
             signal: OutboxSignal::default(),
             worker_id,
             docker,
             git,
             images: Default::default(),
+            running: Default::default(),
         });
         Ok(Self { ctx, ops, ops_port })
     }
@@ -89,6 +92,9 @@ impl Worker {
             shutdown.clone(),
         ));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
+        if ctx.settings.worker.roles.contains(&Role::Runner) {
+            tasks.spawn(crate::control::run(ctx.clone(), shutdown.clone()));
+        }
         // Its loop ends when the consumers, which hold the other clones, have stopped.
         let (plans, planning) = crate::planner::Batcher::start(ctx.clone());
         tasks.spawn(planning);
@@ -132,8 +138,20 @@ async fn dispatch(
 ) -> Disposition {
     match message {
         Message::PlanChangeV1 { change_id } => crate::planner::handle(&plans, change_id).await,
-        Message::RunStepV1 { step_id, .. } => crate::runner::handle(ctx, step_id, ack).await,
+        Message::StartNextChangesV1 { environment_id } => {
+            crate::planner::start_next(&ctx, environment_id).await
+        }
+        Message::RunStepV1 { change_id, step_id } => {
+            crate::runner::handle(ctx, change_id, step_id, ack).await
+        }
         Message::StepResultV1(outcome) => crate::results::handle_outcome(ctx, outcome).await,
+        Message::RollUpV1 { change_id, step_id } => {
+            crate::results::handle_roll_up(ctx, change_id, step_id).await
+        }
+        Message::StopChangeV1 { .. } => {
+            tracing::warn!("dead-lettering a broadcast that arrived on a work queue");
+            Disposition::DeadLetter
+        }
     }
 }
 

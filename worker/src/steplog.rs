@@ -6,13 +6,13 @@
 //! and, reassembled into whole lines by [`Output`], the container's output), so no secret value
 //! of the step is ever stored.
 
-use gantry_shared::db::CachedStatements;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Pool};
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use gantry_shared::logs::{self, Line};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -22,28 +22,7 @@ use crate::mask::Masker;
 const BATCH_LINES: usize = 500;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    System,
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::System => "system",
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-struct Line {
-    at: DateTime<Utc>,
-    stream: Stream,
-    text: String,
-}
+pub use gantry_shared::logs::Stream;
 
 /// Masks lines and hands them to the batch writer.
 #[derive(Clone)]
@@ -191,16 +170,6 @@ fn emit(sink: &Sink, stream: Stream, bytes: &[u8], max_line: usize) {
     }
 }
 
-/// PostgreSQL text cannot hold NUL; everything else is kept as produced. Applied once, where
-/// every line enters the database.
-fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}").into()
-    } else {
-        text.into()
-    }
-}
-
 async fn write_batches(
     pool: Pool,
     change_id: Uuid,
@@ -263,7 +232,9 @@ fn cap(
     kept
 }
 
-/// Inserts a batch of the writer's lines in one statement.
+/// Inserts a batch of the writer's lines in one statement, then wakes the change's followers (in
+/// turn: a notification that overtook the insert, as a statement not yet prepared on the
+/// connection can, would wake them before the lines are there).
 async fn insert_batch(
     pool: &Pool,
     change_id: Uuid,
@@ -273,88 +244,19 @@ async fn insert_batch(
     if lines.is_empty() {
         return Ok(());
     }
-    let (mut at, mut streams, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    for line in lines {
-        at.push(line.at);
-        streams.push(line.stream.as_str());
-        texts.push(clean(&line.text));
+    let client = pool.get().await?;
+    logs::append(&client, change_id, step_id, lines).await?;
+    if let Err(e) = logs::notify(&client, [&change_id]).await {
+        tracing::warn!(error = %e, "waking log followers failed");
     }
-    pool.get()
-        .await?
-        .execute_cached(
-            "INSERT INTO log_lines (change_id, step_id, logged_at, stream, text) \
-             SELECT $1, $2, * FROM UNNEST($3::timestamptz[], $4::text[], $5::text[])",
-            &[&change_id, &step_id, &at, &streams, &texts],
-        )
-        .await?;
     Ok(())
-}
-
-/// The system lines a transaction logs (what the planner and the results role decide), written
-/// by one INSERT when it flushes, before the commit, instead of one per decision. A mutex rather
-/// than a `RefCell`: the futures that hold a `&TxLog` across awaits must be `Send`. Nothing holds
-/// the lock across an await.
-#[derive(Default)]
-pub struct TxLog(std::sync::Mutex<Vec<SystemLine>>);
-
-struct SystemLine {
-    change_id: Uuid,
-    step_id: Option<Uuid>,
-    at: DateTime<Utc>,
-    text: String,
-}
-
-impl TxLog {
-    /// Logs `texts` of the change (and step), timestamped now, in the order given.
-    pub fn push(&self, change_id: Uuid, step_id: Option<Uuid>, texts: &[&str]) {
-        let at = Utc::now();
-        self.lines().extend(texts.iter().map(|text| SystemLine {
-            change_id,
-            step_id,
-            at,
-            text: clean(text).into_owned(),
-        }));
-    }
-
-    /// Inserts the lines logged so far, in one statement inside the caller's transaction; none
-    /// is left to insert afterwards. A transaction flushes before it commits, and before it
-    /// takes a lock it should hold as briefly as it can.
-    pub async fn flush(&self, client: &impl GenericClient) -> Result<(), tokio_postgres::Error> {
-        let lines = std::mem::take(&mut *self.lines());
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for line in lines {
-            columns.0.push(line.change_id);
-            columns.1.push(line.step_id);
-            columns.2.push(line.at);
-            columns.3.push(line.text);
-        }
-        client
-            .execute_cached(
-                "INSERT INTO log_lines (change_id, step_id, logged_at, stream, text) \
-                 SELECT change_id, step_id, logged_at, 'system', text \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[]) \
-                 AS l (change_id, step_id, logged_at, text)",
-                &[&columns.0, &columns.1, &columns.2, &columns.3],
-            )
-            .await?;
-        Ok(())
-    }
-
-    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<SystemLine>> {
-        // A panic while the lock was held left whole lines behind: the vector is still valid.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mask::MASK;
+    use gantry_shared::logs::TxLog;
 
     /// An [`Output`] over the real sink, and the lines it stored.
     fn assemble(
@@ -482,9 +384,10 @@ mod tests {
         assert_eq!(texts(&lines), [MASK, "answer: 42"]);
     }
 
-    /// A transaction's lines, of a change and of one of its steps, go in with one flush in the
-    /// order they were logged (a NUL replaced); a flush with nothing left inserts nothing; lines
-    /// of a transaction that rolls back are not stored.
+    /// A transaction's lines, of a change and of one of its steps, go in with one flush numbered
+    /// in the order they were logged, after the change's earlier lines (a NUL replaced), with the
+    /// transaction's events; a flush with nothing left inserts nothing; lines and events of a
+    /// transaction that rolls back are not stored.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transactions_lines_are_inserted_in_order_by_one_flush_and_roll_back_with_it() {
         use secrecy::ExposeSecret;
@@ -504,7 +407,7 @@ mod tests {
         let pool = gantry_shared::db::pool_for_url(&url, 1).unwrap();
         let stored = || async {
             db.query(
-                "SELECT step_id, stream, text FROM log_lines WHERE text LIKE 'tx %' ORDER BY id",
+                "SELECT step_id, stream, text FROM log_lines WHERE text LIKE 'tx %' ORDER BY seq",
                 &[],
             )
             .await
@@ -514,9 +417,37 @@ mod tests {
             .collect::<Vec<(Option<Uuid>, String, String)>>()
         };
 
+        let numbered = || async {
+            let row = db
+                .query_one(
+                    "SELECT count(*), min(seq), max(seq), (SELECT log_seq FROM changes WHERE id = $1) \
+                     FROM log_lines WHERE change_id = $1",
+                    &[&change],
+                )
+                .await
+                .unwrap();
+            let (count, min, max, log_seq): (i64, i64, i64, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            assert_eq!((min, max, log_seq), (1, count, count), "gap-free from 1");
+            count
+        };
+        let events = || async {
+            db.query_one("SELECT count(*) FROM events WHERE type = 'test:tx'", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        };
+        let before = numbered().await;
+
         let mut client = pool.get().await.unwrap();
         let tx = client.transaction().await.unwrap();
         let log = TxLog::default();
+        log.event(gantry_shared::logs::Event {
+            kind: "test:tx".into(),
+            actor: "tester".into(),
+            target: format!("/changes/{change}"),
+            payload: serde_json::json!({}),
+        });
         log.push(change, None, &["tx a", "tx b"]);
         log.push(change, Some(step), &["tx c\0d"]);
         log.push(change, None, &["tx e"]);
@@ -531,12 +462,22 @@ mod tests {
             system(None, "tx e"),
         ];
         assert_eq!(stored().await, expected);
+        assert_eq!(numbered().await, before + 4);
+        assert_eq!(events().await, 1);
 
         let tx = client.transaction().await.unwrap();
         log.push(change, Some(step), &["tx rolled back"]);
+        log.event(gantry_shared::logs::Event {
+            kind: "test:tx".into(),
+            actor: "tester".into(),
+            target: format!("/changes/{change}"),
+            payload: serde_json::json!({}),
+        });
         log.flush(&tx).await.unwrap();
         tx.rollback().await.unwrap();
         assert_eq!(stored().await, expected);
+        assert_eq!(numbered().await, before + 4);
+        assert_eq!(events().await, 1);
         drop(client);
         stack.stop().await;
     }

@@ -1,40 +1,37 @@
 //! `GET /api/changes/{id}/log_lines` and `GET /api/steps/{id}/log_lines`: log lines in the order
-//! they were written, paged with `page[after]=<id of the last line seen>` (also how a client
-//! polls for new lines).
+//! they were written (`seq`, numbered per change), filtered by step, stream and time, paged with
+//! `page[after]=<seq of the last line seen>`; with `follow=true`, the same lines as Server-Sent
+//! Events until the change (or step) is final, resumable with `Last-Event-ID` (see `follow`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use serde::Serialize;
+use gantry_shared::db::CachedStatements;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Context};
+use crate::follow::{self, LogLine, Scope};
 use crate::jsonapi::{self, Resource};
 use crate::query::{ListQuery, ListSpec};
 use crate::routes::paths;
 use crate::state::AppState;
 
-const SPEC: ListSpec = ListSpec::paged(1000, 10_000);
+const CHANGE_FILTERS: &[&str] = &["step_id_eq", "stream_eq", "logged_at_gt", "logged_at_lt"];
+const STEP_FILTERS: &[&str] = &["stream_eq", "logged_at_gt", "logged_at_lt"];
 
-#[derive(Debug, Serialize)]
-struct LogLineAttributes {
-    step_id: Option<Uuid>,
-    logged_at: DateTime<Utc>,
-    stream: String,
-    text: String,
-}
+const CHANGE_SPEC: ListSpec = ListSpec {
+    filters: CHANGE_FILTERS,
+    flags: &["follow"],
+    ..ListSpec::paged(1000, 10_000)
+};
+const STEP_SPEC: ListSpec = ListSpec {
+    filters: STEP_FILTERS,
+    flags: &["follow"],
+    ..ListSpec::paged(1000, 10_000)
+};
 
-struct LogLine {
-    id: i64,
-    attributes: LogLineAttributes,
-}
-
-/// Whose lines to read.
-#[derive(Clone, Copy)]
-enum Scope {
-    Change(Uuid),
-    Step(Uuid),
-}
+/// The streams a line can come from.
+const STREAMS: [&str; 3] = ["system", "stdout", "stderr"];
 
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]
 pub async fn list_change_log_lines(
@@ -43,10 +40,29 @@ pub async fn list_change_log_lines(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = paths::uuid(&path, "change")?;
-    list(
+    let query = ListQuery::parse(&req, &CHANGE_SPEC)?;
+    let client = state.client().await?;
+    if !change_exists(&client, id)
+        .await
+        .context("looking up the change")?
+    {
+        return Err(paths::not_found("change", &path));
+    }
+    let filters = Filters::parse(&query)?;
+    let scope = match filters.step_id {
+        Some(step_id) => Scope::Step {
+            change_id: id,
+            step_id,
+        },
+        None => Scope::Change(id),
+    };
+    respond(
         &state,
         &req,
-        Scope::Change(id),
+        &client,
+        &query,
+        &filters,
+        scope,
         &format!("/api/changes/{id}/log_lines"),
     )
     .await
@@ -59,82 +75,210 @@ pub async fn list_step_log_lines(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = paths::uuid(&path, "step")?;
-    list(
+    let query = ListQuery::parse(&req, &STEP_SPEC)?;
+    let client = state.client().await?;
+    let change_id = change_of_step(&client, id)
+        .await
+        .context("looking up the step")?
+        .ok_or_else(|| paths::not_found("step", &path))?;
+    let filters = Filters::parse(&query)?;
+    let scope = Scope::Step {
+        change_id,
+        step_id: id,
+    };
+    respond(
         &state,
         &req,
-        Scope::Step(id),
+        &client,
+        &query,
+        &filters,
+        scope,
         &format!("/api/steps/{id}/log_lines"),
     )
     .await
 }
 
-async fn list(
+async fn respond(
     state: &AppState,
     req: &HttpRequest,
+    client: &impl GenericClient,
+    query: &ListQuery,
+    filters: &Filters,
     scope: Scope,
     path: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(req, &SPEC)?;
-    let after = query.after_integer()?.unwrap_or(0);
-    let client = state.client().await?;
-    if !owner_exists(&client, scope)
-        .await
-        .context("looking up the log's owner")?
-    {
-        return Err(match scope {
-            Scope::Change(id) => paths::not_found("change", &id.to_string()),
-            Scope::Step(id) => paths::not_found("step", &id.to_string()),
-        });
+    if query.flag("follow") {
+        if filters.stream.is_some() || filters.after.is_some() || filters.before.is_some() {
+            return Err(ApiError::bad_parameter(
+                "follow",
+                "`follow=true` streams every line of the log; it takes no stream or time filter",
+            ));
+        }
+        let after = resume_point(req, query)?;
+        return Ok(follow::follow(state.logs.clone(), scope, after));
     }
-    let rows = select_log_lines(&client, scope, after, query.fetch_limit())
+    let after = query.after_integer()?.unwrap_or(0);
+    let rows = select_log_lines(client, scope, filters, after, query.fetch_limit())
         .await
         .context("reading log lines")?;
-    let page = query.page(rows, path, |line| line.id.to_string());
+    let page = query.page(rows, path, |line| line.seq.to_string());
     Ok(jsonapi::list(page, |l| {
-        Resource::unlinked("log_lines", l.id.to_string(), l.attributes)
+        Resource::unlinked("log_lines", l.id.to_string(), l)
     }))
 }
 
-async fn owner_exists(
+/// Where a follower resumes: after its `Last-Event-ID` (what an SSE client sends when it
+/// reconnects), else after `page[after]`, else from the first line.
+fn resume_point(req: &HttpRequest, query: &ListQuery) -> Result<i64, ApiError> {
+    if let Some(value) = req.headers().get("Last-Event-ID") {
+        return value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_header(
+                    "Last-Event-ID",
+                    "`Last-Event-ID` must be the id of an event this stream sent",
+                )
+            });
+    }
+    Ok(query.after_integer()?.unwrap_or(0))
+}
+
+/// The filters of a log list.
+struct Filters {
+    step_id: Option<Uuid>,
+    stream: Option<String>,
+    after: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+}
+
+impl Filters {
+    fn parse(query: &ListQuery) -> Result<Self, ApiError> {
+        let mut filters = Filters {
+            step_id: None,
+            stream: None,
+            after: None,
+            before: None,
+        };
+        for (key, value) in &query.filters {
+            let parameter = format!("filter[{key}]");
+            match key.as_str() {
+                "step_id_eq" => {
+                    filters.step_id = Some(value.parse().map_err(|_| {
+                        ApiError::bad_parameter(
+                            &parameter,
+                            format!("`{value}` in `{parameter}` is not a step id"),
+                        )
+                    })?)
+                }
+                "stream_eq" if STREAMS.contains(&value.as_str()) => {
+                    filters.stream = Some(value.clone())
+                }
+                "stream_eq" => {
+                    return Err(ApiError::bad_parameter(
+                        &parameter,
+                        format!(
+                            "`{parameter}` must be one of {}, got `{value}`",
+                            STREAMS.join(", ")
+                        ),
+                    ));
+                }
+                "logged_at_gt" => filters.after = Some(timestamp(&parameter, value)?),
+                "logged_at_lt" => filters.before = Some(timestamp(&parameter, value)?),
+                other => {
+                    return Err(ApiError::bad_parameter(
+                        &parameter,
+                        format!("unknown filter `{other}`"),
+                    ));
+                }
+            }
+        }
+        Ok(filters)
+    }
+}
+
+fn timestamp(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_parameter(
+                parameter,
+                format!("`{value}` in `{parameter}` is not an RFC 3339 timestamp"),
+            )
+        })
+}
+
+async fn change_exists(
     client: &impl GenericClient,
-    scope: Scope,
+    id: Uuid,
 ) -> Result<bool, tokio_postgres::Error> {
-    let (sql, id) = match scope {
-        Scope::Change(id) => ("SELECT EXISTS (SELECT 1 FROM changes WHERE id = $1)", id),
-        Scope::Step(id) => ("SELECT EXISTS (SELECT 1 FROM steps WHERE id = $1)", id),
-    };
-    Ok(client.query_one(sql, &[&id]).await?.get(0))
+    Ok(client
+        .query_one_cached(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE id = $1)",
+            &[&id],
+        )
+        .await?
+        .get(0))
+}
+
+async fn change_of_step(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<Uuid>, tokio_postgres::Error> {
+    Ok(client
+        .query_opt_cached("SELECT change_id FROM steps WHERE id = $1", &[&id])
+        .await?
+        .map(|r| r.get(0)))
 }
 
 async fn select_log_lines(
     client: &impl GenericClient,
     scope: Scope,
+    filters: &Filters,
     after: i64,
     limit: i64,
 ) -> Result<Vec<LogLine>, tokio_postgres::Error> {
+    // Through the change's (change_id, seq) index, or the step's (step_id, seq).
     let (sql, id) = match scope {
         Scope::Change(id) => (
-            "SELECT id, step_id, logged_at, stream, text FROM log_lines \
-             WHERE change_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            "SELECT id, seq, step_id, logged_at, stream, text FROM log_lines \
+             WHERE change_id = $1 AND seq > $2 AND ($4::text IS NULL OR stream = $4) \
+             AND ($5::timestamptz IS NULL OR logged_at > $5) \
+             AND ($6::timestamptz IS NULL OR logged_at < $6) ORDER BY seq LIMIT $3",
             id,
         ),
-        Scope::Step(id) => (
-            "SELECT id, step_id, logged_at, stream, text FROM log_lines \
-             WHERE step_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            id,
+        Scope::Step { step_id, .. } => (
+            "SELECT id, seq, step_id, logged_at, stream, text FROM log_lines \
+             WHERE step_id = $1 AND seq > $2 AND ($4::text IS NULL OR stream = $4) \
+             AND ($5::timestamptz IS NULL OR logged_at > $5) \
+             AND ($6::timestamptz IS NULL OR logged_at < $6) ORDER BY seq LIMIT $3",
+            step_id,
         ),
     };
-    let rows = client.query(sql, &[&id, &after, &limit]).await?;
+    let rows = client
+        .query_cached(
+            sql,
+            &[
+                &id,
+                &after,
+                &limit,
+                &filters.stream,
+                &filters.after,
+                &filters.before,
+            ],
+        )
+        .await?;
     Ok(rows
         .iter()
         .map(|r| LogLine {
             id: r.get(0),
-            attributes: LogLineAttributes {
-                step_id: r.get(1),
-                logged_at: r.get(2),
-                stream: r.get(3),
-                text: r.get(4),
-            },
+            seq: r.get(1),
+            step_id: r.get(2),
+            logged_at: r.get(3),
+            stream: r.get(4),
+            text: r.get(5),
         })
         .collect())
 }

@@ -16,4 +16,5 @@ pub mod paths;
 pub mod projects;
 pub mod properties;
 pub mod secrets;
+pub mod settings;
 pub mod steps;

@@ -1,21 +1,24 @@
 //! Log lines and the audit log.
 
+use gantry_shared::logs::{self, Line, Stream};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, expect_status, spawn_app};
 
+/// Appends lines to the change's log as the worker does (numbered in order).
 async fn insert_log_lines(app: &TestApp, change: Uuid, step: Option<Uuid>, texts: &[&str]) {
-    for text in texts {
-        app.db()
-            .await
-            .execute(
-                "INSERT INTO log_lines (change_id, step_id, stream, text) VALUES ($1, $2, 'stdout', $3)",
-                &[&change, &step, text],
-            )
-            .await
-            .unwrap();
-    }
+    let lines: Vec<Line> = texts
+        .iter()
+        .map(|text| Line {
+            at: chrono::Utc::now(),
+            stream: Stream::Stdout,
+            text: text.to_string(),
+        })
+        .collect();
+    logs::append(&app.db().await, change, step, &lines)
+        .await
+        .unwrap();
 }
 
 fn texts(document: &Value) -> Vec<String> {
@@ -28,7 +31,7 @@ fn texts(document: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn change_log_lines_are_read_in_order_and_paged_by_id() {
+async fn change_log_lines_are_read_in_order_and_paged_by_their_number() {
     let app = spawn_app().await;
     app.create_change_targets().await;
     let change = app.create_change().await;
@@ -47,12 +50,15 @@ async fn change_log_lines_are_read_in_order_and_paged_by_id() {
     assert_eq!(first["data"][0]["type"], "log_lines");
     assert_eq!(first["data"][0]["attributes"]["stream"], "stdout");
     assert!(first["data"][0]["attributes"]["logged_at"].is_string());
-    let last_id = second["data"][0]["id"].as_str().unwrap();
+    let seqs: Vec<i64> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["data"].as_array().unwrap().clone())
+        .map(|l| l["attributes"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
     let after_last = expect_status(
-        app.get(&format!(
-            "/api/changes/{change}/log_lines?page[after]={last_id}"
-        ))
-        .await,
+        app.get(&format!("/api/changes/{change}/log_lines?page[after]=3"))
+            .await,
         200,
     )
     .await;

@@ -9,7 +9,7 @@ use crate::helpers::{expect_status, first_error, ids, spawn_app};
 async fn creating_a_project_returns_it_with_its_properties_and_records_an_event() {
     let app = spawn_app().await;
     let body = json!({ "data": { "type": "projects", "attributes": {
-        "code": "demo", "name": "Demo Project", "description": "The demo", "allow_parallel_changes": true } } });
+        "code": "demo", "name": "Demo Project", "description": "The demo" } } });
 
     let response = app.post_json("/api/projects", &body).await;
 
@@ -21,7 +21,7 @@ async fn creating_a_project_returns_it_with_its_properties_and_records_an_event(
     assert_eq!(data["attributes"]["name"], "Demo Project");
     assert_eq!(data["attributes"]["description"], "The demo");
     assert_eq!(data["attributes"]["archived"], false);
-    assert_eq!(data["attributes"]["allow_parallel_changes"], true);
+    assert_eq!(data["links"]["settings"], "/api/projects/demo/settings");
     assert_eq!(data["links"]["self"], "/api/projects/demo");
     let properties_id = data["relationships"]["properties"]["data"]["id"]
         .as_str()

@@ -102,6 +102,7 @@ async fn publish(publisher: &Publisher, payloads: &[Vec<u8>]) -> anyhow::Result<
         let outgoing: Vec<Outgoing<'_>> = batch
             .iter()
             .map(|payload| Outgoing {
+                broadcast: false,
                 routing_key: Queue::Results.name(),
                 payload,
                 headers: &headers,

@@ -29,7 +29,7 @@ use super::load::{self, ChangeToPlan};
 use super::{Plan, read_plan, write};
 use crate::context::Ctx;
 use crate::results::orchestrate::Queued;
-use crate::steplog::TxLog;
+use gantry_shared::logs::TxLog;
 
 /// Changes planned in one transaction at most. The planner's prefetch bounds a batch first.
 const MAX_BATCH: usize = 64;
@@ -209,7 +209,7 @@ async fn write_batch(
     }
     let log = TxLog::default();
     let written = join_all(plans.iter().map(|(request, (change, plan))| {
-        write(&tx, &log, change, plan).instrument(request.span.clone())
+        write(&tx, &log, &ctx.cipher, change, plan).instrument(request.span.clone())
     }))
     .await;
     let mut queued = 0;
@@ -230,6 +230,7 @@ async fn write_batch(
     }
     log.flush(&tx).await?;
     tx.commit().await?;
+    log.notify(&client).await;
     Ok(queued)
 }
 
@@ -293,11 +294,15 @@ mod tests {
             pool: gantry_shared::db::pool(&stack.settings.database).unwrap(),
             cipher: Cipher::from_settings(&stack.settings.encryption).unwrap(),
             settings: stack.settings.clone(),
+            step_defaults: gantry_shared::project_settings::EffectiveSettings::defaults(
+                &stack.settings.worker,
+            ),
             signal: Default::default(),
             worker_id: "batch-test".into(),
             docker: None,
             git: GitCache::new(git_cache.path().to_owned()),
             images: Default::default(),
+            running: Default::default(),
         });
         (stack, ctx, git_cache)
     }
@@ -333,7 +338,7 @@ mod tests {
         for parallel in [false, true] {
             stack
                 .sql(&format!(
-                    "UPDATE projects SET allow_parallel_changes = {parallel}"
+                    "UPDATE projects SET settings = '{{\"allow_parallel_changes\": {parallel}}}'"
                 ))
                 .await;
             let mut changes = Vec::new();

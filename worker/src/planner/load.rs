@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
+use gantry_shared::project_settings::PARALLEL_CHANGES_SQL;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -15,9 +16,13 @@ use crate::git::Remote;
 pub struct ChangeToPlan {
     pub id: Uuid,
     pub environment_id: Uuid,
-    /// The project's `allow_parallel_changes`.
+    /// The environment's `allow_parallel_changes` setting.
     pub parallel_changes: bool,
     pub git_rev: String,
+    /// The commit a retry runs: the one its retried change resolved.
+    pub commit_sha: Option<String>,
+    /// The change this one retries.
+    pub retried_from: Option<Uuid>,
     /// When the change was created, on this process's clock, never earlier than it was: the
     /// change's age is measured by PostgreSQL, taken from the instant its answer arrived, and
     /// shortened by `CLOCK_MARGIN`.
@@ -44,16 +49,15 @@ pub async fn changes_to_plan(
     cipher: &Cipher,
     ids: &[Uuid],
 ) -> anyhow::Result<HashMap<Uuid, ChangeToPlan>> {
-    let rows = client
-        .query_cached(
-            "SELECT c.id, c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
-             p.allow_parallel_changes, EXTRACT(EPOCH FROM now() - c.created_at)::float8, c.status_code, c.git_remote_name \
-             FROM changes c LEFT JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
-             JOIN projects p ON p.id = c.project_id \
-             WHERE c.id = ANY($1)",
-            &[&ids],
-        )
-        .await?;
+    let sql = format!(
+        "SELECT c.id, c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
+         {PARALLEL_CHANGES_SQL}, EXTRACT(EPOCH FROM now() - c.created_at)::float8, c.status_code, c.git_remote_name, \
+         c.commit_sha, c.retried_from \
+         FROM changes c LEFT JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
+         JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
+         WHERE c.id = ANY($1)"
+    );
+    let rows = client.query_cached(&sql, &[&ids]).await?;
     // The ages are measured as the answer arrived.
     let now = Instant::now();
     Ok(rows
@@ -76,6 +80,8 @@ fn change_of(cipher: &Cipher, row: &Row, now: Instant) -> ChangeToPlan {
         environment_id: row.get(1),
         parallel_changes: row.get(9),
         git_rev: row.get(2),
+        commit_sha: row.get(13),
+        retried_from: row.get(14),
         created: now.checked_sub(age).unwrap_or(now),
         action: row.get(3),
         remote: match row.get::<_, Option<Uuid>>(4) {

@@ -5,18 +5,23 @@
 
 mod batch;
 mod load;
+mod retry;
 
 use deadpool_postgres::GenericClient;
+use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
-use gantry_shared::manifest::{self, MANIFEST_NAMES, Manifest, WAIT_ACTION};
+use gantry_shared::lifecycle::ChangeEvent;
+use gantry_shared::logs::TxLog;
+use gantry_shared::manifest::{self, MANIFEST_NAMES, Manifest};
+use gantry_shared::project_settings::PARALLEL_CHANGES_SQL;
+use gantry_shared::transitions::{self, SYSTEM_ACTOR};
 use uuid::Uuid;
 
 use crate::consume::Disposition;
 use crate::context::Ctx;
 use crate::git::GitError;
 use crate::results::orchestrate::{self, Queued};
-use crate::steplog::TxLog;
 use load::ChangeToPlan;
 
 pub use batch::Batcher;
@@ -46,12 +51,9 @@ async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Plan> {
         Err(reason) => return Ok(Err(Invalid(reason.clone()))),
     };
     // The revision as the remote had it when the change was created, or later: a fetch that
-    // started since serves every change created before it.
-    let sha = match ctx
-        .git
-        .resolve(remote, &change.git_rev, change.created)
-        .await
-    {
+    // started since serves every change created before it. A retry runs its commit again.
+    let rev = change.commit_sha.as_deref().unwrap_or(&change.git_rev);
+    let sha = match ctx.git.resolve(remote, rev, change.created).await {
         Ok(sha) => sha,
         Err(e @ (GitError::UnknownRevision { .. } | GitError::Failed { .. })) => {
             return Ok(Err(Invalid(e.to_string())));
@@ -75,11 +77,6 @@ async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Plan> {
         if let Err(e) = manifest.validate_tree(&change.action) {
             return Ok(Err(Invalid(format!("{path}: {e}"))));
         }
-        if uses_wait(&manifest, &change.action) {
-            return Ok(Err(Invalid(format!(
-                "{path}: wait steps are not supported by this version of Gantry"
-            ))));
-        }
         return Ok(Ok((sha, manifest)));
     }
     Ok(Err(Invalid(format!(
@@ -87,33 +84,17 @@ async fn read_plan(ctx: &Ctx, change: &ChangeToPlan) -> anyhow::Result<Plan> {
     ))))
 }
 
-fn uses_wait(manifest: &Manifest, root: &str) -> bool {
-    let mut stack = vec![root.to_owned()];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(action) = stack.pop() {
-        if !seen.insert(action.clone()) {
-            continue;
-        }
-        if let Some(def) = manifest.actions.get(&action) {
-            if def.steps.iter().any(|s| s == WAIT_ACTION) {
-                return true;
-            }
-            stack.extend(def.steps.iter().cloned());
-        }
-    }
-    false
-}
-
 /// Writes a change's plan, or its failure, in the caller's transaction; returns how many
 /// messages it wrote to the outbox.
 async fn write(
     tx: &impl GenericClient,
     log: &TxLog,
+    cipher: &Cipher,
     change: &ChangeToPlan,
     plan: &Plan,
 ) -> anyhow::Result<Queued> {
     match plan {
-        Ok((sha, manifest)) => write_plan(tx, log, change, sha, manifest).await,
+        Ok((sha, manifest)) => write_plan(tx, log, cipher, change, sha, manifest).await,
         Err(Invalid(reason)) => fail(tx, log, change.id, reason).await,
     }
 }
@@ -121,6 +102,7 @@ async fn write(
 async fn write_plan(
     tx: &impl GenericClient,
     log: &TxLog,
+    cipher: &Cipher,
     change: &ChangeToPlan,
     sha: &str,
     manifest: &Manifest,
@@ -128,10 +110,11 @@ async fn write_plan(
     let tree = serde_json::to_value(manifest)?;
     // With parallel changes allowed nothing holds the change back: it is queued as it is planned.
     // Otherwise it is pending, and started below if it is the oldest and its environment is free.
-    let status = match change.parallel_changes {
-        true => ChangeStatus::Queued,
-        false => ChangeStatus::Pending,
+    let event = match change.parallel_changes {
+        true => ChangeEvent::Queue,
+        false => ChangeEvent::Plan,
     };
+    let status = event.transition().status;
     // The change's lock, then (in a FIFO environment) the environment's: the reverse of a
     // finishing change that starts the next one, without a deadlock, since that one locks only
     // pending changes and this one is initializing until the commit.
@@ -145,7 +128,12 @@ async fn write_plan(
     if planned == 0 {
         return Ok(0);
     }
-    let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
+    log.event(transitions::change_event(
+        SYSTEM_ACTOR,
+        change.id,
+        ChangeStatus::Initializing,
+        status,
+    ));
     let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
     match status {
         ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
@@ -157,13 +145,10 @@ async fn write_plan(
             )],
         ),
     }
-    let root_id = Uuid::now_v7();
-    tx.execute_cached(
-        "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
-         VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
-        &[&root_id, &change.id, &change.action, &has_command, &strategy.as_str()],
-    )
-    .await?;
+    let root_id = match change.retried_from {
+        Some(from) => retry::copy_steps(tx, log, cipher, from, change.id).await?,
+        None => insert_root(tx, change, manifest).await?,
+    };
     // Changes of the environment left pending (a project switched to parallel changes has some)
     // start first, as they would have before this one was planned.
     let mut queued =
@@ -174,6 +159,23 @@ async fn write_plan(
         queued += orchestrate::drive(tx, log, manifest, start).await?;
     }
     Ok(queued)
+}
+
+/// The root step of a new change: its action, pending.
+async fn insert_root(
+    tx: &impl GenericClient,
+    change: &ChangeToPlan,
+    manifest: &Manifest,
+) -> Result<Uuid, tokio_postgres::Error> {
+    let (_, has_command, strategy) = orchestrate::child_spec(manifest, &change.action);
+    let root_id = Uuid::now_v7();
+    tx.execute_cached(
+        "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, child_execution_strategy, status_code) \
+         VALUES ($1, $2, NULL, 0, $3, $3, $4, $5, 'pending')",
+        &[&root_id, &change.id, &change.action, &has_command, &strategy.as_str()],
+    )
+    .await?;
+    Ok(root_id)
 }
 
 async fn fail(
@@ -190,5 +192,41 @@ async fn fail(
         None,
         &[&format!("ERROR: the change cannot run: {reason}")],
     );
-    orchestrate::finish_change(tx, log, change_id, ChangeStatus::Error).await
+    orchestrate::finish_change(tx, log, change_id, ChangeEvent::Fail).await
+}
+
+/// A change left its environment outside a transaction that could start the next one (the API
+/// cancelled it): starts what may start there now. Idempotent: a change starts only from
+/// `pending`.
+pub async fn start_next(ctx: &Ctx, environment_id: Uuid) -> Disposition {
+    match start_next_in(ctx, environment_id).await {
+        Ok(queued) => {
+            if queued > 0 {
+                ctx.signal.notify();
+            }
+            Disposition::Ack
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, %environment_id, "starting the next changes failed; it will be retried");
+            Disposition::Requeue
+        }
+    }
+}
+
+async fn start_next_in(ctx: &Ctx, environment_id: Uuid) -> anyhow::Result<Queued> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let sql = format!(
+        "SELECT {PARALLEL_CHANGES_SQL} FROM environments e JOIN projects p ON p.id = e.project_id \
+         WHERE e.id = $1"
+    );
+    let Some(row) = tx.query_opt_cached(&sql, &[&environment_id]).await? else {
+        return Ok(0);
+    };
+    let log = TxLog::default();
+    let queued = orchestrate::start_next_changes(&tx, &log, environment_id, row.get(0)).await?;
+    log.flush(&tx).await?;
+    tx.commit().await?;
+    log.notify(&client).await;
+    Ok(queued)
 }

@@ -10,11 +10,14 @@ use std::collections::VecDeque;
 use deadpool_postgres::{GenericClient, Transaction};
 use gantry_shared::crypto::{Cipher, step_properties_aad};
 use gantry_shared::domain::StepStatus;
-use gantry_shared::manifest::Manifest;
+use gantry_shared::lifecycle::StepEvent;
+use gantry_shared::logs::TxLog;
+use gantry_shared::manifest::{Manifest, WAIT_ACTION};
 use gantry_shared::messages::StepOutcome;
 use gantry_shared::properties::Owner;
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store;
+use gantry_shared::transitions::Record;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -26,7 +29,6 @@ use super::retry;
 use super::rows::{self, StepRow};
 use crate::consume::Disposition;
 use crate::context::Ctx;
-use crate::steplog::TxLog;
 
 pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
     match apply(&ctx, &outcome).await {
@@ -102,6 +104,7 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     // (Empty after a success with property patches: see `success`.)
     log.flush(&tx).await?;
     commit(&ctx.cipher, tx, step.id, &writes).await?;
+    log.notify(&client).await;
     Ok(queued)
 }
 
@@ -194,7 +197,7 @@ fn validate(
     let result: StepResult = serde_json::from_value(value)
         .map_err(|e| Reason::Step(format!("The step_result.json is malformed: {e}")))?;
     for child in &result.steps.children {
-        if !manifest.actions.contains_key(&child.action) {
+        if child.action != WAIT_ACTION && !manifest.actions.contains_key(&child.action) {
             return Err(Reason::Step(format!(
                 "The step added the child action \"{}\", which the actions manifest does not define",
                 child.action
@@ -276,28 +279,25 @@ async fn advance(
             .iter()
             .map(|c| orchestrate::child_spec(manifest, &c.action)),
     );
-    // A step without children succeeds with its command: one update records both (setting what
-    // `rows::set_step_status` sets for a final status).
-    let leaf = children.is_empty();
-    let finished = orchestrate::finished_line(&step.name);
-    let (sql, lines): (&str, &[&str]) = if leaf {
-        (
-            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now(), \
-             status_code = 'success', lease_owner = NULL, lease_expires_at = NULL, \
-             started_at = COALESCE(started_at, now()), finished_at = now() WHERE id = $1",
-            &[&line, &finished],
-        )
-    } else {
-        (
-            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
-            &[&line],
-        )
-    };
-    client.execute_cached(sql, &[&step.id, &merged]).await?;
-    log.push(step.change_id, Some(step.id), lines);
-    if leaf {
-        return Ok(vec![orchestrate::completed(step, StepStatus::Success)]);
+    // A step without children succeeds with its command: one update records both.
+    if children.is_empty() {
+        let record = Record {
+            command_finished: true,
+            exit_code: Some(Some(0)),
+            properties: Some(&merged),
+        };
+        let status = orchestrate::transition(client, log, step, StepEvent::Succeed, record).await?;
+        let finished = orchestrate::finished_line(&step.name);
+        log.push(step.change_id, Some(step.id), &[&line, &finished]);
+        return Ok(vec![orchestrate::completed(step, status)]);
     }
+    client
+        .execute_cached(
+            "UPDATE steps SET exit_code = 0, properties = $2, command_finished_at = now() WHERE id = $1",
+            &[&step.id, &merged],
+        )
+        .await?;
+    log.push(step.change_id, Some(step.id), &[&line]);
     let strategy = result
         .steps
         .child_execution_strategy

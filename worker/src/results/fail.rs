@@ -8,16 +8,16 @@ use std::borrow::Cow;
 
 use deadpool_postgres::GenericClient;
 use gantry_shared::crypto::Cipher;
-use gantry_shared::db::CachedStatements;
-use gantry_shared::domain::StepStatus;
+use gantry_shared::lifecycle::StepEvent;
+use gantry_shared::logs::TxLog;
 use gantry_shared::secrets::{SecretError, StepSecrets};
 use gantry_shared::store::{self, StoreError};
+use gantry_shared::transitions::Record;
 use uuid::Uuid;
 
 use super::orchestrate::{self, Work};
 use super::rows::StepRow;
 use crate::mask::Masker;
-use crate::steplog::TxLog;
 
 /// A line of the reason a step fails with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +58,18 @@ pub async fn fail(
     };
     let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
     log.push(step.change_id, Some(step.id), &lines);
-    let code = exit_code.map(|c| c as i32);
-    client
-        .execute_cached(
-            "UPDATE steps SET exit_code = $2, command_finished_at = now() WHERE id = $1",
-            &[&step.id, &code],
-        )
-        .await?;
-    Ok(vec![
-        orchestrate::complete_step(client, log, step, StepStatus::Error).await?,
-    ])
+    let record = Record {
+        command_finished: true,
+        exit_code: Some(exit_code.map(|c| c as i32)),
+        properties: None,
+    };
+    let status = orchestrate::transition(client, log, step, StepEvent::Fail, record).await?;
+    log.push(
+        step.change_id,
+        Some(step.id),
+        &[&orchestrate::finished_line(&step.name)],
+    );
+    Ok(vec![orchestrate::completed(step, status)])
 }
 
 /// How a failure's lines are made safe to store.

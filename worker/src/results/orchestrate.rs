@@ -1,24 +1,29 @@
-//! The step tree and the change lifecycle (DESIGN §3), as transitions inside the caller's
-//! transaction. Work is a queue of `Start` / `Finished` items processed iteratively, so a tree of
-//! grouping steps (no container) completes in one transaction without recursion.
+//! The step tree and the change lifecycle (DESIGN §3) inside the caller's transaction. Every
+//! status is decided by `gantry_shared::lifecycle` and written by `gantry_shared::transitions`;
+//! this module says what follows from each: work is a queue of `Start` / `Finished` items
+//! processed iteratively, so a tree of grouping steps (no container) completes in one transaction
+//! without recursion.
 
 use gantry_shared::db::CachedStatements;
 use std::collections::VecDeque;
 
 use deadpool_postgres::GenericClient;
 use gantry_shared::domain::{ChangeStatus, StepStatus};
-use gantry_shared::manifest::Manifest;
+use gantry_shared::lifecycle::{ChangeEvent, RollUp, StepEvent, roll_up};
+use gantry_shared::logs::TxLog;
+use gantry_shared::manifest::{Manifest, WAIT_ACTION};
 use gantry_shared::messages::Message;
 use gantry_shared::protocol::ExecutionStrategy;
+use gantry_shared::transitions::{self, Record, SYSTEM_ACTOR};
 use gantry_shared::{outbox, telemetry};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::rows::{self, StepRow};
-use crate::steplog::TxLog;
 
 pub enum Work {
-    /// Queue the step (or, for a grouping step, complete it and start its children).
+    /// Start the step: queue it for a runner, open it (a grouping step, or one a retry resumes:
+    /// its children follow) or let it wait (a wait step).
     Start(Uuid),
     /// The step (locked, as it is now) reached a final status: roll up to its parent or the change.
     Finished(StepRow),
@@ -59,32 +64,56 @@ async fn start(
     if step.status != StepStatus::Pending {
         return Ok(0);
     }
-    if step.has_command {
+    if step.action == WAIT_ACTION {
+        transition(client, log, &step, StepEvent::Wait, Record::default()).await?;
+        let line = format!(
+            "===> Step \"{}\" is waiting: continue it with POST /api/steps/{}/continue",
+            step.name, step.id
+        );
+        log.push(step.change_id, Some(step.id), &[&line]);
+        // A change whose tree waits before any container ran has started all the same.
+        transitions::change(client, log, SYSTEM_ACTOR, step.change_id, ChangeEvent::Run).await?;
+        return Ok(0);
+    }
+    if step.has_command && !step.command_finished {
         let message = Message::RunStepV1 {
             change_id: step.change_id,
             step_id: id,
         };
-        // Independent statements: the connection pipelines them in one round trip.
-        tokio::try_join!(
-            async {
-                client
-                    .execute_cached(
-                        "UPDATE steps SET status_code = 'queued' WHERE id = $1",
-                        &[&id],
-                    )
-                    .await
-            },
-            outbox::insert_message(client, &message),
-        )?;
+        transition(client, log, &step, StepEvent::Queue, Record::default()).await?;
+        outbox::insert_message(client, &message).await?;
         return Ok(1);
     }
-    // A grouping step needs no container: its "command" succeeds at once.
-    client
-        .execute_cached("UPDATE steps SET status_code = 'running', started_at = now(), command_finished_at = now() WHERE id = $1", &[&id])
-        .await?;
-    let children = manifest_children(manifest, &step.action);
-    start_children(client, log, &step, &children, step.strategy, queue).await?;
+    // A grouping step needs no container: its "command" succeeds at once. A step a retry resumes
+    // ran its command before: its children go on.
+    let record = Record {
+        command_finished: true,
+        ..Record::default()
+    };
+    transition(client, log, &step, StepEvent::Open, record).await?;
+    let opened = StepRow {
+        status: StepStatus::Running,
+        ..step
+    };
+    if opened.command_finished {
+        let children = rows::children_of(client, opened.change_id, opened.id).await?;
+        roll(client, log, &opened, &children, queue).await?;
+        return Ok(0);
+    }
+    let children = manifest_children(manifest, &opened.action);
+    start_children(client, log, &opened, &children, opened.strategy, queue).await?;
     Ok(0)
+}
+
+/// Moves a locked step through the state machine, as Gantry.
+pub async fn transition(
+    client: &impl GenericClient,
+    log: &TxLog,
+    step: &StepRow,
+    event: StepEvent,
+    record: Record<'_>,
+) -> anyhow::Result<StepStatus> {
+    Ok(transitions::step(client, log, SYSTEM_ACTOR, &step.as_ref(), event, record).await?)
 }
 
 /// The static children of an action, with whether each needs a container and its strategy.
@@ -113,8 +142,8 @@ pub fn child_spec(manifest: &Manifest, action: &str) -> (String, bool, Execution
     (action.to_owned(), manifest.has_command(action), run_as)
 }
 
-/// Creates the children of a step whose own command succeeded and queues them per `strategy`;
-/// a step without children is a success right away.
+/// Creates the children of a running step whose own command succeeded and starts them per
+/// `strategy`; a step without children is a success right away.
 pub async fn start_children(
     client: &impl GenericClient,
     log: &TxLog,
@@ -124,7 +153,7 @@ pub async fn start_children(
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<()> {
     if children.is_empty() {
-        queue.push_back(complete_step(client, log, parent, StepStatus::Success).await?);
+        queue.push_back(complete_step(client, log, parent, StepEvent::Succeed).await?);
         return Ok(());
     }
     client
@@ -137,8 +166,7 @@ pub async fn start_children(
     match strategy {
         ExecutionStrategy::Parallel => queue.extend(ids.into_iter().map(Work::Start)),
         ExecutionStrategy::Sequential => {
-            let left = children.len() - 1;
-            let line = enqueue_line(&children[0].0, left, &parent.name);
+            let line = enqueue_line(&children[0].0, children.len() - 1, &parent.name);
             log.push(parent.change_id, Some(parent.id), &[&line]);
             queue.push_back(Work::Start(ids[0]));
         }
@@ -153,15 +181,15 @@ fn enqueue_line(next: &str, others: usize, parent: &str) -> String {
     )
 }
 
-/// Gives a locked step its final status and logs that it finished; returns the work of rolling
-/// it up.
+/// Moves a locked, running step to a final status through `event` and logs that it finished;
+/// returns the work of rolling it up.
 pub async fn complete_step(
     client: &impl GenericClient,
     log: &TxLog,
     step: &StepRow,
-    status: StepStatus,
-) -> Result<Work, tokio_postgres::Error> {
-    rows::set_step_status(client, step.id, status).await?;
+    event: StepEvent,
+) -> anyhow::Result<Work> {
+    let status = transition(client, log, step, event, Record::default()).await?;
     log.push(step.change_id, Some(step.id), &[&finished_line(&step.name)]);
     Ok(completed(step, status))
 }
@@ -190,12 +218,11 @@ async fn finished(
     queue: &mut VecDeque<Work>,
 ) -> anyhow::Result<Queued> {
     let Some(parent_id) = step.parent_id else {
-        let status = if step.status == StepStatus::Success {
-            ChangeStatus::Success
-        } else {
-            ChangeStatus::Error
+        let event = match step.status {
+            StepStatus::Success => ChangeEvent::Succeed,
+            _ => ChangeEvent::Fail,
         };
-        return finish_change(client, log, step.change_id, status).await;
+        return finish_change(client, log, step.change_id, event).await;
     };
     // The parent and its children in one round trip: the change's lock, held by every
     // transaction that changes its tree, makes the order they are locked in irrelevant.
@@ -203,115 +230,103 @@ async fn finished(
         rows::lock_step(client, parent_id),
         rows::children_of(client, step.change_id, parent_id)
     )?;
-    let Some(parent) = parent else {
-        return Ok(0);
-    };
-    if parent.status.is_final() {
-        return Ok(0);
-    }
-    let busy = children.iter().any(|c| {
-        matches!(
-            c.status,
-            StepStatus::Queued | StepStatus::Running | StepStatus::Waiting
-        )
-    });
-    let failed = children
-        .iter()
-        .any(|c| c.status.is_final() && c.status != StepStatus::Success);
-    let outcome = match (parent.strategy, step.status == StepStatus::Success) {
-        (ExecutionStrategy::Sequential, true) => {
-            let pending: Vec<&StepRow> = children
-                .iter()
-                .filter(|c| c.status == StepStatus::Pending)
-                .collect();
-            if let Some(next) = pending.first() {
-                let line = enqueue_line(&next.name, pending.len() - 1, &parent.name);
-                log.push(parent.change_id, Some(parent.id), &[&line]);
-                queue.push_back(Work::Start(next.id));
-                return Ok(0);
-            }
-            Some(StepStatus::Success)
+    match parent {
+        Some(parent) if parent.status == StepStatus::Running => {
+            roll(client, log, &parent, &children, queue).await?
         }
-        (ExecutionStrategy::Sequential, false) => Some(StepStatus::Error),
-        (ExecutionStrategy::Parallel, _) if busy => None,
-        (ExecutionStrategy::Parallel, _) if failed => Some(StepStatus::Error),
-        (ExecutionStrategy::Parallel, _) => Some(StepStatus::Success),
-    };
-    if let Some(status) = outcome {
-        let line = match status {
-            StepStatus::Success => format!(
-                "===> All child steps have finished for step \"{}\"",
-                parent.name
-            ),
-            _ => format!("A child step of step \"{}\" failed", parent.name),
-        };
-        log.push(parent.change_id, Some(parent.id), &[&line]);
-        queue.push_back(complete_step(client, log, &parent, status).await?);
+        _ => {}
     }
     Ok(0)
 }
 
-/// Ends a change: its final status, every still-pending step `aborted`, the environment lock
-/// released to the next pending change.
+/// Moves a running parent on from its children's statuses (see `lifecycle::roll_up`).
+async fn roll(
+    client: &impl GenericClient,
+    log: &TxLog,
+    parent: &StepRow,
+    children: &[StepRow],
+    queue: &mut VecDeque<Work>,
+) -> anyhow::Result<()> {
+    let statuses: Vec<StepStatus> = children.iter().map(|c| c.status).collect();
+    match roll_up(parent.strategy, &statuses) {
+        RollUp::Wait => {}
+        RollUp::Start(indices) => {
+            if parent.strategy == ExecutionStrategy::Sequential {
+                let pending = statuses
+                    .iter()
+                    .filter(|s| **s == StepStatus::Pending)
+                    .count();
+                let next = &children[indices[0]];
+                let line = enqueue_line(&next.name, pending - 1, &parent.name);
+                log.push(parent.change_id, Some(parent.id), &[&line]);
+            }
+            queue.extend(indices.into_iter().map(|i| Work::Start(children[i].id)));
+        }
+        RollUp::Finish(status) => {
+            let (line, event) = match status {
+                StepStatus::Success => (
+                    format!(
+                        "===> All child steps have finished for step \"{}\"",
+                        parent.name
+                    ),
+                    StepEvent::Succeed,
+                ),
+                _ => (
+                    format!("A child step of step \"{}\" failed", parent.name),
+                    StepEvent::Fail,
+                ),
+            };
+            log.push(parent.change_id, Some(parent.id), &[&line]);
+            queue.push_back(complete_step(client, log, parent, event).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Ends a change through `event` (`Succeed` or `Fail`) if it is not final yet: its status, every
+/// still-pending step `aborted` when it failed, the environment lock released to the next pending
+/// change.
 pub async fn finish_change(
     client: &impl GenericClient,
     log: &TxLog,
     change_id: Uuid,
-    status: ChangeStatus,
+    event: ChangeEvent,
 ) -> anyhow::Result<Queued> {
-    // The audit event is written by the statement that finishes the change, and only if it did.
-    let row = client
-        .query_opt_cached(
-            "WITH c AS (UPDATE changes SET status_code = $2, finished_at = now() \
-             WHERE id = $1 AND status_code NOT IN ('success', 'error', 'cancelled') \
-             RETURNING environment_id, project_id), \
-             event AS (INSERT INTO events (type, actor, target, payload) \
-             SELECT $3, 'gantry', $4, '{}' FROM c) \
-             SELECT c.environment_id, p.allow_parallel_changes FROM c JOIN projects p ON p.id = c.project_id",
-            &[
-                &change_id,
-                &status.as_str(),
-                &format!("change:{status}"),
-                &format!("/changes/{change_id}"),
-            ],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(0) };
-    // A change that succeeded has no pending step: a step's children exist only once its command
-    // succeeded, a sequential parent succeeds only when none is left, and a parallel parent's
-    // children are all started in the transaction that creates them (so none is pending when the
-    // parent rolls up; a cap on parallel children would have to change this and the roll-up's
-    // `busy` together).
-    let aborted = match status {
-        ChangeStatus::Success => 0,
-        _ => {
-            client
-                .execute_cached(
-                    "UPDATE steps SET status_code = 'aborted', finished_at = now() \
-                     WHERE change_id = $1 AND status_code = 'pending'",
-                    &[&change_id],
-                )
-                .await?
-        }
+    let Some((transition, change)) =
+        transitions::change(client, log, SYSTEM_ACTOR, change_id, event).await?
+    else {
+        return Ok(0);
     };
-    if aborted > 0 {
-        log.push(
-            change_id,
-            None,
-            &[&format!("{aborted} pending step(s) aborted")],
-        );
+    // A change that succeeded has no pending step: a step's children exist only once its command
+    // succeeded, a sequential parent succeeds only when none is left, and a parallel parent
+    // starts all its pending children before it can succeed.
+    if transition.effects.abort_pending_steps {
+        let aborted =
+            transitions::steps_of_change(client, log, SYSTEM_ACTOR, change_id, StepEvent::Abort)
+                .await?;
+        if aborted > 0 {
+            log.push(
+                change_id,
+                None,
+                &[&format!("{aborted} pending step(s) aborted")],
+            );
+        }
     }
     log.push(
         change_id,
         None,
-        &[&format!("Change finished with status {status}")],
+        &[&format!(
+            "Change finished with status {}",
+            transition.status
+        )],
     );
-    start_next_changes(client, log, row.get(0), row.get(1)).await
+    start_next_changes(client, log, change.environment_id, change.parallel_changes).await
 }
 
-/// Starts what may start in an environment: with `parallel_changes` (its project's
-/// `allow_parallel_changes`, read by the caller with the change it handles) every pending change,
-/// otherwise the oldest pending one if no change holds the environment (FIFO).
+/// Starts what may start in an environment: with `parallel_changes` (read by the caller with the
+/// change it handles) every pending change, otherwise the oldest pending one if no change holds
+/// the environment (FIFO). A change holds its environment while it is queued or running (a change
+/// whose step waits is running).
 ///
 /// In FIFO mode the environment row lock serialises this between transactions: a change that
 /// finishes and one that a planner makes pending must not each miss the other. The query after
@@ -376,6 +391,14 @@ async fn start_change(
     else {
         return Ok(0);
     };
+    // (Pending to queued: `ChangeEvent::Queue`.)
+    let queued = ChangeEvent::Queue.transition().status;
+    log.event(transitions::change_event(
+        SYSTEM_ACTOR,
+        change_id,
+        ChangeStatus::Pending,
+        queued,
+    ));
     // This runs inside the trace of the change that freed the environment; what is sent for this
     // change belongs to its own trace.
     let span = tracing::info_span!("start_change", %change_id, trace_id = tracing::field::Empty);

@@ -3,14 +3,14 @@
 //! remain, then `system_error` (DESIGN §2, §7).
 
 use deadpool_postgres::GenericClient;
-use gantry_shared::db::CachedStatements;
-use gantry_shared::domain::StepStatus;
+use gantry_shared::lifecycle::StepEvent;
+use gantry_shared::logs::TxLog;
 use gantry_shared::messages::Message;
 use gantry_shared::outbox;
+use gantry_shared::transitions::Record;
 
 use super::orchestrate::{self, Work};
 use super::rows::StepRow;
-use crate::steplog::TxLog;
 
 /// `what` says what happened to the attempt (e.g. "Attempt 2 failed (…)"); the step log gets it
 /// with the consequence.
@@ -24,12 +24,7 @@ pub async fn retry_or_give_up(
     if step.attempt < max_attempts {
         let line = format!("{what}; the step will run again");
         log.push(step.change_id, Some(step.id), &[&line]);
-        client
-            .execute_cached(
-                "UPDATE steps SET status_code = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-                &[&step.id],
-            )
-            .await?;
+        orchestrate::transition(client, log, step, StepEvent::Requeue, Record::default()).await?;
         let message = Message::RunStepV1 {
             change_id: step.change_id,
             step_id: step.id,
@@ -39,13 +34,15 @@ pub async fn retry_or_give_up(
     }
     let line = format!("{what}; no attempts are left");
     log.push(step.change_id, Some(step.id), &[&line]);
-    client
-        .execute_cached(
-            "UPDATE steps SET command_finished_at = now() WHERE id = $1",
-            &[&step.id],
-        )
-        .await?;
-    Ok(vec![
-        orchestrate::complete_step(client, log, step, StepStatus::SystemError).await?,
-    ])
+    let record = Record {
+        command_finished: true,
+        ..Record::default()
+    };
+    let status = orchestrate::transition(client, log, step, StepEvent::GiveUp, record).await?;
+    log.push(
+        step.change_id,
+        Some(step.id),
+        &[&orchestrate::finished_line(&step.name)],
+    );
+    Ok(vec![orchestrate::completed(step, status)])
 }

@@ -5,6 +5,7 @@ use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
 use gantry_shared::protocol::ExecutionStrategy;
+use gantry_shared::transitions::StepRef;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,18 @@ pub struct StepRow {
 const STEP_COLUMNS: &str = "id, change_id, parent_id, position, action, name, has_command, \
     child_execution_strategy, status_code, attempt, command_finished_at IS NOT NULL, \
     project_properties_version, environment_properties_version";
+
+impl StepRow {
+    /// The step as a transition needs it.
+    pub fn as_ref(&self) -> StepRef {
+        StepRef {
+            id: self.id,
+            change_id: self.change_id,
+            status: self.status,
+            attempt: self.attempt,
+        }
+    }
+}
 
 fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
     StepRow {
@@ -126,23 +139,6 @@ pub async fn children_of(
         .iter()
         .map(step_from_row)
         .collect())
-}
-
-pub async fn set_step_status(
-    client: &impl GenericClient,
-    id: Uuid,
-    status: StepStatus,
-) -> Result<(), tokio_postgres::Error> {
-    let finished = status.is_final();
-    client
-        .execute_cached(
-            "UPDATE steps SET status_code = $2, lease_owner = NULL, lease_expires_at = NULL, \
-             started_at = COALESCE(started_at, now()), \
-             finished_at = CASE WHEN $3 THEN now() ELSE finished_at END WHERE id = $1",
-            &[&id, &status.as_str(), &finished],
-        )
-        .await?;
-    Ok(())
 }
 
 pub async fn insert_children(

@@ -3,9 +3,12 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use gantry_shared::crypto::Cipher;
 use gantry_shared::db::CachedStatements;
+use gantry_shared::lifecycle::{ChangeEvent, StepEvent};
+use gantry_shared::project_settings::{EffectiveSettings, SettingsDocument};
 use gantry_shared::protocol::{ContextInfo, OwnerProperties, StepContext};
 use gantry_shared::secrets::{SecretError, StepSecrets};
 use gantry_shared::store::Versioned;
+use gantry_shared::transitions::SYSTEM_ACTOR;
 use serde_json::{Value, json};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -24,6 +27,8 @@ pub struct Claimed {
     pub project_code: String,
     /// The action's `timeout`, when its manifest sets one.
     pub timeout_seconds: Option<u64>,
+    /// The settings in force: the environment's over the project's over this worker's defaults.
+    pub settings: EffectiveSettings,
     /// What the container needs, or why the step cannot run: a secret list or name is invalid,
     /// or stored data it needs cannot be decrypted (the step fails; retrying would not help).
     pub inputs: Result<Prepared, String>,
@@ -41,6 +46,7 @@ pub struct Prepared {
 pub async fn claim(
     client: &impl GenericClient,
     cipher: &Cipher,
+    defaults: &EffectiveSettings,
     step_id: Uuid,
     worker_id: &str,
     lease_seconds: f64,
@@ -56,19 +62,35 @@ pub async fn claim(
         )
         .await?;
     let params: &[&(dyn ToSql + Sync)] = &[&step_id];
-    let claim_params: &[&(dyn ToSql + Sync)] = &[&step_id, &worker_id, &lease_seconds];
+    // Only a queued step is claimed (`StepEvent::Claim`); the transition is audited with it.
+    let (sources, running) = (
+        StepEvent::Claim.sources(),
+        StepEvent::Claim.target().as_str(),
+    );
+    let claim_params: &[&(dyn ToSql + Sync)] = &[
+        &step_id,
+        &worker_id,
+        &lease_seconds,
+        &sources,
+        &running,
+        &SYSTEM_ACTOR,
+    ];
     let (claimed, c) = tokio::try_join!(
         client.query_opt_cached(
-            "UPDATE steps SET status_code = 'running', attempt = attempt + 1, lease_owner = $2, \
+            "WITH claimed AS (UPDATE steps SET status_code = $5, attempt = attempt + 1, lease_owner = $2, \
              lease_expires_at = now() + make_interval(secs => $3), started_at = COALESCE(started_at, now()) \
-             WHERE id = $1 AND status_code = 'queued' RETURNING change_id, attempt, action, name, parent_id",
+             WHERE id = $1 AND status_code = ANY($4) RETURNING change_id, attempt, action, name, parent_id), \
+             event AS (INSERT INTO events (type, actor, target, payload) \
+             SELECT 'step:' || $5, $6, '/steps/' || $1, jsonb_build_object('change_id', change_id, \
+             'from', 'queued', 'attempt', attempt, 'worker', $2::text) FROM claimed) \
+             SELECT * FROM claimed",
             claim_params,
         ),
         client.query_one_cached(
             "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
                     p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
                     pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree, \
-                    pp.version, pp.document, ep.version, ep.document \
+                    pp.version, pp.document, ep.version, ep.document, p.settings, e.settings \
              FROM changes c JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
              JOIN properties pp ON pp.project_id = p.id JOIN properties ep ON ep.environment_id = e.id \
              JOIN git_remotes r ON r.project_id = p.id AND r.name = c.git_remote_name \
@@ -129,8 +151,13 @@ pub async fn claim(
             },
         })
     });
+    let settings = defaults.clone().resolve(
+        &SettingsDocument::stored(&c.get::<_, Value>(26)),
+        &SettingsDocument::stored(&c.get::<_, Value>(27)),
+    );
     Ok(Some(Claimed {
         timeout_seconds,
+        settings,
         inputs,
         change_id,
         step_id,
@@ -209,14 +236,32 @@ async fn record_start(
     versions: Option<(i64, i64)>,
 ) -> Result<(), tokio_postgres::Error> {
     let (project, environment) = versions.unzip();
-    let change_params: &[&(dyn ToSql + Sync)] = &[&change_id, &project, &environment];
+    let (sources, running) = (
+        ChangeEvent::Run.sources(),
+        ChangeEvent::Run.transition().status,
+    );
+    let change_params: &[&(dyn ToSql + Sync)] = &[
+        &change_id,
+        &project,
+        &environment,
+        &sources,
+        &running.as_str(),
+        &SYSTEM_ACTOR,
+    ];
+    // The change runs from its first claim (`ChangeEvent::Run`), audited when it moved.
     let change = client.execute_cached(
-        "UPDATE changes SET status_code = CASE WHEN status_code = 'queued' THEN 'running' ELSE status_code END, \
-         started_at = CASE WHEN status_code = 'queued' THEN COALESCE(started_at, now()) ELSE started_at END, \
-         project_properties_version = COALESCE(project_properties_version, $2), \
-         environment_properties_version = COALESCE(environment_properties_version, $3) \
-         WHERE id = $1 AND (status_code = 'queued' \
-         OR (project_properties_version IS NULL AND $2::bigint IS NOT NULL))",
+        "WITH old AS (SELECT status_code FROM changes WHERE id = $1), \
+         moved AS (UPDATE changes c SET \
+         status_code = CASE WHEN old.status_code = ANY($4) THEN $5 ELSE c.status_code END, \
+         started_at = CASE WHEN old.status_code = ANY($4) THEN COALESCE(c.started_at, now()) ELSE c.started_at END, \
+         project_properties_version = COALESCE(c.project_properties_version, $2), \
+         environment_properties_version = COALESCE(c.environment_properties_version, $3) \
+         FROM old WHERE c.id = $1 AND (old.status_code = ANY($4) \
+         OR (c.project_properties_version IS NULL AND $2::bigint IS NOT NULL)) \
+         RETURNING old.status_code AS from_status) \
+         INSERT INTO events (type, actor, target, payload) \
+         SELECT 'change:' || $5, $6, '/changes/' || $1, jsonb_build_object('from', from_status) \
+         FROM moved WHERE from_status = ANY($4)",
         change_params,
     );
     let Some((step_project, step_environment)) = versions else {
@@ -242,22 +287,55 @@ fn object(value: Value) -> serde_json::Map<String, Value> {
     }
 }
 
-/// Renews the lease; `false` means this worker no longer owns the attempt (reaped or fenced).
+/// What renewing a lease found.
+pub enum Renewal {
+    Renewed,
+    /// The step was cancelled while this worker runs it: stop the attempt.
+    Cancelled,
+    /// This worker no longer owns the attempt (reaped or fenced).
+    Lost,
+}
+
+/// Renews the lease of a running attempt this worker owns.
 pub async fn renew_lease(
     client: &impl GenericClient,
     step_id: Uuid,
     attempt: i32,
     worker_id: &str,
     lease_seconds: f64,
-) -> Result<bool, tokio_postgres::Error> {
-    let updated = client
-        .execute_cached(
-            "UPDATE steps SET lease_expires_at = now() + make_interval(secs => $4) \
-             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
+) -> Result<Renewal, tokio_postgres::Error> {
+    let row = client
+        .query_one_cached(
+            "WITH renewed AS (UPDATE steps SET lease_expires_at = now() + make_interval(secs => $4) \
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running' RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM renewed), EXISTS (SELECT 1 FROM steps WHERE id = $1 \
+             AND attempt = $2 AND lease_owner = $3 AND status_code = 'cancelled')",
             &[&step_id, &attempt, &worker_id, &lease_seconds],
         )
         .await?;
-    Ok(updated == 1)
+    Ok(match (row.get(0), row.get(1)) {
+        (true, _) => Renewal::Renewed,
+        (false, true) => Renewal::Cancelled,
+        (false, false) => Renewal::Lost,
+    })
+}
+
+/// Gives up the lease of an attempt this worker owns, whatever the step's status (a cancelled
+/// step keeps the lease of the attempt it stopped until its lines are stored).
+pub async fn release(
+    client: &impl GenericClient,
+    step_id: Uuid,
+    attempt: i32,
+    worker_id: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute_cached(
+            "UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3",
+            &[&step_id, &attempt, &worker_id],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Releases the lease and writes the outcome to the outbox, and commits `tx`, if this worker

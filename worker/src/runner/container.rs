@@ -16,6 +16,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use gantry_shared::metrics::names;
+use gantry_shared::project_settings::EffectiveSettings;
 use gantry_shared::protocol::{
     CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, SCRATCH_DIR, STEP_RESULT_FILE,
 };
@@ -33,6 +34,8 @@ pub struct ContainerSpec<'a> {
     pub env: Vec<String>,
     pub step_context_json: Vec<u8>,
     pub timeout: Duration,
+    /// The network and limits in force for the step.
+    pub limits: &'a EffectiveSettings,
 }
 
 /// How the container ended.
@@ -44,6 +47,15 @@ pub enum Ended {
     TimedOut,
     /// This worker lost the step's lease: the container was killed and nothing is reported.
     LeaseLost,
+    /// The step's change was cancelled: the container was killed (or never started).
+    Stopped,
+}
+
+/// What ends a run before its container does.
+#[derive(Clone, Copy)]
+pub struct Ends<'a> {
+    pub lease_lost: &'a CancellationToken,
+    pub stop: &'a CancellationToken,
 }
 
 /// A created step container. [`Created::remove`] follows once the outcome is handed over: the
@@ -100,12 +112,16 @@ impl Created {
         settings: &WorkerSettings,
         spec: ContainerSpec<'_>,
         log: &StepLog,
-        lease_lost: &CancellationToken,
+        ends: Ends<'_>,
     ) -> Result<Ended, bollard::errors::Error> {
         let (docker, id, phase) = (&self.docker, self.id.as_str(), self.created);
         deliver_context(self, &spec.step_context_json).await?;
         let phase = record_phase("upload", phase);
         let attached = attach(docker, id).await?;
+        // A cancel that came while the container was made: it is not started at all.
+        if ends.stop.is_cancelled() {
+            return Ok(Ended::Stopped);
+        }
         docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await?;
@@ -122,9 +138,14 @@ impl Created {
                 let _ = logs.await;
                 return Ok(Ended::TimedOut);
             }
-            _ = lease_lost.cancelled() => {
+            _ = ends.lease_lost.cancelled() => {
                 kill(docker, id).await;
                 return Ok(Ended::LeaseLost);
+            }
+            _ = ends.stop.cancelled() => {
+                kill(docker, id).await;
+                let _ = logs.await;
+                return Ok(Ended::Stopped);
             }
         };
         let _ = logs.await;
@@ -160,11 +181,12 @@ fn record_phase(phase: &'static str, since: Instant) -> Instant {
     now
 }
 
-/// The hardened host configuration of every step container (DESIGN §5.2). Public so that the
-/// loadtest's raw figures run containers exactly as hardened.
-pub fn host_config(settings: &WorkerSettings) -> HostConfig {
+/// The hardened host configuration of every step container (DESIGN §5.2), with the network and
+/// limits of `limits`. Public so that the loadtest's raw figures run containers exactly as
+/// hardened.
+pub fn host_config(settings: &WorkerSettings, limits: &EffectiveSettings) -> HostConfig {
     HostConfig {
-        network_mode: Some(settings.runner_network.clone()),
+        network_mode: Some(limits.runner_network.clone()),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
         readonly_rootfs: Some(true),
@@ -172,10 +194,10 @@ pub fn host_config(settings: &WorkerSettings) -> HostConfig {
             SCRATCH_DIR.to_owned(),
             format!("rw,nosuid,nodev,size={}", settings.tmp_size),
         )])),
-        memory: Some(settings.memory_bytes),
-        memory_swap: Some(settings.memory_bytes),
-        nano_cpus: Some(settings.nano_cpus),
-        pids_limit: Some(settings.pids_limit),
+        memory: Some(limits.memory_bytes),
+        memory_swap: Some(limits.memory_bytes),
+        nano_cpus: Some(limits.nano_cpus()),
+        pids_limit: Some(limits.pids_limit),
         ..Default::default()
     }
 }
@@ -185,7 +207,7 @@ async fn create_container(
     settings: &WorkerSettings,
     spec: &ContainerSpec<'_>,
 ) -> Result<String, bollard::errors::Error> {
-    let host_config = host_config(settings);
+    let host_config = host_config(settings, spec.limits);
     let body = ContainerCreateBody {
         image: Some(spec.image.to_owned()),
         cmd: Some(vec!["run".into(), spec.action.to_owned()]),

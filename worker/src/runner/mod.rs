@@ -5,6 +5,7 @@ pub mod buildkit;
 mod claim;
 pub mod container;
 mod image;
+mod running;
 mod volume;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use claim::Claimed;
 use container::{ContainerSpec, Ended};
 pub use image::ImageCache;
 use image::{ImageError, ImageRequest};
+pub use running::RunningSteps;
 
 /// The local Docker engine (or `DOCKER_HOST`), at the API version both sides speak.
 pub async fn connect_docker() -> anyhow::Result<bollard::Docker> {
@@ -35,7 +37,8 @@ pub async fn connect_docker() -> anyhow::Result<bollard::Docker> {
         .context("negotiating the Docker API version")
 }
 
-pub async fn handle(ctx: Ctx, step_id: Uuid, ack: EarlyAck) -> Disposition {
+pub async fn handle(ctx: Ctx, change_id: Uuid, step_id: Uuid, ack: EarlyAck) -> Disposition {
+    let registration = ctx.running.register(change_id, step_id);
     let claimed = match claim_step(&ctx, step_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Disposition::Ack,
@@ -46,7 +49,7 @@ pub async fn handle(ctx: Ctx, step_id: Uuid, ack: EarlyAck) -> Disposition {
     };
     // The claim is committed: from here the database, not the message, holds the work.
     ack.ack().await;
-    run_claimed(&ctx, claimed).await;
+    run_claimed(&ctx, claimed, &registration.stop).await;
     Disposition::Ack
 }
 
@@ -54,7 +57,15 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     let lease = ctx.settings.worker.lease_seconds as f64;
-    let Some(claimed) = claim::claim(&tx, &ctx.cipher, step_id, &ctx.worker_id, lease).await?
+    let Some(claimed) = claim::claim(
+        &tx,
+        &ctx.cipher,
+        &ctx.step_defaults,
+        step_id,
+        &ctx.worker_id,
+        lease,
+    )
+    .await?
     else {
         // Not queued: a duplicate or stale message; nothing was written. Dropping the
         // transaction ends it.
@@ -64,8 +75,18 @@ async fn claim_step(ctx: &Ctx, step_id: Uuid) -> anyhow::Result<Option<Claimed>>
     Ok(Some(claimed))
 }
 
+/// How an attempt ended, for this worker.
+enum Attempt {
+    /// Its outcome, for the results role.
+    Ran(StepOutcome),
+    /// The lease was lost: another attempt owns the step now; nothing is reported.
+    LeaseLost,
+    /// The change was cancelled: the container was killed; nothing is reported.
+    Stopped,
+}
+
 #[tracing::instrument(skip_all, fields(step_id = %claimed.step_id, attempt = claimed.attempt))]
-async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
+async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
     let masker = match &claimed.inputs {
         Ok(inputs) => Masker::new(inputs.secrets.values()),
         Err(_) => Masker::default(),
@@ -87,32 +108,67 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed) {
         ctx.clone(),
         claimed.step_id,
         claimed.attempt,
-        lease_lost.clone(),
+        Lost {
+            lease: lease_lost.clone(),
+            cancelled: stop.clone(),
+        },
         done.clone(),
     ));
     let mut container = None;
-    let outcome = execute(ctx, &claimed, &log, &lease_lost, &mut container).await;
+    let ending = Ending {
+        lease_lost: &lease_lost,
+        stop,
+    };
+    let attempt = execute(ctx, &claimed, &log, ending, &mut container).await;
     done.cancel();
     let _ = heartbeat.await;
+    if let Attempt::Stopped = attempt {
+        log.system(format!(
+            "===> Step \"{}\" was cancelled with its change: its container was stopped",
+            claimed.name
+        ));
+    }
     log.close().await;
-    match outcome {
-        Some(outcome) => hand_over(ctx, &claimed, outcome).await,
-        None => tracing::warn!("the step's lease was lost; its outcome is dropped"),
+    match attempt {
+        Attempt::Ran(outcome) => hand_over(ctx, &claimed, outcome).await,
+        Attempt::LeaseLost => tracing::warn!("the step's lease was lost; its outcome is dropped"),
+        Attempt::Stopped => release(ctx, &claimed).await,
     }
     if let Some(container) = container {
         container.remove().await;
     }
 }
 
-/// Runs the attempt; `None` when the lease was lost (another attempt owns the step now). The
-/// container it created is left in `created` for the caller to remove after the hand-over.
+/// What ends an attempt early.
+#[derive(Clone, Copy)]
+struct Ending<'a> {
+    lease_lost: &'a CancellationToken,
+    stop: &'a CancellationToken,
+}
+
+/// After a stopped attempt (its lines are stored): gives the lease up, so that the change's log
+/// followers know no more lines of it will come, and wakes them.
+async fn release(ctx: &Ctx, claimed: &Claimed) {
+    let released = async {
+        let client = ctx.pool.get().await?;
+        claim::release(&client, claimed.step_id, claimed.attempt, &ctx.worker_id).await?;
+        gantry_shared::logs::notify(&client, [&claimed.change_id]).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = released.await {
+        tracing::warn!(error = ?e, "releasing a stopped step's lease failed; it expires instead");
+    }
+}
+
+/// Runs the attempt. The container it created is left in `created` for the caller to remove after
+/// the hand-over.
 async fn execute(
     ctx: &Ctx,
     claimed: &Claimed,
     log: &StepLog,
-    lease_lost: &CancellationToken,
+    ending: Ending<'_>,
     created: &mut Option<container::Created>,
-) -> Option<StepOutcome> {
+) -> Attempt {
     let outcome = |exit_code, result: Option<serde_json::Value>, error: Option<String>, system| {
         StepOutcome {
             change_id: claimed.change_id,
@@ -127,8 +183,11 @@ async fn execute(
             system,
         }
     };
+    if ending.stop.is_cancelled() {
+        return Attempt::Stopped;
+    }
     let Some(docker) = ctx.docker.as_ref() else {
-        return Some(outcome(
+        return Attempt::Ran(outcome(
             None,
             None,
             Some("this worker has no Docker engine".into()),
@@ -138,12 +197,12 @@ async fn execute(
     let settings = &ctx.settings.worker;
     let (remote, context, secrets) = match &claimed.inputs {
         Ok(inputs) => (&inputs.remote, &inputs.context, &inputs.secrets),
-        Err(reason) => return Some(outcome(None, None, Some(reason.clone()), false)),
+        Err(reason) => return Attempt::Ran(outcome(None, None, Some(reason.clone()), false)),
     };
     let env_file = match StepContextEnv::from_step_context(context) {
         Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
         Err(e) => {
-            return Some(outcome(
+            return Attempt::Ran(outcome(
                 None,
                 None,
                 Some(format!("Invalid properties: {e}")),
@@ -156,29 +215,35 @@ async fn execute(
         commit_sha: &claimed.commit_sha,
         git_rev: &claimed.git_rev,
         repo_folder: &settings.repo_folder,
-        base_image: &settings.runner_image,
-        network: &settings.runner_network,
+        base_image: &claimed.settings.runner_image,
+        network: &claimed.settings.runner_network,
         project_code: &claimed.project_code,
         context_env_json: &env_file,
         step_name: &claimed.name,
         build_secrets: &secrets.build,
     };
-    let image = match image::ensure_image(docker, &ctx.git, &ctx.images, &request, log).await {
+    let ensured = tokio::select! {
+        ensured = image::ensure_image(docker, &ctx.git, &ctx.images, &request, log) => ensured,
+        _ = ending.stop.cancelled() => return Attempt::Stopped,
+    };
+    let image = match ensured {
         Ok(tag) => tag,
         Err(ImageError::Build(msg)) => {
-            return Some(outcome(
+            return Attempt::Ran(outcome(
                 None,
                 None,
                 Some(format!("The step image build failed: {msg}")),
                 false,
             ));
         }
-        Err(ImageError::Infrastructure(msg)) => return Some(outcome(None, None, Some(msg), true)),
+        Err(ImageError::Infrastructure(msg)) => {
+            return Attempt::Ran(outcome(None, None, Some(msg), true));
+        }
     };
     log.system(format!("===> Starting step \"{}\"", claimed.name));
     let timeout = claimed
         .timeout_seconds
-        .unwrap_or(settings.step_timeout_seconds);
+        .unwrap_or(claimed.settings.step_timeout);
     let mut env = vec![
         format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
         "HOME=/opt/gantry".to_owned(),
@@ -209,12 +274,17 @@ async fn execute(
         env,
         step_context_json: serde_json::to_vec(context).expect("serialisable"),
         timeout: Duration::from_secs(timeout),
+        limits: &claimed.settings,
     };
     let ended = match container::create(docker, settings, &spec).await {
         Ok(container) => {
+            let ends = container::Ends {
+                lease_lost: ending.lease_lost,
+                stop: ending.stop,
+            };
             created
                 .insert(container)
-                .run(settings, spec, log, lease_lost)
+                .run(settings, spec, log, ends)
                 .await
         }
         Err(e) => {
@@ -227,13 +297,13 @@ async fn execute(
         Ok(Ended::Exited {
             code: 0,
             result: Ok(result),
-        }) => Some(outcome(Some(0), result, None, false)),
+        }) => Attempt::Ran(outcome(Some(0), result, None, false)),
         Ok(Ended::Exited {
             code: 0,
             result: Err(msg),
-        }) => Some(outcome(Some(0), None, Some(msg), false)),
-        Ok(Ended::Exited { code, .. }) => Some(outcome(Some(code), None, None, false)),
-        Ok(Ended::TimedOut) => Some(outcome(
+        }) => Attempt::Ran(outcome(Some(0), None, Some(msg), false)),
+        Ok(Ended::Exited { code, .. }) => Attempt::Ran(outcome(Some(code), None, None, false)),
+        Ok(Ended::TimedOut) => Attempt::Ran(outcome(
             None,
             None,
             Some(format!(
@@ -241,8 +311,9 @@ async fn execute(
             )),
             false,
         )),
-        Ok(Ended::LeaseLost) => None,
-        Err(e) => Some(outcome(
+        Ok(Ended::LeaseLost) => Attempt::LeaseLost,
+        Ok(Ended::Stopped) => Attempt::Stopped,
+        Err(e) => Attempt::Ran(outcome(
             None,
             None,
             Some(format!("Docker failed running the step container: {e}")),
@@ -251,13 +322,15 @@ async fn execute(
     }
 }
 
-async fn heartbeat(
-    ctx: Ctx,
-    step_id: Uuid,
-    attempt: i32,
-    lost: CancellationToken,
-    done: CancellationToken,
-) {
+/// How the heartbeat tells the attempt it must end.
+struct Lost {
+    /// Another attempt owns the step now.
+    lease: CancellationToken,
+    /// The step was cancelled (a missed `stop_change_v1` broadcast is caught here).
+    cancelled: CancellationToken,
+}
+
+async fn heartbeat(ctx: Ctx, step_id: Uuid, attempt: i32, lost: Lost, done: CancellationToken) {
     let lease = ctx.settings.worker.lease_seconds as f64;
     let period = Duration::from_secs_f64(lease / 3.0);
     loop {
@@ -275,9 +348,13 @@ async fn heartbeat(
             }
         };
         match renewed {
-            Ok(true) => {}
-            Ok(false) => {
-                lost.cancel();
+            Ok(claim::Renewal::Renewed) => {}
+            Ok(claim::Renewal::Cancelled) => {
+                lost.cancelled.cancel();
+                return;
+            }
+            Ok(claim::Renewal::Lost) => {
+                lost.lease.cancel();
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "renewing the lease failed; retrying"),

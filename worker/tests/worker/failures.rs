@@ -56,6 +56,9 @@ async fn a_failing_step_aborts_its_pending_siblings_and_its_property_edits_are_n
         change_events(&stack, &change_id).await,
         vec![
             ("api:changes:create".into(), "admin".into()),
+            ("change:pending".into(), "gantry".into()),
+            ("change:queued".into(), "gantry".into()),
+            ("change:running".into(), "gantry".into()),
             ("change:error".into(), "gantry".into())
         ]
     );

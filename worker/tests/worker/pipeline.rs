@@ -79,6 +79,9 @@ async fn a_change_with_sequential_and_parallel_children_runs_through_docker_to_s
         change_events(&stack, &change_id).await,
         vec![
             ("api:changes:create".into(), "admin".into()),
+            ("change:pending".into(), "gantry".into()),
+            ("change:queued".into(), "gantry".into()),
+            ("change:running".into(), "gantry".into()),
             ("change:success".into(), "gantry".into())
         ]
     );

@@ -31,14 +31,36 @@ pub struct CreateChangeAttributes {
     metadata: Option<UniqueKeys>,
 }
 
-struct NewChange {
-    project: Code,
-    environment: Code,
-    remote: RemoteName,
-    git_rev: GitRev,
-    action: ActionName,
+pub(super) struct NewChange {
+    pub project: Code,
+    pub environment: Code,
+    pub remote: RemoteName,
+    pub git_rev: GitRev,
+    pub action: ActionName,
     /// A JSON object.
-    metadata: Value,
+    pub metadata: Value,
+}
+
+/// Where a new change comes from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin<'a> {
+    /// `POST /api/changes`.
+    Create,
+    /// `POST /api/changes/{id}/retry`: the change it retries, and the commit that one resolved
+    /// (the retry runs the same commit), if it got that far.
+    Retry {
+        from: Uuid,
+        commit_sha: Option<&'a str>,
+    },
+}
+
+impl Origin<'_> {
+    fn event(self) -> &'static str {
+        match self {
+            Origin::Create => "api:changes:create",
+            Origin::Retry { .. } => "api:changes:retry",
+        }
+    }
 }
 
 impl TryFrom<CreateChangeAttributes> for NewChange {
@@ -82,20 +104,33 @@ pub async fn create_change(
 ) -> Result<HttpResponse, ApiError> {
     let change = NewChange::try_from(attributes)?;
     let client = state.client().await?;
+    let created = insert(&state, &client, &change, user.name(), Origin::Create).await?;
+    Ok(jsonapi::created(created.into_resource()))
+}
+
+/// Inserts a new change with its plan message and audit event, or says which of its targets is
+/// missing or archived.
+pub(super) async fn insert(
+    state: &AppState,
+    client: &impl GenericClient,
+    change: &NewChange,
+    user: &str,
+    origin: Origin<'_>,
+) -> Result<ChangeRecord, ApiError> {
     let id = Uuid::now_v7();
     tracing::Span::current().record("change_id", tracing::field::display(id));
     // When the insert found no valid target, the lookups say which is missing or archived; if
     // they find none, one came back (unarchived) in between: the insert is tried again.
     for _ in 0..3 {
-        if let Some(created) = insert_change(&client, id, &change, user.name())
+        if let Some(created) = insert_change(client, id, change, user, origin)
             .await
             .context("inserting the change")?
         {
             state.outbox.notify();
             metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
-            return Ok(jsonapi::created(created.into_resource()));
+            return Ok(created);
         }
-        resolve_targets_one_by_one(&client, &change).await?;
+        resolve_targets_one_by_one(client, change).await?;
     }
     Err(ApiError::Conflict(
         "the project, environment or git remote kept changing while the change was created; try again"
@@ -118,13 +153,19 @@ async fn insert_change(
     id: Uuid,
     change: &NewChange,
     created_by: &str,
+    origin: Origin<'_>,
 ) -> Result<Option<ChangeRecord>, tokio_postgres::Error> {
+    let (retried_from, commit_sha) = match origin {
+        Origin::Create => (None, None),
+        Origin::Retry { from, commit_sha } => (Some(from), commit_sha),
+    };
     let message = OutboxRow::of(&Message::PlanChangeV1 { change_id: id });
     let event = json!({
         "project_code": change.project.as_str(),
         "environment_code": change.environment.as_str(),
         "git_rev": change.git_rev.as_str(),
         "action": change.action.as_str(),
+        "retried_from": retried_from,
     });
     let row = client
         .query_opt_cached(
@@ -136,8 +177,8 @@ async fn insert_change(
                ), \
              c AS ( \
                INSERT INTO changes (id, project_id, environment_id, git_remote_name, git_rev, action, \
-               metadata, status_code, created_by, traceparent) \
-               SELECT $4, project_id, environment_id, $3, $5, $6, $7, $8, $9, $10 FROM target \
+               metadata, status_code, created_by, traceparent, retried_from, commit_sha) \
+               SELECT $4, project_id, environment_id, $3, $5, $6, $7, $8, $9, $10, $16, $17 FROM target \
                RETURNING id, git_remote_name, git_rev, commit_sha, action, metadata, status_code, \
                created_by, created_at, started_at, finished_at, retried_from), \
              message AS ( \
@@ -145,7 +186,7 @@ async fn insert_change(
                SELECT $11, $12, $13, $14 FROM c), \
              event AS ( \
                INSERT INTO events (type, actor, target, payload) \
-               SELECT 'api:changes:create', $9, '/changes/' || c.id, $15 FROM c) \
+               SELECT $18, $9, '/changes/' || c.id, $15 FROM c) \
              SELECT c.*, $1 AS project_code, $2 AS environment_code FROM c",
             &[
                 &change.project.as_str(),
@@ -163,6 +204,9 @@ async fn insert_change(
                 &message.payload,
                 &message.headers,
                 &event,
+                &retried_from,
+                &commit_sha,
+                &origin.event(),
             ],
         )
         .await?;

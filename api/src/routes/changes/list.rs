@@ -18,6 +18,7 @@ const SPEC: ListSpec = ListSpec {
     filters: SUPPORTED,
     sorts: &["created_at", "-created_at"],
     includes: &[],
+    flags: &[],
 };
 
 #[tracing::instrument(skip_all, err(level = "info"))]

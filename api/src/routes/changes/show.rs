@@ -15,6 +15,7 @@ const SPEC: ListSpec = ListSpec {
     filters: &[],
     sorts: &[],
     includes: &["steps"],
+    flags: &[],
 };
 
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]

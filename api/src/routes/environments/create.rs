@@ -68,7 +68,7 @@ pub async fn create_environment(
     let project_id = projects::project_id(&tx, &project_code).await?;
     let id = Uuid::now_v7();
     conflict_on_unique(
-        insert_environment(&tx, id, project_id, &environment).await,
+        insert_environment(&tx, id, project_id, &environment, user.name()).await,
         || {
             format!(
                 "an environment with code {} already exists in project {project_code}",
@@ -99,16 +99,21 @@ async fn insert_environment(
     id: Uuid,
     project_id: Uuid,
     environment: &NewEnvironment,
+    user: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO environments (id, project_id, code, name, description) VALUES ($1, $2, $3, $4, $5)",
+            "WITH e AS (INSERT INTO environments (id, project_id, code, name, description) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, settings) \
+             INSERT INTO settings_versions (environment_id, version, document, created_by) \
+             SELECT id, 1, settings, $6 FROM e",
             &[
                 &id,
                 &project_id,
                 &environment.code.as_str(),
                 &environment.name.as_str(),
                 &environment.description.as_ref().map(Description::as_str),
+                &user,
             ],
         )
         .await

@@ -59,8 +59,9 @@ impl EnvironmentRecord {
             "environments",
             self.attributes.code.clone(),
             self.attributes,
-            link,
+            link.clone(),
         )
+        .link("settings", format!("{link}/settings"))
         .related(
             "properties",
             Some(Identifier::new("properties", properties.clone())),

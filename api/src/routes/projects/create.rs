@@ -1,5 +1,5 @@
-//! `POST /api/projects`: the project, its (empty) properties and an audit event, in one
-//! transaction.
+//! `POST /api/projects`: the project, its (empty) properties and settings and an audit event, in
+//! one transaction.
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
@@ -24,15 +24,12 @@ pub struct CreateProjectAttributes {
     code: String,
     name: String,
     description: Option<String>,
-    #[serde(default)]
-    allow_parallel_changes: bool,
 }
 
 struct NewProject {
     code: Code,
     name: Name,
     description: Option<Description>,
-    allow_parallel_changes: bool,
 }
 
 impl TryFrom<CreateProjectAttributes> for NewProject {
@@ -49,7 +46,6 @@ impl TryFrom<CreateProjectAttributes> for NewProject {
                 .map(Description::parse)
                 .transpose()
                 .map_err(|e| ApiError::invalid_attribute("description", e))?,
-            allow_parallel_changes: attributes.allow_parallel_changes,
         })
     }
 }
@@ -68,7 +64,7 @@ pub async fn create_project(
         .context("starting a transaction")?;
     let id = Uuid::now_v7();
     conflict_on_unique(
-        insert_project(&tx, id, &project).await,
+        insert_project(&tx, id, &project, user.name()).await,
         || format!("a project with code {} already exists", project.code),
         "inserting the project",
     )?;
@@ -89,20 +85,25 @@ pub async fn create_project(
     Ok(jsonapi::created(created.into_resource()))
 }
 
+/// The project, with version 1 of its (empty) settings.
 async fn insert_project(
     client: &impl GenericClient,
     id: Uuid,
     project: &NewProject,
+    user: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "INSERT INTO projects (id, code, name, description, allow_parallel_changes) VALUES ($1, $2, $3, $4, $5)",
+            "WITH p AS (INSERT INTO projects (id, code, name, description) VALUES ($1, $2, $3, $4) \
+             RETURNING id, settings) \
+             INSERT INTO settings_versions (project_id, version, document, created_by) \
+             SELECT id, 1, settings, $5 FROM p",
             &[
                 &id,
                 &project.code.as_str(),
                 &project.name.as_str(),
                 &project.description.as_ref().map(Description::as_str),
-                &project.allow_parallel_changes,
+                &user,
             ],
         )
         .await

@@ -13,7 +13,7 @@ use crate::routes::paths;
 
 /// The columns every project read selects (with its properties id).
 pub(super) const PROJECT_SELECT: &str = "SELECT p.code, p.name, p.description, p.archived, \
-     p.allow_parallel_changes, p.created_at, p.updated_at, pr.id AS properties_id \
+     p.created_at, p.updated_at, pr.id AS properties_id \
      FROM projects p JOIN properties pr ON pr.project_id = p.id";
 
 #[derive(Debug, Serialize)]
@@ -22,7 +22,6 @@ pub struct ProjectAttributes {
     pub name: String,
     pub description: Option<String>,
     pub archived: bool,
-    pub allow_parallel_changes: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -42,7 +41,6 @@ impl ProjectRecord {
                 name: row.get("name"),
                 description: row.get("description"),
                 archived: row.get("archived"),
-                allow_parallel_changes: row.get("allow_parallel_changes"),
                 created_at: row.get("created_at"),
                 updated_at: row.get("updated_at"),
             },
@@ -65,6 +63,7 @@ impl ProjectRecord {
         )
         .link("environments", format!("/api/projects/{code}/environments"))
         .link("git_remotes", format!("/api/projects/{code}/git_remotes"))
+        .link("settings", format!("/api/projects/{code}/settings"))
     }
 }
 

@@ -1,5 +1,5 @@
-//! `PATCH /api/projects/{project}`: name, description, archived, allow_parallel_changes. The
-//! code is immutable.
+//! `PATCH /api/projects/{project}`: name, description, archived. The code is immutable; the
+//! project's settings have their own route (`settings`).
 
 use actix_web::{HttpResponse, web};
 use deadpool_postgres::GenericClient;
@@ -28,15 +28,12 @@ pub struct UpdateProjectAttributes {
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     archived: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "nullable")]
-    allow_parallel_changes: Option<Option<bool>>,
 }
 
 struct ProjectChanges {
     name: Option<Name>,
     description: Option<Option<Description>>,
     archived: Option<bool>,
-    allow_parallel_changes: Option<bool>,
 }
 
 impl ProjectChanges {
@@ -53,10 +50,6 @@ impl ProjectChanges {
                 Description::parse,
             )?,
             archived: patching::required("archived", attributes.archived)?,
-            allow_parallel_changes: patching::required(
-                "allow_parallel_changes",
-                attributes.allow_parallel_changes,
-            )?,
         })
     }
 }
@@ -101,10 +94,6 @@ fn changed_names(changes: &ProjectChanges) -> Vec<&'static str> {
         ("name", changes.name.is_some()),
         ("description", changes.description.is_some()),
         ("archived", changes.archived.is_some()),
-        (
-            "allow_parallel_changes",
-            changes.allow_parallel_changes.is_some(),
-        ),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -124,8 +113,7 @@ async fn update_project_row(
         .execute(
             "UPDATE projects SET name = COALESCE($2, name), \
              description = CASE WHEN $3::boolean THEN $4::text ELSE description END, \
-             archived = COALESCE($5, archived), \
-             allow_parallel_changes = COALESCE($6, allow_parallel_changes), updated_at = now() \
+             archived = COALESCE($5, archived), updated_at = now() \
              WHERE code = $1",
             &[
                 &code.as_str(),
@@ -133,7 +121,6 @@ async fn update_project_row(
                 &description.is_some(),
                 &description.flatten(),
                 &changes.archived,
-                &changes.allow_parallel_changes,
             ],
         )
         .await

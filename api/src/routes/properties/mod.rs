@@ -1,7 +1,6 @@
 //! `/api/properties/{id}`: the encrypted, versioned properties of a project or an environment
 //! (DESIGN §4 "User updates"), and their full history.
 
-mod edit;
 mod in_use;
 mod record;
 mod reserved;

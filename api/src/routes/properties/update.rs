@@ -6,12 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use gantry_shared::store;
 use serde_json::json;
 
-use super::edit::{Edit, EditRequest};
 use super::in_use::{in_use, select_active_change};
 use super::record::{PropertiesAttributes, properties_resource, select_properties_info};
 use super::reserved::check_reserved_keys;
 use crate::audit::{self, Event};
 use crate::auth::User;
+use crate::body::{Edit, EditRequest};
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::paths;

@@ -24,7 +24,8 @@ use crate::stats::Recorder;
 
 fn container_body(settings: &WorkerSettings) -> ContainerCreateBody {
     // Exactly the step container's hardening, limits and volume: only Gantry's work differs.
-    let host_config = gantry_worker::runner::container::host_config(settings);
+    let limits = gantry_shared::project_settings::EffectiveSettings::defaults(settings);
+    let host_config = gantry_worker::runner::container::host_config(settings, &limits);
     ContainerCreateBody {
         image: Some(settings.runner_image.clone()),
         entrypoint: Some(vec!["/bin/true".into()]),

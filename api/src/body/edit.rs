@@ -1,6 +1,7 @@
-//! What a properties PATCH asks for: a whole new document (`{"data":{"attributes":{"data":{…},
-//! "version":N}}}`) or an RFC 6902 patch (`application/json-patch+json`), and the version it was
-//! made against (`version` and/or `If-Match`, which must agree when both are given).
+//! What a PATCH of a versioned document (properties, settings) asks for: a whole new document
+//! (`{"data":{"attributes":{"data":{…}, "version":N}}}`) or an RFC 6902 patch
+//! (`application/json-patch+json`), and the version it was made against (`version` and/or
+//! `If-Match`, which must agree when both are given).
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -9,23 +10,23 @@ use json_patch::Patch;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::body::{MediaType, UniqueKeys, max_body_bytes, parse_json, parse_resource, read_body};
+use super::{MediaType, UniqueKeys, max_body_bytes, parse_json, parse_resource, read_body};
 use crate::error::{ApiError, Problem};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpdatePropertiesAttributes {
+struct UpdateDocumentAttributes {
     data: UniqueKeys,
     version: Option<i64>,
 }
 
 /// The change to make.
-pub(super) enum Edit {
+pub enum Edit {
     Replace(Value),
     Patch(Patch),
 }
 
-pub(super) struct EditRequest {
+pub struct EditRequest {
     pub edit: Edit,
     /// The version the edit was made against; `None` means unconditional.
     pub expected_version: Option<i64>,
@@ -39,7 +40,7 @@ impl EditRequest {
         let (edit, body_version) = match media {
             MediaType::JsonPatch => (Edit::Patch(parse_json::<Patch>(&body)?), None),
             MediaType::Json => {
-                let attributes: UpdatePropertiesAttributes = parse_resource(&body)?;
+                let attributes: UpdateDocumentAttributes = parse_resource(&body)?;
                 let UniqueKeys(data) = attributes.data;
                 if !data.is_object() {
                     return Err(ApiError::invalid_attribute("data", "must be a JSON object"));
@@ -85,7 +86,7 @@ impl Edit {
                 match patched.is_object() {
                     true => Ok(patched),
                     false => Err(ApiError::Unprocessable(Problem {
-                        detail: "the patched properties must still be a JSON object".into(),
+                        detail: "the patched document must still be a JSON object".into(),
                         source: None,
                     })),
                 }
@@ -99,12 +100,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let invalid = || {
-        ApiError::bad_header(
-            "If-Match",
-            "If-Match must be a properties version such as \"3\"",
-        )
-    };
+    let invalid = || ApiError::bad_header("If-Match", "If-Match must be a version such as \"3\"");
     let text = value.to_str().map_err(|_| invalid())?.trim();
     if text == "*" {
         return Ok(None);
