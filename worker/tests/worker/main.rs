@@ -4,6 +4,7 @@ mod build_secrets;
 mod failures;
 mod helpers;
 mod leases;
+mod lifecycle;
 mod pipeline;
 mod properties;
 mod protocol;
