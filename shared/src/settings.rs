@@ -76,6 +76,11 @@ pub struct WorkerSettings {
     /// Read and write the step protocol files straight in the step's volume directory when the
     /// Docker engine is on this host (falls back to the Docker API when it is not usable).
     pub local_volume_access: bool,
+    /// Step images (label `gantry=true`) this installation used, unused for this long, are removed
+    /// from the worker's Docker engine; never one a container uses.
+    pub image_ttl_seconds: u64,
+    /// How often the image collector looks.
+    pub image_gc_interval_seconds: u64,
     /// Address of the worker's `/metrics` and `/health` server (port 0 picks a free port).
     pub metrics_host: String,
     pub metrics_port: u16,
@@ -143,6 +148,12 @@ impl Settings {
         if self.worker.lease_seconds < 3 {
             return Err(SettingsError(
                 "worker.lease_seconds must be at least 3".into(),
+            ));
+        }
+        if self.worker.image_ttl_seconds < 1 || self.worker.image_gc_interval_seconds < 1 {
+            return Err(SettingsError(
+                "worker.image_ttl_seconds and worker.image_gc_interval_seconds must be at least 1"
+                    .into(),
             ));
         }
         if self.worker.max_attempts < 1 {

@@ -20,6 +20,8 @@ pub struct Context {
     /// Unique per process: the lease owner written on claimed steps.
     pub worker_id: String,
     pub docker: Option<Docker>,
+    /// The Docker engine's id (empty without one): what the image collector's records are of.
+    pub engine_id: String,
     pub git: crate::git::GitCache,
     /// What the runner role knows about step images.
     pub images: crate::runner::ImageCache,

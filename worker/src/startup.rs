@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use gantry_shared::crypto::Cipher;
 use gantry_shared::messages::{Message, Queue};
 use gantry_shared::metrics::Scrape;
@@ -40,6 +42,15 @@ impl Worker {
         } else {
             None
         };
+        let engine_id = match &docker {
+            Some(docker) => docker
+                .info()
+                .await
+                .context("asking the Docker engine for its id")?
+                .id
+                .unwrap_or_else(|| "docker".to_owned()),
+            None => String::new(),
+        };
         let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
         let (ops, ops_port) =
@@ -52,6 +63,7 @@ impl Worker {
             signal: OutboxSignal::default(),
             worker_id,
             docker,
+            engine_id,
             git,
             images: Default::default(),
             running: Default::default(),
@@ -94,6 +106,7 @@ impl Worker {
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
         if ctx.settings.worker.roles.contains(&Role::Runner) {
             tasks.spawn(crate::control::run(ctx.clone(), shutdown.clone()));
+            tasks.spawn(crate::runner::gc::run(ctx.clone(), shutdown.clone()));
         }
         // Its loop ends when the consumers, which hold the other clones, have stopped.
         let (plans, planning) = crate::planner::Batcher::start(ctx.clone());

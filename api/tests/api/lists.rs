@@ -132,3 +132,71 @@ async fn events_are_listed_newest_first_and_paged() {
     );
     assert_eq!(first["data"][0]["attributes"]["actor"], "admin");
 }
+
+#[tokio::test]
+async fn events_are_filtered_by_type_target_actor_and_time() {
+    let app = spawn_app().await;
+    app.create_change_targets().await;
+    let change = app.create_change().await;
+    let middle = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    expect_status(app.delete(&format!("/api/changes/{change}")).await, 204).await;
+    app.create_project("other").await;
+    let listed = |query: String| {
+        let app = &app;
+        async move {
+            let page = expect_status(app.get(&format!("/api/events?{query}")).await, 200).await;
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["attributes"]["event_type"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
+
+    assert_eq!(
+        listed(format!("filter[target_eq]=/changes/{change}")).await,
+        [
+            "api:changes:cancel",
+            "change:cancelled",
+            "api:changes:create"
+        ]
+    );
+    assert_eq!(
+        listed("filter[event_type_in]=api:projects:create,change:cancelled".into()).await,
+        [
+            "api:projects:create",
+            "change:cancelled",
+            "api:projects:create"
+        ]
+    );
+    assert_eq!(
+        listed(format!(
+            "filter[created_at_gt]={}&filter[event_type_eq]=api:projects:create",
+            at(middle)
+        ))
+        .await,
+        ["api:projects:create"]
+    );
+    assert_eq!(
+        listed(format!("filter[created_at_lt]={}", at(middle)))
+            .await
+            .last()
+            .unwrap(),
+        "api:projects:create"
+    );
+    assert!(listed("filter[actor_eq]=nobody".into()).await.is_empty());
+    assert_eq!(
+        listed("filter[actor_eq]=gantry".into()).await,
+        Vec::<String>::new()
+    );
+    for bad in ["filter[created_at_gt]=yesterday", "filter[kind_eq]=x"] {
+        assert_eq!(
+            app.get(&format!("/api/events?{bad}")).await.status(),
+            400,
+            "{bad}"
+        );
+    }
+}

@@ -300,6 +300,7 @@ mod tests {
             signal: Default::default(),
             worker_id: "batch-test".into(),
             docker: None,
+            engine_id: String::new(),
             git: GitCache::new(git_cache.path().to_owned()),
             images: Default::default(),
             running: Default::default(),

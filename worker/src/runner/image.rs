@@ -53,6 +53,8 @@ const MAX_KNOWN_TAGS: usize = 10_000;
 pub struct ImageCache {
     base_ids: Mutex<HashMap<String, (String, Instant)>>,
     tags: Mutex<HashSet<String>>,
+    /// When this process last recorded each tag's use (see `gc::record_use`).
+    recorded: Mutex<HashMap<String, Instant>>,
 }
 
 impl ImageCache {
@@ -83,6 +85,20 @@ impl ImageCache {
     /// Forgets a tag the engine may no longer have.
     pub fn forget(&self, tag: &str) {
         self.tags.lock().expect("never poisoned").remove(tag);
+    }
+
+    /// Whether the use of `tag` should be recorded now: not recorded by this process within
+    /// `every`. Marks it recorded.
+    pub fn use_to_record(&self, tag: &str, every: Duration) -> bool {
+        let mut recorded = self.recorded.lock().expect("never poisoned");
+        if recorded.get(tag).is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        if recorded.len() >= MAX_KNOWN_TAGS {
+            recorded.clear();
+        }
+        recorded.insert(tag.to_owned(), Instant::now());
+        true
     }
 }
 

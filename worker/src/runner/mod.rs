@@ -4,6 +4,7 @@
 pub mod buildkit;
 mod claim;
 pub mod container;
+pub mod gc;
 mod image;
 mod running;
 mod volume;
@@ -227,7 +228,10 @@ async fn execute(
         _ = ending.stop.cancelled() => return Attempt::Stopped,
     };
     let image = match ensured {
-        Ok(tag) => tag,
+        Ok(tag) => {
+            gc::record_use(ctx, &tag);
+            tag
+        }
         Err(ImageError::Build(msg)) => {
             return Attempt::Ran(outcome(
                 None,

@@ -3,6 +3,7 @@
 mod build_secrets;
 mod failures;
 mod helpers;
+mod images;
 mod leases;
 mod lifecycle;
 mod pipeline;
