@@ -9,11 +9,13 @@ use crate::fixture::Fixture;
 use crate::report::{Report, ScenarioError, machine, targets};
 use crate::scenarios::chain::ChainParams;
 use crate::scenarios::create::CreateParams;
+use crate::scenarios::follow::FollowParams;
+use crate::scenarios::lifecycle::LifecycleParams;
 use crate::scenarios::props::PropsParams;
 use crate::scenarios::raw::{RawParams, RawReport, Throughput};
 use crate::scenarios::results::ResultsParams;
 use crate::scenarios::steps::StepsParams;
-use crate::scenarios::{chain, create, props, raw, results, steps};
+use crate::scenarios::{chain, create, follow, lifecycle, props, raw, results, steps};
 use crate::stats::{Latency, Recorder};
 
 /// The sizes of every scenario of one bench run.
@@ -27,6 +29,8 @@ pub struct BenchParams {
     pub props: PropsParams,
     pub results: ResultsParams,
     pub create: CreateParams,
+    pub lifecycle: LifecycleParams,
+    pub follow: FollowParams,
 }
 
 impl BenchParams {
@@ -40,6 +44,8 @@ impl BenchParams {
             props: size.props(),
             results: size.results(),
             create: size.create(),
+            lifecycle: size.lifecycle(),
+            follow: size.follow(),
         }
     }
 }
@@ -103,6 +109,18 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     )
     .await;
     report.results = results;
+    settle(settings, &mut errors).await;
+    report.lifecycle = measured(
+        "lifecycle",
+        lifecycle::run(api, &fixture, &params.lifecycle).await,
+        &mut errors,
+    );
+    settle(settings, &mut errors).await;
+    report.follow = measured(
+        "follow",
+        follow::run(api, &fixture, &params.follow).await,
+        &mut errors,
+    );
     settle(settings, &mut errors).await;
     report.props = measured(
         "props",

@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::scenarios::chain::ChainParams;
 use crate::scenarios::create::CreateParams;
+use crate::scenarios::follow::FollowParams;
+use crate::scenarios::lifecycle::LifecycleParams;
 use crate::scenarios::props::PropsParams;
 use crate::scenarios::raw::RawParams;
 use crate::scenarios::results::ResultsParams;
@@ -57,6 +59,10 @@ pub enum Command {
     Props(PropsArgs),
     /// Step results applied per second by the results role (needs the database and broker).
     Results(ResultsArgs),
+    /// Step exit to the next sibling's start, and a cancel to the container gone (Docker's events).
+    Lifecycle(LifecycleArgs),
+    /// Many SSE followers of one change's log: every line once, reads and api CPU they cost.
+    Follow(FollowArgs),
     /// The machine's raw container and PostgreSQL figures, without Gantry.
     Raw(RawArgs),
     /// Raw, then every scenario; writes docs/benchmarks.md, the plot and the JSON.
@@ -179,6 +185,50 @@ impl ResultsArgs {
     pub fn params(&self) -> ResultsParams {
         ResultsParams {
             results: self.results.unwrap_or(self.size.results().results),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct LifecycleArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Sequential trivial steps whose gaps are timed.
+    #[arg(long)]
+    pub siblings: Option<usize>,
+    /// Changes cancelled while their step sleeps.
+    #[arg(long)]
+    pub cancels: Option<usize>,
+}
+
+impl LifecycleArgs {
+    pub fn params(&self) -> LifecycleParams {
+        let p = self.size.lifecycle();
+        LifecycleParams {
+            siblings: self.siblings.unwrap_or(p.siblings),
+            cancels: self.cancels.unwrap_or(p.cancels),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct FollowArgs {
+    #[arg(long, value_enum, default_value_t = Size::Medium)]
+    pub size: Size,
+    /// Clients following the change's log at once.
+    #[arg(long)]
+    pub followers: Option<usize>,
+    /// Lines the followed step prints.
+    #[arg(long)]
+    pub lines: Option<usize>,
+}
+
+impl FollowArgs {
+    pub fn params(&self) -> FollowParams {
+        let p = self.size.follow();
+        FollowParams {
+            followers: self.followers.unwrap_or(p.followers),
+            lines: self.lines.unwrap_or(p.lines),
         }
     }
 }

@@ -85,6 +85,26 @@ impl Api {
         Ok(answer.body)
     }
 
+    /// The absolute URL of `path` on the API's host.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A GET whose body is read as it comes (a followed log), once it answered 200.
+    pub async fn open(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        if response.status() != 200 {
+            bail!("GET {path} answered {}", response.status());
+        }
+        Ok(response)
+    }
+
     /// A plain-text document at an absolute URL (another process's `/metrics`), without the token.
     pub async fn fetch_text(&self, url: &str) -> anyhow::Result<String> {
         let response = self
@@ -114,6 +134,18 @@ impl Api {
         let body = json!({"data": {"attributes": attributes}});
         self.expect(reqwest::Method::PATCH, path, Some(&body), 200)
             .await
+    }
+
+    /// Cancels a change (204 expected).
+    pub async fn cancel_change(&self, id: &str) -> anyhow::Result<()> {
+        self.expect(
+            reqwest::Method::DELETE,
+            &format!("/api/changes/{id}"),
+            None,
+            204,
+        )
+        .await
+        .map(drop)
     }
 
     /// Every resource of a list, following its `links.next`.

@@ -11,7 +11,7 @@ use crate::cli::{Cli, Command};
 use crate::client::Api;
 use crate::fixture::Fixture;
 use crate::report::{Report, markdown, table};
-use crate::scenarios::{chain, create, props, raw, results, steps};
+use crate::scenarios::{chain, create, follow, lifecycle, props, raw, results, steps};
 
 /// Runs the command line; `Ok(false)` when a scenario of a bench failed (the others ran).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
@@ -34,6 +34,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Results(args) => {
             let settings = settings()?;
             report.results = Some(results::run(&api, &fixture, &settings, &args.params()).await?);
+        }
+        Command::Lifecycle(args) => {
+            report.lifecycle = Some(lifecycle::run(&api, &fixture, &args.params()).await?)
+        }
+        Command::Follow(args) => {
+            report.follow = Some(follow::run(&api, &fixture, &args.params()).await?)
         }
         Command::Raw(args) => report.raw = Some(raw::run(&settings()?, &args.params()).await?),
         Command::Bench(args) => {

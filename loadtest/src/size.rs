@@ -4,6 +4,8 @@ use clap::ValueEnum;
 
 use crate::scenarios::chain::ChainParams;
 use crate::scenarios::create::CreateParams;
+use crate::scenarios::follow::FollowParams;
+use crate::scenarios::lifecycle::LifecycleParams;
 use crate::scenarios::props::PropsParams;
 use crate::scenarios::raw::RawParams;
 use crate::scenarios::results::ResultsParams;
@@ -58,6 +60,24 @@ impl Size {
             singles,
             worker_metrics: None,
         }
+    }
+
+    pub fn lifecycle(self) -> LifecycleParams {
+        let (siblings, cancels) = match self {
+            Size::Tiny => (3, 1),
+            Size::Small => (10, 3),
+            Size::Medium => (20, 5),
+        };
+        LifecycleParams { siblings, cancels }
+    }
+
+    pub fn follow(self) -> FollowParams {
+        let (followers, lines) = match self {
+            Size::Tiny => (3, 50),
+            Size::Small => (20, 500),
+            Size::Medium => (100, 2000),
+        };
+        FollowParams { followers, lines }
     }
 
     pub fn props(self) -> PropsParams {

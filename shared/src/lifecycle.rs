@@ -30,7 +30,7 @@ pub enum StepEvent {
     GiveUp,
     /// A user continued a waiting step.
     Continue,
-    /// Another step of the change failed before this one started.
+    /// Another step of the change failed before this one started (or while it waited).
     Abort,
     /// The change was cancelled.
     Cancel,
@@ -121,7 +121,8 @@ pub fn step_transition(status: StepStatus, event: StepEvent) -> Result<StepStatu
     use StepEvent as E;
     use StepStatus as S;
     let allowed = match event {
-        E::Queue | E::Open | E::Wait | E::Abort => status == S::Pending,
+        E::Queue | E::Open | E::Wait => status == S::Pending,
+        E::Abort => matches!(status, S::Pending | S::Waiting),
         E::Claim => status == S::Queued,
         E::Succeed | E::Fail | E::Requeue | E::GiveUp => status == S::Running,
         E::Continue => status == S::Waiting,
@@ -198,7 +199,7 @@ fn change_refusal(status: ChangeStatus, event: ChangeEvent) -> &'static str {
 /// What a change's transition must also write, beyond its status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Effects {
-    /// Every still-`pending` step becomes `aborted`.
+    /// Every still-`pending` step, and every step `waiting` for a continue, becomes `aborted`.
     pub abort_pending_steps: bool,
     /// Every non-final step becomes `cancelled`.
     pub cancel_steps: bool,
@@ -296,15 +297,12 @@ pub enum RollUp {
 /// Decides a parent's next move from its children's statuses alone, so that deciding twice (a
 /// duplicate message) decides the same: a sequential parent starts its first pending child only
 /// when no other child is busy, a parallel one every pending child (only a retry leaves some),
-/// and a parent fails once a child failed and none is busy any more.
+/// and a parent fails once a child failed and none is still queued or running (DESIGN §3: running
+/// siblings finish; a sibling that only waits for a continue would hold the failed change, and is
+/// aborted with the change instead).
 pub fn roll_up(strategy: ExecutionStrategy, children: &[StepStatus]) -> RollUp {
-    let busy = children.iter().any(|s| {
-        matches!(
-            s,
-            StepStatus::Queued | StepStatus::Running | StepStatus::Waiting
-        )
-    });
-    if busy {
+    let has = |wanted: &[StepStatus]| children.iter().any(|s| wanted.contains(s));
+    if has(&[StepStatus::Queued, StepStatus::Running]) {
         return RollUp::Wait;
     }
     if children
@@ -312,6 +310,9 @@ pub fn roll_up(strategy: ExecutionStrategy, children: &[StepStatus]) -> RollUp {
         .any(|s| s.is_final() && *s != StepStatus::Success)
     {
         return RollUp::Finish(StepStatus::Error);
+    }
+    if has(&[StepStatus::Waiting]) {
+        return RollUp::Wait;
     }
     let mut pending = children
         .iter()
@@ -428,9 +429,12 @@ mod tests {
             strategy in strategy(),
             children in proptest::collection::vec(step_status(), 0..8),
         ) {
-            let busy = children.iter().any(|s| matches!(s, StepStatus::Queued | StepStatus::Running | StepStatus::Waiting));
+            let running = children.iter().any(|s| matches!(s, StepStatus::Queued | StepStatus::Running));
+            let waiting = children.contains(&StepStatus::Waiting);
+            let failed = children.iter().any(|s| s.is_final() && *s != StepStatus::Success);
+            let busy = running || waiting;
             match roll_up(strategy, &children) {
-                RollUp::Wait => prop_assert!(busy),
+                RollUp::Wait => prop_assert!(running || (waiting && !failed)),
                 RollUp::Start(indices) => {
                     prop_assert!(!busy);
                     prop_assert!(!indices.is_empty());
@@ -445,8 +449,7 @@ mod tests {
                 }
                 RollUp::Finish(other) => {
                     prop_assert_eq!(other, StepStatus::Error);
-                    prop_assert!(!busy);
-                    prop_assert!(children.iter().any(|s| s.is_final() && *s != StepStatus::Success));
+                    prop_assert!(!running && failed);
                 }
             }
         }
@@ -456,7 +459,7 @@ mod tests {
     fn the_sources_of_an_event_are_the_statuses_it_moves_out_of() {
         assert_eq!(StepEvent::Claim.sources(), ["queued"]);
         assert_eq!(StepEvent::Continue.sources(), ["waiting"]);
-        assert_eq!(StepEvent::Abort.sources(), ["pending"]);
+        assert_eq!(StepEvent::Abort.sources(), ["pending", "waiting"]);
         assert_eq!(
             StepEvent::Cancel.sources(),
             ["pending", "queued", "running", "waiting"]
@@ -514,6 +517,9 @@ mod tests {
         let par = ExecutionStrategy::Parallel;
         assert_eq!(roll_up(par, &[Success, Running]), RollUp::Wait);
         assert_eq!(roll_up(par, &[Cancelled, Success]), RollUp::Finish(Error));
+        // A failed group does not wait for a sibling that only waits for a continue.
+        assert_eq!(roll_up(par, &[Waiting, Error]), RollUp::Finish(Error));
+        assert_eq!(roll_up(par, &[Waiting, Success]), RollUp::Wait);
         assert_eq!(
             roll_up(par, &[Success, Pending, Pending]),
             RollUp::Start(vec![1, 2])

@@ -24,6 +24,10 @@ use super::{LogLine, Page};
 const FEED_CAPACITY: usize = 256;
 /// Lines read by one query.
 pub const PAGE_LINES: i64 = 1000;
+/// A feed reads again after this long without a wake-up: a notification can be lost (a worker
+/// that failed to send it, the listener reconnecting), and a runner's lease can expire without
+/// one (a worker that died holding a cancelled step).
+const RECHECK: Duration = Duration::from_secs(5);
 
 pub struct LogHub {
     pool: Pool,
@@ -186,7 +190,8 @@ impl LogHub {
 }
 
 /// A feed's reader: from the change's last line when the feed starts, it reads what is new at
-/// every wake-up (one query per page, whatever the number of followers) and sends it on.
+/// every wake-up, and at least every [`RECHECK`] (one query per page, whatever the number of
+/// followers), and sends it on.
 async fn read_feed(
     pool: Pool,
     change_id: Uuid,
@@ -211,6 +216,7 @@ async fn read_feed(
         tokio::select! {
             _ = closed.cancelled() => return,
             _ = wake.notified() => {}
+            _ = tokio::time::sleep(RECHECK) => {}
         }
     }
 }

@@ -137,13 +137,15 @@ impl Follower<'_> {
     /// Reads and sends what this follower has not seen, page by page; `true` once it sent the
     /// end.
     async fn catch_up(&mut self, hub: &LogHub) -> Result<bool, Stop> {
-        let client = hub
-            .pool()
-            .get()
-            .await
-            .map_err(|e| Stop::Db(e.to_string()))?;
         loop {
             metrics::counter!(names::LOG_FOLLOW_QUERIES, "kind" => "catch_up").increment(1);
+            // A connection per page, given back before the page is sent: a slow client must not
+            // hold one of the api's connections while it reads.
+            let client = hub
+                .pool()
+                .get()
+                .await
+                .map_err(|e| Stop::Db(e.to_string()))?;
             let page = read_page(
                 &client,
                 self.scope.change_id(),
@@ -152,6 +154,7 @@ impl Follower<'_> {
             )
             .await
             .map_err(|e| Stop::Db(e.to_string()))?;
+            drop(client);
             if self.deliver(&page).await? {
                 return Ok(true);
             }

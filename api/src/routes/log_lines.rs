@@ -50,10 +50,21 @@ pub async fn list_change_log_lines(
     }
     let filters = Filters::parse(&query)?;
     let scope = match filters.step_id {
-        Some(step_id) => Scope::Step {
-            change_id: id,
-            step_id,
-        },
+        Some(step_id) => {
+            let of_change = change_of_step(&client, step_id)
+                .await
+                .context("looking up the step")?;
+            if of_change != Some(id) {
+                return Err(ApiError::bad_parameter(
+                    "filter[step_id_eq]",
+                    format!("change {id} has no step {step_id}"),
+                ));
+            }
+            Scope::Step {
+                change_id: id,
+                step_id,
+            }
+        }
         None => Scope::Change(id),
     };
     respond(

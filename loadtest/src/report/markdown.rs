@@ -38,6 +38,15 @@ after 10 unmeasured creations per client at the concurrency (the api's and the c
 connections opened, statements prepared), a closed loop at that concurrency and an open loop at \
 a target rate (latency from the scheduled send time), then the time the planner needs to finish \
 them all. The planner runs throughout, on the same two cores.
+* **lifecycle** — timed by the Docker engine's own container events: a chain of trivial sequential \
+steps, each gap from one container's `die` to the next sibling's `start`; then changes whose step \
+sleeps, each cancelled once its container started, from just before `DELETE /api/changes/{id}` to \
+the container's `destroy`.
+* **follow** — a change whose step prints 2,000 lines over about two seconds, followed from its \
+creation by 100 clients (`?follow=true`, Server-Sent Events), each checked to get every stored line \
+exactly once, in order, then the end event; the api's reads for the followers and its CPU time \
+from its `/metrics` before and after, beside its CPU time for the same change unfollowed; each \
+line's delay from its `logged_at` to its arrival at a follower.
 
 Before each Gantry scenario the bench runs `VACUUM ANALYZE` on Gantry's database, as autovacuum \
 would between them: the PostgreSQL of this machine kind runs with autovacuum off, and each \

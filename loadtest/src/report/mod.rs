@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenarios::chain::ChainReport;
 use crate::scenarios::create::CreateReport;
+use crate::scenarios::follow::FollowReport;
+use crate::scenarios::lifecycle::LifecycleReport;
 use crate::scenarios::props::PropsReport;
 use crate::scenarios::raw::RawReport;
 use crate::scenarios::results::ResultsReport;
@@ -37,6 +39,10 @@ pub struct Report {
     pub props: Option<PropsReport>,
     pub results: Option<ResultsReport>,
     pub create: Option<CreateReport>,
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleReport>,
+    #[serde(default)]
+    pub follow: Option<FollowReport>,
     /// Gantry against the raw figures and the targets (filled by `bench`).
     pub comparisons: Vec<Comparison>,
     /// Scenarios that failed, with the reason.

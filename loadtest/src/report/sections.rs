@@ -4,6 +4,8 @@
 use super::Report;
 use crate::scenarios::chain::ChainReport;
 use crate::scenarios::create::CreateReport;
+use crate::scenarios::follow::FollowReport;
+use crate::scenarios::lifecycle::LifecycleReport;
 use crate::scenarios::props::PropsReport;
 use crate::scenarios::raw::RawReport;
 use crate::scenarios::results::ResultsReport;
@@ -26,6 +28,8 @@ pub fn sections(report: &Report) -> Vec<Section> {
         report.props.as_ref().map(props),
         report.results.as_ref().map(results),
         report.create.as_ref().map(create),
+        report.lifecycle.as_ref().map(lifecycle),
+        report.follow.as_ref().map(follow),
     ]
     .into_iter()
     .flatten()
@@ -185,5 +189,87 @@ fn create(c: &CreateReport) -> Section {
             ("create: closed".into(), c.closed_loop.latency.clone()),
             ("create: open".into(), c.open_loop.latency.clone()),
         ],
+    }
+}
+
+fn lifecycle(l: &LifecycleReport) -> Section {
+    Section {
+        scenario: "lifecycle",
+        rows: vec![
+            (
+                format!(
+                    "step exit → next sibling start, p50 ({} siblings)",
+                    l.params.siblings
+                ),
+                ms(l.exit_to_next_start.p50_ms),
+            ),
+            (
+                "step exit → next sibling start, p99".into(),
+                ms(l.exit_to_next_start.p99_ms),
+            ),
+            (
+                format!(
+                    "cancel request → container gone, p50 ({} cancels)",
+                    l.params.cancels
+                ),
+                ms(l.cancel_to_gone.p50_ms),
+            ),
+            (
+                "cancel request → container gone, max".into(),
+                ms(l.cancel_to_gone.max_ms),
+            ),
+        ],
+        latencies: vec![
+            ("exit → next start".into(), l.exit_to_next_start.clone()),
+            ("cancel → gone".into(), l.cancel_to_gone.clone()),
+        ],
+    }
+}
+
+fn follow(f: &FollowReport) -> Section {
+    let reads = f.feed_reads + f.catch_up_reads;
+    let cpu_ms = (f.api_cpu_seconds - f.api_cpu_seconds_unfollowed) * 1000.0;
+    Section {
+        scenario: "follow",
+        rows: vec![
+            (
+                format!("{} followers × lines stored", f.params.followers),
+                format!(
+                    "{} lines, {} delivered, each exactly once in order",
+                    f.lines, f.delivered
+                ),
+            ),
+            (
+                "database reads for the followers".into(),
+                format!(
+                    "{reads:.0} ({:.0} shared feed reads, {:.0} catch-up reads): {:.3} per line",
+                    f.feed_reads,
+                    f.catch_up_reads,
+                    reads / f.lines.max(1) as f64
+                ),
+            ),
+            (
+                "api CPU, followed change (unfollowed)".into(),
+                format!(
+                    "{:.0} ms ({:.0} ms)",
+                    f.api_cpu_seconds * 1000.0,
+                    f.api_cpu_seconds_unfollowed * 1000.0
+                ),
+            ),
+            (
+                "api CPU the followers cost, per 1,000 lines delivered".into(),
+                ms(cpu_ms * 1000.0 / f.delivered.max(1) as f64),
+            ),
+            (
+                "delivery lag p50 (logged_at → follower)".into(),
+                ms(f.delivery_lag.p50_ms),
+            ),
+            ("delivery lag p99".into(), ms(f.delivery_lag.p99_ms)),
+            (
+                "creation → last end event".into(),
+                format!("{:.2} s", f.elapsed_secs),
+            ),
+        ],
+        latencies: vec![("follow: lag".into(), f.delivery_lag.clone())],
     }
 }

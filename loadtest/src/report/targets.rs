@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use crate::scenarios::chain::ChainReport;
 use crate::scenarios::create::CreateReport;
+use crate::scenarios::follow::FollowReport;
+use crate::scenarios::lifecycle::LifecycleReport;
 use crate::scenarios::props::PropsReport;
 use crate::scenarios::raw::RawReport;
 use crate::scenarios::results::ResultsReport;
@@ -42,7 +44,66 @@ pub fn compare(report: &Report) -> Vec<Comparison> {
     rows.extend(report.create.as_ref().map(|c| create_row(c, raw)));
     rows.extend(report.results.as_ref().map(|r| results_row(r, raw)));
     rows.extend(report.props.as_ref().map(|p| props_row(p, raw)));
+    if let Some(lifecycle) = &report.lifecycle {
+        rows.extend(lifecycle_rows(lifecycle, raw));
+    }
+    rows.extend(report.follow.as_ref().map(follow_row));
     rows
+}
+
+/// The cancel target is the test: the container gone within 2 s.
+pub const CANCEL_TARGET_MS: f64 = 2000.0;
+
+fn lifecycle_rows(lifecycle: &LifecycleReport, raw: Option<&RawReport>) -> [Comparison; 2] {
+    let gap = &lifecycle.exit_to_next_start;
+    [
+        Comparison {
+            gantry_figure: "step exit → next sibling's container start, p50".into(),
+            gantry_value: format!("{:.1} ms (p99 {:.1} ms)", gap.p50_ms, gap.p99_ms),
+            raw_figure: LIFECYCLE.into(),
+            raw_value: lifecycle_value(raw),
+            ratio: raw.and_then(|r| ratio(gap.p50_ms, r.lifecycle.p50_ms)),
+            target: "— (no target)".into(),
+            met: None,
+        },
+        Comparison {
+            gantry_figure: "cancel request → its container gone, max".into(),
+            gantry_value: format!(
+                "{:.1} ms (p50 {:.1} ms)",
+                lifecycle.cancel_to_gone.max_ms, lifecycle.cancel_to_gone.p50_ms
+            ),
+            raw_figure: "—".into(),
+            raw_value: "—".into(),
+            ratio: None,
+            target: "≤ 2 s".into(),
+            met: Some(lifecycle.cancel_to_gone.max_ms <= CANCEL_TARGET_MS),
+        },
+    ]
+}
+
+fn follow_row(follow: &FollowReport) -> Comparison {
+    let reads = follow.feed_reads + follow.catch_up_reads;
+    // A poll per follower and line would read followers × lines times.
+    let per_follower_and_line = (follow.params.followers * follow.lines) as f64;
+    Comparison {
+        gantry_figure: format!(
+            "{} followers of one change: database reads",
+            follow.params.followers
+        ),
+        gantry_value: format!(
+            "{reads:.0} for {} lines ({:.0} ms api CPU)",
+            follow.lines,
+            (follow.api_cpu_seconds - follow.api_cpu_seconds_unfollowed) * 1000.0
+        ),
+        raw_figure: "one read per follower and line".into(),
+        raw_value: format!("{per_follower_and_line:.0}"),
+        ratio: ratio(reads, per_follower_and_line),
+        target: "fewer reads than lines".into(),
+        met: Some(
+            follow.delivered == follow.params.followers * follow.lines
+                && reads < follow.lines as f64,
+        ),
+    }
 }
 
 const LIFECYCLE: &str = "container create+start+wait+remove, p50";

@@ -4,6 +4,8 @@
 pub mod breakdown;
 pub mod chain;
 pub mod create;
+pub mod follow;
+pub mod lifecycle;
 pub mod props;
 pub mod raw;
 pub mod results;

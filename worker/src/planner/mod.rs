@@ -145,8 +145,12 @@ async fn write_plan(
             )],
         ),
     }
-    let root_id = match change.retried_from {
+    let copied = match change.retried_from {
         Some(from) => retry::copy_steps(tx, log, cipher, from, change.id).await?,
+        None => None,
+    };
+    let root_id = match copied {
+        Some(root) => root,
         None => insert_root(tx, change, manifest).await?,
     };
     // Changes of the environment left pending (a project switched to parallel changes has some)

@@ -79,14 +79,16 @@ struct NewSteps {
     environment_version: Vec<Option<i64>>,
 }
 
-/// Copies the tree of change `from` into change `to`; returns the new root step's id.
+/// Copies the tree of change `from` into change `to`; returns the new root step's id, or `None`
+/// when `from` has no steps (it failed or was cancelled before it was planned): the retry then
+/// starts a tree of its own.
 pub async fn copy_steps(
     client: &impl GenericClient,
     log: &TxLog,
     cipher: &Cipher,
     from: Uuid,
     to: Uuid,
-) -> anyhow::Result<Uuid> {
+) -> anyhow::Result<Option<Uuid>> {
     let rows = client
         .query_cached(
             "SELECT id, parent_id, position, action, name, has_command, child_execution_strategy, \
@@ -105,7 +107,14 @@ pub async fn copy_steps(
         siblings.sort_by_key(|s| s.position);
     }
     let Some(root) = children.get(&None).and_then(|roots| roots.first()) else {
-        anyhow::bail!("change {from} has no root step to retry");
+        log.push(
+            to,
+            None,
+            &[&format!(
+                "Retry of change {from}, which ran no step: every step runs"
+            )],
+        );
+        return Ok(None);
     };
     let mut new = NewSteps::default();
     let mut counts = (0, 0);
@@ -145,7 +154,7 @@ pub async fn copy_steps(
             counts.0, counts.1
         )],
     );
-    Ok(root_id)
+    Ok(Some(root_id))
 }
 
 fn push(

@@ -299,7 +299,8 @@ pub async fn finish_change(
     };
     // A change that succeeded has no pending step: a step's children exist only once its command
     // succeeded, a sequential parent succeeds only when none is left, and a parallel parent
-    // starts all its pending children before it can succeed.
+    // starts all its pending children before it can succeed. A failed one may also have steps
+    // waiting for a continue (see `lifecycle::roll_up`): aborted with the pending ones.
     if transition.effects.abort_pending_steps {
         let aborted =
             transitions::steps_of_change(client, log, SYSTEM_ACTOR, change_id, StepEvent::Abort)
@@ -308,7 +309,7 @@ pub async fn finish_change(
             log.push(
                 change_id,
                 None,
-                &[&format!("{aborted} pending step(s) aborted")],
+                &[&format!("{aborted} pending or waiting step(s) aborted")],
             );
         }
     }

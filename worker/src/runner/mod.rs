@@ -39,7 +39,7 @@ pub async fn connect_docker() -> anyhow::Result<bollard::Docker> {
 }
 
 pub async fn handle(ctx: Ctx, change_id: Uuid, step_id: Uuid, ack: EarlyAck) -> Disposition {
-    let registration = ctx.running.register(change_id, step_id);
+    let registration = ctx.running.register(change_id);
     let claimed = match claim_step(&ctx, step_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Disposition::Ack,
@@ -131,7 +131,11 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
     }
     log.close().await;
     match attempt {
-        Attempt::Ran(outcome) => hand_over(ctx, &claimed, outcome).await,
+        Attempt::Ran(outcome) => {
+            if !hand_over(ctx, &claimed, outcome).await {
+                release(ctx, &claimed).await;
+            }
+        }
         Attempt::LeaseLost => tracing::warn!("the step's lease was lost; its outcome is dropped"),
         Attempt::Stopped => release(ctx, &claimed).await,
     }
@@ -147,8 +151,9 @@ struct Ending<'a> {
     stop: &'a CancellationToken,
 }
 
-/// After a stopped attempt (its lines are stored): gives the lease up, so that the change's log
-/// followers know no more lines of it will come, and wakes them.
+/// After an attempt whose outcome nobody wants (the change was cancelled; its lines are stored):
+/// gives the lease up if this worker still holds it, so that the change's log followers know no
+/// more lines of it will come, and wakes them.
 async fn release(ctx: &Ctx, claimed: &Claimed) {
     let released = async {
         let client = ctx.pool.get().await?;
@@ -366,9 +371,10 @@ async fn heartbeat(ctx: Ctx, step_id: Uuid, attempt: i32, lost: Lost, done: Canc
     }
 }
 
-/// Writes the outcome to the outbox with the lease release, retrying while the database is away.
-/// If it never succeeds the lease expires and the reaper runs the step again.
-async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
+/// Writes the outcome to the outbox with the lease release, retrying while the database is away;
+/// `false` when it was not handed over (the step is no longer this attempt's: cancelled, or its
+/// lease taken over). If it never succeeds the lease expires and the reaper runs the step again.
+async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) -> bool {
     let message = Message::StepResultV1(outcome);
     let mut backoff = Duration::from_millis(100);
     for _ in 0..8 {
@@ -388,15 +394,18 @@ async fn hand_over(ctx: &Ctx, claimed: &Claimed, outcome: StepOutcome) {
         match attempt.await {
             Ok(true) => {
                 ctx.signal.notify();
-                return;
+                return true;
             }
             Ok(false) => {
-                tracing::warn!("the step's lease was taken over; its outcome is dropped");
-                return;
+                tracing::warn!(
+                    "the step is no longer this attempt's (cancelled, or its lease taken over); its outcome is dropped"
+                );
+                return false;
             }
             Err(e) => tracing::warn!(error = ?e, "handing over a step outcome failed; retrying"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+    false
 }

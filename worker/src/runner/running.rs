@@ -3,23 +3,32 @@
 //! worker, and each stops the attempts it registered for that change.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The registered attempts by registration, with their change. Keyed by registration, not by
+/// step: a duplicate message for a step this worker runs registers it a second time, and its
+/// failed claim must not unregister the attempt that runs.
 #[derive(Default)]
-pub struct RunningSteps(Mutex<HashMap<Uuid, (Uuid, CancellationToken)>>);
+pub struct RunningSteps {
+    steps: Mutex<HashMap<u64, (Uuid, CancellationToken)>>,
+    next: AtomicU64,
+}
 
 impl RunningSteps {
-    /// Registers a step about to be claimed; its token is cancelled when its change is stopped.
-    /// Registered before the claim, so a cancel committed after the claim always finds it.
-    pub fn register(self: &Arc<Self>, change_id: Uuid, step_id: Uuid) -> Registration {
+    /// Registers a step of `change_id` about to be claimed; its token is cancelled when the
+    /// change is stopped. Registered before the claim, so a cancel committed after the claim
+    /// always finds it.
+    pub fn register(self: &Arc<Self>, change_id: Uuid) -> Registration {
         let stop = CancellationToken::new();
-        self.steps().insert(step_id, (change_id, stop.clone()));
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.steps().insert(id, (change_id, stop.clone()));
         Registration {
             steps: self.clone(),
-            step_id,
+            id,
             stop,
         }
     }
@@ -37,23 +46,23 @@ impl RunningSteps {
         stopped
     }
 
-    fn steps(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Uuid, CancellationToken)>> {
+    fn steps(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Uuid, CancellationToken)>> {
         // Nothing panics while holding the lock; a poisoned map is still whole.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.steps.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// A registered step; dropping it forgets the step.
 pub struct Registration {
     steps: Arc<RunningSteps>,
-    step_id: Uuid,
+    id: u64,
     /// Cancelled when the step's change is stopped (or the step is found cancelled).
     pub stop: CancellationToken,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.steps.steps().remove(&self.step_id);
+        self.steps.steps().remove(&self.id);
     }
 }
 
@@ -65,10 +74,11 @@ mod tests {
     fn stopping_a_change_stops_its_registered_steps_only_until_they_are_dropped() {
         let running = Arc::new(RunningSteps::default());
         let (change, other) = (Uuid::now_v7(), Uuid::now_v7());
-        let a = running.register(change, Uuid::now_v7());
-        let b = running.register(change, Uuid::now_v7());
-        let c = running.register(other, Uuid::now_v7());
-        drop(b);
+        let a = running.register(change);
+        // A duplicate message for the same step, whose claim fails: `a` stays registered.
+        let duplicate = running.register(change);
+        let c = running.register(other);
+        drop(duplicate);
         assert_eq!(running.stop_change(change), 1);
         assert!(a.stop.is_cancelled());
         assert!(!c.stop.is_cancelled());

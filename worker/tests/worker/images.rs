@@ -286,3 +286,35 @@ async fn unused_step_images_are_collected_after_their_ttl_but_never_one_in_use()
     assert_eq!(records, 0, "the records of removed images go with them");
     stack.stop().await;
 }
+
+/// An environment's `step_timeout` applies to an action that sets no `timeout` of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environments_step_timeout_applies_when_the_action_sets_none() {
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: 'sleep 30'\n")
+        .await;
+    let (status, body) = stack
+        .request(
+            reqwest::Method::PATCH,
+            "/api/projects/demo/environments/dev/settings",
+            Some(json!({"data": {"attributes": {"data": {"step_timeout": 1}}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let started = Instant::now();
+    let (change_id, change) = stack.run_change("default", "main").await;
+
+    assert_status(&stack, &change_id, &change, "error").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_logged(
+        &stack.log(&change_id).await,
+        "The step timed out after 1 seconds and was killed",
+    );
+    stack.stop().await;
+}

@@ -368,6 +368,35 @@ async fn a_wait_step_holds_the_change_until_it_is_continued() {
     stack.stop().await;
 }
 
+/// A parallel group whose other child failed does not wait for a continue: the change fails, and
+/// the waiting step is aborted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_parallel_group_does_not_wait_for_its_waiting_sibling() {
+    let mut stack = spawn_stack().await;
+    stack
+        .project_with_manifest(
+            "actions:\n  default:\n    steps: [wait, bad]\n    run_as: parallel\n  bad:\n    run: 'exit 3'\n",
+        )
+        .await;
+
+    let (change, document) = stack.run_change("default", "main").await;
+
+    assert_status(&stack, &change, &document, "error").await;
+    assert_eq!(
+        step_statuses(&document),
+        [
+            ("bad".into(), "error".into()),
+            ("default".into(), "error".into()),
+            ("wait".into(), "aborted".into()),
+        ]
+    );
+    assert_logged(
+        &stack.log(&change).await,
+        "1 pending or waiting step(s) aborted",
+    );
+    stack.stop().await;
+}
+
 /// Waits until the change is planned into `status`.
 async fn wait_for_status(stack: &TestStack, change: &str, status: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);

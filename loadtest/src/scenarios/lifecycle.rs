@@ -1,0 +1,184 @@
+//! `lifecycle`: two latencies of the change lifecycle, timed by the Docker engine's own events
+//! (`start`, `die`, `destroy` of the step containers, with nanosecond timestamps of the engine's
+//! clock, the clock of this host):
+//!
+//! * a step's exit to its next sibling's container start: a chain of `siblings` trivial steps;
+//!   each gap is from one container's `die` to the next one's `start`;
+//! * a cancel request to the container gone: `cancels` times, a change whose step sleeps is
+//!   cancelled once its container started, timed from just before `DELETE /api/changes/{id}` to
+//!   the container's `destroy`.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use bollard::Docker;
+use bollard::query_parameters::EventsOptionsBuilder;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::raw::connect_docker;
+use super::{POLL_ONE, finish};
+use crate::client::Api;
+use crate::fixture::Fixture;
+use crate::progress;
+use crate::stats::{Latency, Recorder};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleParams {
+    pub siblings: usize,
+    pub cancels: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleReport {
+    pub params: LifecycleParams,
+    /// A step container's `die` to the next sibling's `start`.
+    pub exit_to_next_start: Latency,
+    /// The cancel request to the step container's `destroy`.
+    pub cancel_to_gone: Latency,
+}
+
+/// One engine event about a step container.
+struct ContainerEvent {
+    action: String,
+    change_id: String,
+    step_id: String,
+    /// Nanoseconds since the epoch, on the engine's clock.
+    at: i64,
+}
+
+/// The engine's events about step containers (label `gantry=true`), from now on.
+fn step_events(docker: &Docker) -> impl Stream<Item = ContainerEvent> + Unpin {
+    let filters = HashMap::from([("type", vec!["container"]), ("label", vec!["gantry=true"])]);
+    let options = EventsOptionsBuilder::default().filters(&filters).build();
+    Box::pin(docker.events(Some(options)).filter_map(|event| async move {
+        let event = event.ok()?;
+        let attributes = event.actor?.attributes?;
+        Some(ContainerEvent {
+            action: event.action?,
+            change_id: attributes.get("gantry.change_id")?.clone(),
+            step_id: attributes.get("gantry.step_id")?.clone(),
+            at: event.time_nano?,
+        })
+    }))
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Waits for the engine event `action` about a container of `change`; its time.
+async fn wait_for(
+    events: &mut (impl Stream<Item = ContainerEvent> + Unpin),
+    change: &str,
+    action: &str,
+) -> anyhow::Result<i64> {
+    let wanted = async {
+        while let Some(event) = events.next().await {
+            if event.change_id == change && event.action == action {
+                return Ok(event.at);
+            }
+        }
+        bail!("the engine's event stream ended")
+    };
+    tokio::time::timeout(Duration::from_secs(300), wanted)
+        .await
+        .with_context(|| format!("no `{action}` of a container of change {change}"))?
+}
+
+pub async fn run(
+    api: &Api,
+    fixture: &Fixture,
+    params: &LifecycleParams,
+) -> anyhow::Result<LifecycleReport> {
+    let docker = connect_docker().await?;
+    let siblings = params.siblings.max(2);
+    let manifest = format!(
+        "actions:\n  t: {{ run: \"true\" }}\n  sleepy: {{ run: \"sleep 600\" }}\n  chain: {{ steps: [{}] }}\n",
+        vec!["t"; siblings].join(", ")
+    );
+    let project = fixture
+        .project(api, "lifecycle", Some(&manifest), false)
+        .await?;
+    let (code, environment) = (&project.code, &project.environment);
+    // The step image is built once, outside what is measured.
+    let warm = api.create_change(code, environment, "t").await?;
+    finish(api, &warm, POLL_ONE).await?.check_success(1)?;
+    let bar = progress::bar(params.cancels as u64 + 1, "lifecycle");
+
+    let mut events = step_events(&docker);
+    let chain = api.create_change(code, environment, "chain").await?;
+    finish(api, &chain, POLL_ONE)
+        .await?
+        .check_success(siblings + 1)?;
+    let gaps = sibling_gaps(&mut events, &chain, siblings).await?;
+    bar.inc(1);
+
+    let mut cancels = Recorder::default();
+    for _ in 0..params.cancels {
+        let id = api.create_change(code, environment, "sleepy").await?;
+        wait_for(&mut events, &id, "start").await?;
+        let requested = now_nanos();
+        api.cancel_change(&id).await?;
+        let gone = wait_for(&mut events, &id, "destroy").await?;
+        cancels.record(Duration::from_nanos((gone - requested).max(0) as u64));
+        let cancelled = finish(api, &id, POLL_ONE).await?;
+        if cancelled.status != "cancelled" {
+            bail!("a cancelled change ended {}", cancelled.status);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(LifecycleReport {
+        params: params.clone(),
+        exit_to_next_start: gaps.summary(),
+        cancel_to_gone: cancels.summary(),
+    })
+}
+
+/// The chain's containers in start order, each from its `start` to its `die`; the gaps between.
+async fn sibling_gaps(
+    events: &mut (impl Stream<Item = ContainerEvent> + Unpin),
+    chain: &str,
+    siblings: usize,
+) -> anyhow::Result<Recorder> {
+    // step id -> (start, die)
+    let mut containers: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::new();
+    let complete = |c: &HashMap<String, (Option<i64>, Option<i64>)>| {
+        c.len() == siblings && c.values().all(|(s, d)| s.is_some() && d.is_some())
+    };
+    let collected = async {
+        while !complete(&containers) {
+            let Some(event) = events.next().await else {
+                bail!("the engine's event stream ended");
+            };
+            if event.change_id != chain {
+                continue;
+            }
+            let entry = containers.entry(event.step_id).or_default();
+            match event.action.as_str() {
+                "start" => entry.0 = Some(event.at),
+                "die" => entry.1 = Some(event.at),
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(60), collected)
+        .await
+        .context("the chain's container events did not all arrive")??;
+    let mut spans: Vec<(i64, i64)> = containers
+        .into_values()
+        .filter_map(|(start, die)| Some((start?, die?)))
+        .collect();
+    spans.sort();
+    let mut gaps = Recorder::default();
+    for pair in spans.windows(2) {
+        let gap = pair[1].0 - pair[0].1;
+        gaps.record(Duration::from_nanos(gap.max(0) as u64));
+    }
+    Ok(gaps)
+}
