@@ -3,6 +3,7 @@
 //! it) rather than ignored, so a mistyped filter never silently returns everything.
 
 use actix_web::HttpRequest;
+use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
 
@@ -166,6 +167,18 @@ impl ListQuery {
             })
             .transpose()
     }
+}
+
+/// The value of filter `key` (e.g. `created_at_gt`) as an RFC 3339 timestamp.
+pub fn filter_timestamp(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_parameter(
+                &format!("filter[{key}]"),
+                format!("`{value}` in `filter[{key}]` is not an RFC 3339 timestamp"),
+            )
+        })
 }
 
 fn parse_limit(value: &str, max: i64) -> Result<i64, ApiError> {

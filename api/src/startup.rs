@@ -50,6 +50,7 @@ impl Application {
             &settings,
             OutboxSignal::default(),
             scrape,
+            gantry_shared::logs::Notifier::spawn(database.clone()),
         ));
         let server = serve(listener, state.clone())?;
         tracing::info!(%address, port, "gantry-api listening");

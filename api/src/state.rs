@@ -23,6 +23,8 @@ pub struct AppState {
     pub outbox: OutboxSignal,
     /// Renders `/metrics`.
     pub scrape: Scrape,
+    /// Wakes log followers (of every api process) after lines are stored.
+    pub notifier: gantry_shared::logs::Notifier,
     /// Live log followers of this process (SSE).
     pub logs: std::sync::Arc<crate::follow::LogHub>,
     /// SHA-256 of the configured admin token: presented tokens are hashed and compared in
@@ -37,10 +39,12 @@ impl AppState {
         settings: &Settings,
         outbox: OutboxSignal,
         scrape: Scrape,
+        notifier: gantry_shared::logs::Notifier,
     ) -> Self {
         let api = settings.api.clone();
         let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
         Self {
+            notifier,
             logs: std::sync::Arc::new(crate::follow::LogHub::new(pool.clone())),
             pool,
             cipher,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bollard::Docker;
 use deadpool_postgres::Pool;
 use gantry_shared::crypto::Cipher;
+use gantry_shared::logs::Notifier;
 use gantry_shared::outbox::OutboxSignal;
 use gantry_shared::project_settings::EffectiveSettings;
 use gantry_shared::settings::Settings;
@@ -17,6 +18,8 @@ pub struct Context {
     /// The defaults under project and environment settings (the worker section of `settings`).
     pub step_defaults: EffectiveSettings,
     pub signal: OutboxSignal,
+    /// Wakes log followers after lines are stored.
+    pub notifier: Notifier,
     /// Unique per process: the lease owner written on claimed steps.
     pub worker_id: String,
     pub docker: Option<Docker>,

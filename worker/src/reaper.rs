@@ -85,6 +85,6 @@ async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<
     orchestrate::drive(&tx, &log, &change.manifest()?, work).await?;
     log.flush(&tx).await?;
     tx.commit().await?;
-    log.notify(&client).await;
+    log.notify(&ctx.notifier);
     Ok(true)
 }

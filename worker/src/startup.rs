@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use gantry_shared::crypto::Cipher;
+use gantry_shared::logs::Notifier;
 use gantry_shared::messages::{Message, Queue};
 use gantry_shared::metrics::Scrape;
 use gantry_shared::outbox::{self, OutboxSignal};
@@ -53,6 +54,7 @@ impl Worker {
         };
         let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
+        let notifier = Notifier::spawn(gantry_shared::db::config(&settings.database)?);
         let (ops, ops_port) =
             crate::ops::bind(&settings.worker.metrics_host, settings.worker.metrics_port)?;
         let ctx = Arc::new(Context {
@@ -61,6 +63,7 @@ impl Worker {
             step_defaults: EffectiveSettings::defaults(&settings.worker),
             settings,
             signal: OutboxSignal::default(),
+            notifier,
             worker_id,
             docker,
             engine_id,

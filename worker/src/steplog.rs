@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use deadpool_postgres::Pool;
-use gantry_shared::logs::{self, Line};
+use gantry_shared::logs::{self, Line, Notifier};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -60,13 +60,20 @@ impl StepLog {
     /// Starts the log of a step whose secret values `masker` hides.
     pub fn start(
         pool: Pool,
+        notifier: Notifier,
         change_id: Uuid,
         step_id: Option<Uuid>,
         max_bytes: usize,
         masker: Masker,
     ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_batches(pool, change_id, step_id, max_bytes, receiver));
+        let target = Target {
+            pool,
+            notifier,
+            change_id,
+            step_id,
+        };
+        let writer = tokio::spawn(write_batches(target, max_bytes, receiver));
         let masker = Arc::new(masker);
         Self {
             sink: Sink { sender, masker },
@@ -170,10 +177,16 @@ fn emit(sink: &Sink, stream: Stream, bytes: &[u8], max_line: usize) {
     }
 }
 
-async fn write_batches(
+/// Where a log's lines go, and who is woken when they are there.
+struct Target {
     pool: Pool,
+    notifier: Notifier,
     change_id: Uuid,
     step_id: Option<Uuid>,
+}
+
+async fn write_batches(
+    target: Target,
     max_bytes: usize,
     mut receiver: mpsc::UnboundedReceiver<Line>,
 ) {
@@ -194,8 +207,8 @@ async fn write_batches(
             }
         }
         let kept = cap(&mut batch, &mut written, &mut truncated, max_bytes);
-        if let Err(e) = insert_batch(&pool, change_id, step_id, &kept).await {
-            tracing::error!(error = %e, %change_id, "writing log lines failed; {} lines lost", kept.len());
+        if let Err(e) = insert_batch(&target, &kept).await {
+            tracing::error!(error = %e, change_id = %target.change_id, "writing log lines failed; {} lines lost", kept.len());
         }
         batch.clear();
     }
@@ -232,23 +245,14 @@ fn cap(
     kept
 }
 
-/// Inserts a batch of the writer's lines in one statement, then wakes the change's followers (in
-/// turn: a notification that overtook the insert, as a statement not yet prepared on the
-/// connection can, would wake them before the lines are there).
-async fn insert_batch(
-    pool: &Pool,
-    change_id: Uuid,
-    step_id: Option<Uuid>,
-    lines: &[Line],
-) -> anyhow::Result<()> {
+/// Inserts a batch of the writer's lines in one statement, then has the change's followers woken.
+async fn insert_batch(target: &Target, lines: &[Line]) -> anyhow::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let client = pool.get().await?;
-    logs::append(&client, change_id, step_id, lines).await?;
-    if let Err(e) = logs::notify(&client, [&change_id]).await {
-        tracing::warn!(error = %e, "waking log followers failed");
-    }
+    let client = target.pool.get().await?;
+    logs::append(&client, target.change_id, target.step_id, lines).await?;
+    target.notifier.notify(target.change_id);
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, Context};
 use crate::jsonapi::{self, Resource};
-use crate::query::{ListQuery, ListSpec};
+use crate::query::{ListQuery, ListSpec, filter_timestamp};
 use crate::state::AppState;
 
 const SPEC: ListSpec = ListSpec {
@@ -48,8 +48,8 @@ impl Filters {
                 }
                 "target_eq" => parsed.target = Some(value.clone()),
                 "actor_eq" => parsed.actor = Some(value.clone()),
-                "created_at_gt" => parsed.after = Some(timestamp(&parameter, value)?),
-                "created_at_lt" => parsed.before = Some(timestamp(&parameter, value)?),
+                "created_at_gt" => parsed.after = Some(filter_timestamp(key, value)?),
+                "created_at_lt" => parsed.before = Some(filter_timestamp(key, value)?),
                 other => {
                     return Err(ApiError::bad_parameter(
                         &parameter,
@@ -60,17 +60,6 @@ impl Filters {
         }
         Ok(parsed)
     }
-}
-
-fn timestamp(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::bad_parameter(
-                parameter,
-                format!("`{value}` in `{parameter}` is not an RFC 3339 timestamp"),
-            )
-        })
 }
 
 /// JSON:API reserves `type` for the resource type, so the event's own type is `event_type`.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, Context};
 use crate::follow::{self, LogLine, Scope};
 use crate::jsonapi::{self, Resource};
-use crate::query::{ListQuery, ListSpec};
+use crate::query::{ListQuery, ListSpec, filter_timestamp};
 use crate::routes::paths;
 use crate::state::AppState;
 
@@ -196,8 +196,8 @@ impl Filters {
                         ),
                     ));
                 }
-                "logged_at_gt" => filters.after = Some(timestamp(&parameter, value)?),
-                "logged_at_lt" => filters.before = Some(timestamp(&parameter, value)?),
+                "logged_at_gt" => filters.after = Some(filter_timestamp(key, value)?),
+                "logged_at_lt" => filters.before = Some(filter_timestamp(key, value)?),
                 other => {
                     return Err(ApiError::bad_parameter(
                         &parameter,
@@ -208,17 +208,6 @@ impl Filters {
         }
         Ok(filters)
     }
-}
-
-fn timestamp(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::bad_parameter(
-                parameter,
-                format!("`{value}` in `{parameter}` is not an RFC 3339 timestamp"),
-            )
-        })
 }
 
 async fn change_exists(

@@ -127,7 +127,7 @@ async fn finish(app: &TestApp, change: Uuid, status: &str) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    log.notify(&client).await;
+    logs::notify(&client, [&change]).await.unwrap();
 }
 
 async fn insert_step(app: &TestApp, change: Uuid, status: &str) -> Uuid {

@@ -48,20 +48,57 @@ struct ContainerEvent {
     at: i64,
 }
 
-/// The engine's events about step containers (label `gantry=true`), from now on.
-fn step_events(docker: &Docker) -> impl Stream<Item = ContainerEvent> + Unpin {
+/// The engine's events about step containers (label `gantry=true`), from now on. The request is
+/// made when its stream is first read: a task reads it from the start, and asks for the events
+/// since now, so none is missed however late the request reaches the engine.
+fn step_events(docker: &Docker) -> Events {
     let filters = HashMap::from([("type", vec!["container"]), ("label", vec!["gantry=true"])]);
-    let options = EventsOptionsBuilder::default().filters(&filters).build();
-    Box::pin(docker.events(Some(options)).filter_map(|event| async move {
-        let event = event.ok()?;
-        let attributes = event.actor?.attributes?;
-        Some(ContainerEvent {
-            action: event.action?,
-            change_id: attributes.get("gantry.change_id")?.clone(),
-            step_id: attributes.get("gantry.step_id")?.clone(),
-            at: event.time_nano?,
-        })
-    }))
+    let since = format!("{:.9}", now_nanos() as f64 / 1e9);
+    let options = EventsOptionsBuilder::default()
+        .filters(&filters)
+        .since(&since)
+        .build();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let docker = docker.clone();
+    tokio::spawn(async move {
+        let mut stream = docker.events(Some(options));
+        while let Some(event) = stream.next().await {
+            let Some(event) = container_event(event) else {
+                continue;
+            };
+            if sender.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    Events(receiver)
+}
+
+fn container_event(
+    event: Result<bollard::models::EventMessage, bollard::errors::Error>,
+) -> Option<ContainerEvent> {
+    let event = event.ok()?;
+    let attributes = event.actor?.attributes?;
+    Some(ContainerEvent {
+        action: event.action?,
+        change_id: attributes.get("gantry.change_id")?.clone(),
+        step_id: attributes.get("gantry.step_id")?.clone(),
+        at: event.time_nano?,
+    })
+}
+
+/// The events the reader task forwards.
+struct Events(tokio::sync::mpsc::UnboundedReceiver<ContainerEvent>);
+
+impl Stream for Events {
+    type Item = ContainerEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ContainerEvent>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 fn now_nanos() -> i64 {

@@ -230,7 +230,7 @@ async fn write_batch(
     }
     log.flush(&tx).await?;
     tx.commit().await?;
-    log.notify(&client).await;
+    log.notify(&ctx.notifier);
     Ok(queued)
 }
 
@@ -298,6 +298,7 @@ mod tests {
                 &stack.settings.worker,
             ),
             signal: Default::default(),
+            notifier: gantry_shared::logs::Notifier::detached(),
             worker_id: "batch-test".into(),
             docker: None,
             engine_id: String::new(),

@@ -231,6 +231,6 @@ async fn start_next_in(ctx: &Ctx, environment_id: Uuid) -> anyhow::Result<Queued
     let queued = orchestrate::start_next_changes(&tx, &log, environment_id, row.get(0)).await?;
     log.flush(&tx).await?;
     tx.commit().await?;
-    log.notify(&client).await;
+    log.notify(&ctx.notifier);
     Ok(queued)
 }

@@ -104,7 +104,7 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     // (Empty after a success with property patches: see `success`.)
     log.flush(&tx).await?;
     commit(&ctx.cipher, tx, step.id, &writes).await?;
-    log.notify(&client).await;
+    log.notify(&ctx.notifier);
     Ok(queued)
 }
 

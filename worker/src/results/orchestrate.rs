@@ -325,9 +325,12 @@ pub async fn finish_change(
 }
 
 /// Starts what may start in an environment: with `parallel_changes` (read by the caller with the
-/// change it handles) every pending change, otherwise the oldest pending one if no change holds
-/// the environment (FIFO). A change holds its environment while it is queued or running (a change
-/// whose step waits is running).
+/// change it handles) every pending change, otherwise the oldest change waiting for the
+/// environment if it is pending and no change holds the environment (FIFO, in creation order).
+/// A change holds its environment while it is queued or running (a change whose step waits is
+/// running); one still `initializing` waits its turn like a pending one: planned later than a
+/// younger change (its repository was slower to fetch, say), it must still start first, and its
+/// planner starts it when it is pending.
 ///
 /// In FIFO mode the environment row lock serialises this between transactions: a change that
 /// finishes and one that a planner makes pending must not each miss the other. The query after
@@ -355,14 +358,19 @@ pub async fn start_next_changes(
                 &[&environment_id],
             )
             .await?;
-        client
+        let oldest = client
             .query_cached(
-                "SELECT id FROM changes c WHERE environment_id = $1 AND status_code = 'pending' \
+                "SELECT id, status_code FROM changes c WHERE environment_id = $1 \
+                 AND status_code IN ('initializing', 'pending') \
                  AND NOT EXISTS (SELECT 1 FROM changes h WHERE h.environment_id = $1 \
                  AND h.status_code IN ('queued', 'running')) ORDER BY created_at, id LIMIT 1",
                 &[&environment_id],
             )
-            .await?
+            .await?;
+        oldest
+            .into_iter()
+            .filter(|row| row.get::<_, &str>(1) == ChangeStatus::Pending.as_str())
+            .collect()
     };
     let mut queued = 0;
     for row in rows {

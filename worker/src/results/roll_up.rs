@@ -42,6 +42,6 @@ async fn roll_up(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<Qu
     let queued = orchestrate::drive(&tx, &log, &change.manifest()?, work).await?;
     log.flush(&tx).await?;
     tx.commit().await?;
-    log.notify(&client).await;
+    log.notify(&ctx.notifier);
     Ok(queued)
 }

@@ -94,6 +94,7 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
     };
     let log = StepLog::start(
         ctx.pool.clone(),
+        ctx.notifier.clone(),
         claimed.change_id,
         Some(claimed.step_id),
         ctx.settings.worker.max_log_bytes_per_step,
@@ -158,7 +159,7 @@ async fn release(ctx: &Ctx, claimed: &Claimed) {
     let released = async {
         let client = ctx.pool.get().await?;
         claim::release(&client, claimed.step_id, claimed.attempt, &ctx.worker_id).await?;
-        gantry_shared::logs::notify(&client, [&claimed.change_id]).await?;
+        ctx.notifier.notify(claimed.change_id);
         anyhow::Ok(())
     };
     if let Err(e) = released.await {

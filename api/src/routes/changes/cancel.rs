@@ -85,7 +85,7 @@ pub async fn cancel_change(
         payload: json!({ "from": status.as_str(), "steps_cancelled": steps }),
     };
     audit::commit(tx, &event).await?;
-    log.notify(&client).await;
+    log.notify(&state.notifier);
     state.outbox.notify();
     Ok(jsonapi::no_content())
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use gantry_shared::domain::ChangeStatus;
 
 use crate::error::ApiError;
+use crate::query::filter_timestamp;
 
 /// Every filter the change list supports.
 pub(super) const SUPPORTED: &[&str] = &[
@@ -50,8 +51,8 @@ impl ChangeFilters {
                 "environment_code_in" => narrow(&mut parsed.environments, list()),
                 "action_eq" => parsed.action = Some(value.clone()),
                 "created_by_eq" => parsed.created_by = Some(value.clone()),
-                "created_at_gt" => parsed.created_after = Some(timestamp(key, value)?),
-                "created_at_lt" => parsed.created_before = Some(timestamp(key, value)?),
+                "created_at_gt" => parsed.created_after = Some(filter_timestamp(key, value)?),
+                "created_at_lt" => parsed.created_before = Some(filter_timestamp(key, value)?),
                 other => {
                     return Err(ApiError::bad_parameter(
                         &format!("filter[{other}]"),
@@ -86,17 +87,6 @@ fn statuses(key: &str, value: &str) -> Result<Vec<String>, ApiError> {
                 })
         })
         .collect()
-}
-
-fn timestamp(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::bad_parameter(
-                &format!("filter[{key}]"),
-                format!("`{value}` in `filter[{key}]` is not an RFC 3339 timestamp"),
-            )
-        })
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub async fn continue_step(
         payload: json!({ "change_id": step.change_id }),
     };
     audit::commit(tx, &event).await?;
-    log.notify(&client).await;
+    log.notify(&state.notifier);
     state.outbox.notify();
     let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1");
     let row = client
