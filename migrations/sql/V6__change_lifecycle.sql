@@ -1,16 +1,20 @@
 -- The change lifecycle (issue 14).
 
--- Every line of a change is numbered from the change's own sequence, taken while the change row
--- is locked, so lines commit in `seq` order: a follower that has seen line n has seen every line
--- before it, and resumes after n (Last-Event-ID) without missing or repeating one.
-ALTER TABLE changes ADD COLUMN log_seq bigint NOT NULL DEFAULT 0;
+-- Every line of a change is numbered from the change's own sequence (the last number given), taken
+-- in the statement that inserts the lines; its row stays locked until they commit, so lines commit
+-- in `seq` order: a follower that has seen line n has seen every line before it, and resumes after
+-- n (Last-Event-ID) without missing or repeating one. A narrow table of its own: bumping a counter
+-- on the wide, much-indexed `changes` row copied it (its manifest and metadata) on every write.
+CREATE TABLE log_sequences (
+    change_id uuid PRIMARY KEY REFERENCES changes (id) ON DELETE CASCADE,
+    seq bigint NOT NULL
+);
 ALTER TABLE log_lines ADD COLUMN seq bigint;
 UPDATE log_lines l SET seq = n.seq
 FROM (SELECT id, row_number() OVER (PARTITION BY change_id ORDER BY id) AS seq FROM log_lines) n
 WHERE n.id = l.id;
-UPDATE changes c SET log_seq = m.seq
-FROM (SELECT change_id, max(seq) AS seq FROM log_lines GROUP BY change_id) m
-WHERE m.change_id = c.id;
+INSERT INTO log_sequences (change_id, seq)
+SELECT change_id, max(seq) FROM log_lines GROUP BY change_id;
 ALTER TABLE log_lines ALTER COLUMN seq SET NOT NULL;
 DROP INDEX log_lines_change;
 DROP INDEX log_lines_step;

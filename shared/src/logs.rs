@@ -1,9 +1,10 @@
 //! Change logs and audit events in PostgreSQL, as every writer stores them.
 //!
 //! * Each line of a change gets the next number of the change's own sequence (`seq`, from
-//!   `changes.log_seq`), taken in the statement that inserts it. The change row stays locked until
-//!   the line commits, so lines commit in `seq` order and a reader that has seen `seq` n has seen
-//!   every line before it: a follower resumes after n and misses nothing (DESIGN §6 `follow`).
+//!   `log_sequences`), taken in the statement that inserts it. The sequence's row stays locked
+//!   until the line commits, so lines commit in `seq` order and a reader that has seen `seq` n has
+//!   seen every line before it: a follower resumes after n and misses nothing (DESIGN §6
+//!   `follow`).
 //! * [`TxLog`] is what a transaction logs — the system lines and the audit events of its decisions —
 //!   written by one statement when it flushes, before its commit.
 //! * After a commit that stored lines, the process's [`Notifier`] wakes the followers of those
@@ -63,7 +64,7 @@ pub struct Line {
 }
 
 /// Appends `lines` (already masked) to the log of the change (and step), numbered in order, in
-/// one statement; nothing when the change does not exist.
+/// one statement.
 pub async fn append(
     client: &impl GenericClient,
     change_id: Uuid,
@@ -82,8 +83,9 @@ pub async fn append(
     let count = lines.len() as i64;
     client
         .execute_cached(
-            "WITH s AS (UPDATE changes SET log_seq = log_seq + $6 WHERE id = $1 \
-             RETURNING log_seq - $6 AS base) \
+            "WITH s AS (INSERT INTO log_sequences (change_id, seq) VALUES ($1, $6) \
+             ON CONFLICT (change_id) DO UPDATE SET seq = log_sequences.seq + EXCLUDED.seq \
+             RETURNING seq - $6 AS base) \
              INSERT INTO log_lines (change_id, step_id, seq, logged_at, stream, text) \
              SELECT $1, $2, s.base + l.n, l.at, l.stream, l.text FROM s, \
              UNNEST($3::timestamptz[], $4::text[], $5::text[]) WITH ORDINALITY AS l (at, stream, text, n)",
@@ -187,18 +189,23 @@ impl TxLog {
             e.2.push(event.target);
             e.3.push(event.payload);
         }
-        // Each change's lines are numbered from its sequence, bumped once by their count; the
-        // change rows are locked by the transaction already (it changes them).
+        // Each change's lines are numbered from its sequence, bumped once by their count (the
+        // sequences locked in change order: two transactions logging for the same changes wait
+        // for each other instead of deadlocking).
         client
             .execute_cached(
                 "WITH l AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[]) \
                  WITH ORDINALITY AS l (change_id, step_id, logged_at, text, n)), \
                  counts AS (SELECT change_id, count(*) AS k FROM l GROUP BY change_id), \
-                 seqs AS (UPDATE changes c SET log_seq = c.log_seq + counts.k FROM counts \
-                 WHERE c.id = counts.change_id RETURNING c.id, c.log_seq - counts.k AS base), \
+                 seqs AS (INSERT INTO log_sequences (change_id, seq) \
+                 SELECT change_id, k FROM counts ORDER BY change_id \
+                 ON CONFLICT (change_id) DO UPDATE SET seq = log_sequences.seq + EXCLUDED.seq \
+                 RETURNING change_id, seq), \
                  lines AS (INSERT INTO log_lines (change_id, step_id, seq, logged_at, stream, text) \
-                 SELECT l.change_id, l.step_id, s.base + row_number() OVER (PARTITION BY l.change_id ORDER BY l.n), \
-                 l.logged_at, 'system', l.text FROM l JOIN seqs s ON s.id = l.change_id) \
+                 SELECT l.change_id, l.step_id, \
+                 s.seq - c.k + row_number() OVER (PARTITION BY l.change_id ORDER BY l.n), \
+                 l.logged_at, 'system', l.text \
+                 FROM l JOIN seqs s ON s.change_id = l.change_id JOIN counts c ON c.change_id = l.change_id) \
                  INSERT INTO events (type, actor, target, payload) \
                  SELECT * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::jsonb[])",
                 &[&l.0, &l.1, &l.2, &l.3, &e.0, &e.1, &e.2, &e.3],

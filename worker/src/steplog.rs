@@ -424,7 +424,7 @@ mod tests {
         let numbered = || async {
             let row = db
                 .query_one(
-                    "SELECT count(*), min(seq), max(seq), (SELECT log_seq FROM changes WHERE id = $1) \
+                    "SELECT count(*), min(seq), max(seq), (SELECT seq FROM log_sequences WHERE change_id = $1) \
                      FROM log_lines WHERE change_id = $1",
                     &[&change],
                 )

@@ -258,7 +258,11 @@ async fn select_log_seq(
     change_id: Uuid,
 ) -> Result<Option<i64>, tokio_postgres::Error> {
     Ok(client
-        .query_opt_cached("SELECT log_seq FROM changes WHERE id = $1", &[&change_id])
+        .query_opt_cached(
+            "SELECT COALESCE((SELECT seq FROM log_sequences WHERE change_id = id), 0) \
+             FROM changes WHERE id = $1",
+            &[&change_id],
+        )
         .await?
         .map(|r| r.get(0)))
 }
@@ -274,7 +278,8 @@ pub async fn read_page(
 ) -> Result<Page, tokio_postgres::Error> {
     let rows = client
         .query_cached(
-            "WITH state AS (SELECT c.status_code, c.log_seq, \
+            "WITH state AS (SELECT c.status_code, \
+               COALESCE((SELECT seq FROM log_sequences s WHERE s.change_id = c.id), 0) AS log_seq, \
                EXISTS (SELECT 1 FROM steps s WHERE s.change_id = c.id AND s.lease_owner IS NOT NULL \
                  AND s.lease_expires_at > now()) AS held, \
                ARRAY (SELECT s.id || ' ' || s.status_code FROM steps s WHERE s.change_id = c.id \
