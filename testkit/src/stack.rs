@@ -185,6 +185,16 @@ impl TestStack {
         body["data"]["attributes"]["version"].as_i64().unwrap()
     }
 
+    /// Replaces the settings of environment `environment` of project `demo` (200 expected).
+    pub async fn set_environment_settings(&self, environment: &str, data: Value) {
+        let path = format!("/api/projects/demo/environments/{environment}/settings");
+        let body = json!({"data": {"attributes": {"data": data}}});
+        let (status, body) = self
+            .request(reqwest::Method::PATCH, &path, Some(body))
+            .await;
+        assert_eq!(status, 200, "PATCH {path}: {body}");
+    }
+
     /// Creates a change and waits until it is final; returns its id and its document with steps.
     pub async fn run_change(&self, action: &str, rev: &str) -> (String, Value) {
         let change_id = self.create_change(action, rev).await;

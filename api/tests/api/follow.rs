@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, expect_status, first_error, spawn_app};
+use crate::lists::texts;
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone, PartialEq)]
@@ -420,14 +421,6 @@ async fn log_lines_are_filtered_by_step_stream_and_time() {
     logs::append(&client, change, Some(step), &[error])
         .await
         .unwrap();
-    let texts = |document: Value| -> Vec<String> {
-        document["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["attributes"]["text"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let get = |query: String| {
         let app = &app;
         async move {
@@ -441,21 +434,21 @@ async fn log_lines_are_filtered_by_step_stream_and_time() {
     };
 
     assert_eq!(
-        texts(get(format!("filter[step_id_eq]={step}")).await),
+        texts(&get(format!("filter[step_id_eq]={step}")).await),
         ["step 0", "step 1", "oops"]
     );
     assert_eq!(
-        texts(get("filter[stream_eq]=stderr".into()).await),
+        texts(&get("filter[stream_eq]=stderr".into()).await),
         ["oops"]
     );
     let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
     assert_eq!(
-        texts(get(format!("filter[logged_at_lt]={}", at(middle))).await),
+        texts(&get(format!("filter[logged_at_lt]={}", at(middle))).await),
         ["change 0", "change 1"]
     );
     assert_eq!(
         texts(
-            get(format!(
+            &get(format!(
                 "filter[logged_at_gt]={}&filter[stream_eq]=stdout",
                 at(middle)
             ))

@@ -21,7 +21,7 @@ async fn insert_log_lines(app: &TestApp, change: Uuid, step: Option<Uuid>, texts
         .unwrap();
 }
 
-fn texts(document: &Value) -> Vec<String> {
+pub fn texts(document: &Value) -> Vec<String> {
     document["data"]
         .as_array()
         .unwrap()

@@ -143,16 +143,12 @@ async fn an_environments_runner_image_and_limits_apply_to_its_steps_only() {
             json!({"code": "special", "name": "Specialised"}),
         )
         .await;
-    let settings = json!({"data": {"attributes": {"data": {
-        "runner_image": tag, "memory_bytes": 100 << 20, "pids_limit": 64, "cpus": 0.5}}}});
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PATCH,
-            "/api/projects/demo/environments/special/settings",
-            Some(settings),
+    stack
+        .set_environment_settings(
+            "special",
+            json!({"runner_image": tag, "memory_bytes": 100 << 20, "pids_limit": 64, "cpus": 0.5}),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
 
     let special = create_change(&stack, "special").await;
     let inspected = running_container(&docker, &special).await;
@@ -305,14 +301,9 @@ async fn an_environments_step_timeout_applies_when_the_action_sets_none() {
     stack
         .project_with_manifest("actions:\n  default:\n    run: 'sleep 30'\n")
         .await;
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PATCH,
-            "/api/projects/demo/environments/dev/settings",
-            Some(json!({"data": {"attributes": {"data": {"step_timeout": 1}}}})),
-        )
+    stack
+        .set_environment_settings("dev", json!({"step_timeout": 1}))
         .await;
-    assert_eq!(status, 200, "{body}");
 
     let started = Instant::now();
     let (change_id, change) = stack.run_change("default", "main").await;

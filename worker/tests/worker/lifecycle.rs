@@ -272,14 +272,9 @@ async fn changes_of_one_environment_run_in_creation_order_unless_parallel_change
         a.1
     );
 
-    let (status, body) = stack
-        .request(
-            reqwest::Method::PATCH,
-            "/api/projects/demo/environments/dev/settings",
-            Some(json!({"data": {"attributes": {"data": {"allow_parallel_changes": true}}}})),
-        )
+    stack
+        .set_environment_settings("dev", json!({"allow_parallel_changes": true}))
         .await;
-    assert_eq!(status, 200, "{body}");
     let (c, d) = (
         stack.create_change("default", "main").await,
         stack.create_change("default", "main").await,
