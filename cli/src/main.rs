@@ -1,14 +1,16 @@
-use clap::Parser;
+use std::process::ExitCode;
 
-mod client;
-mod commands;
-mod render;
+use clap::Parser;
+use gantry_cli::{Cli, exit};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let cli = commands::Cli::parse();
-    if let Err(e) = commands::run(cli).await {
-        eprintln!("gantry: error: {e:#}");
-        std::process::exit(1);
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match gantry_cli::run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("gantry: error: {error:#}");
+            ExitCode::from(exit::FAILURE)
+        }
     }
 }

@@ -1,0 +1,254 @@
+//! The properties of a project or an environment: show, set, edit in `$EDITOR`.
+//! `gantry project …` and `gantry environment …` share these commands through [`Owner`].
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::Context;
+use crate::client::{ApiError, document};
+use crate::edit::{DocumentEditor, Edited};
+use crate::output;
+
+/// A project, or an environment of one.
+pub enum Owner<'a> {
+    Project(&'a str),
+    Environment(&'a str, &'a str),
+}
+
+impl Owner<'_> {
+    pub fn path(&self) -> String {
+        match self {
+            Owner::Project(p) => format!("/api/projects/{p}"),
+            Owner::Environment(p, e) => format!("/api/projects/{p}/environments/{e}"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Owner::Project(p) => format!("project {p}"),
+            Owner::Environment(p, e) => format!("environment {e} of project {p}"),
+        }
+    }
+
+    fn command(&self, verb: &str) -> String {
+        match self {
+            Owner::Project(p) => format!("gantry project {verb} --project-code {p}"),
+            Owner::Environment(p, e) => {
+                format!("gantry environment {verb} --project-code {p} --environment-code {e}")
+            }
+        }
+    }
+
+    /// The id of the owner's properties document.
+    pub async fn properties_id(&self, context: &Context) -> anyhow::Result<String> {
+        let owner = context.client.get(&self.path()).await?;
+        owner["data"]["relationships"]["properties"]["data"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("the API named no properties of {}", self.describe()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ShowPropertiesArgs {
+    /// Show this earlier version instead of the latest.
+    #[arg(long)]
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetPropertiesArgs {
+    /// The JSON file holding the whole new document.
+    #[arg(long)]
+    pub file_path: PathBuf,
+    /// The version the file was made from: the API refuses the write if the properties moved on.
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Replace without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub confirm: bool,
+}
+
+/// Prints the document on stdout (so it can be saved and set again) and its version on stderr.
+pub async fn show_properties(
+    context: &Context,
+    owner: Owner<'_>,
+    args: &ShowPropertiesArgs,
+) -> anyhow::Result<ExitCode> {
+    let id = owner.properties_id(context).await?;
+    let path = match args.version {
+        Some(version) => format!("/api/properties/{id}/versions/{version}"),
+        None => format!("/api/properties/{id}"),
+    };
+    let properties = context.client.get(&path).await?;
+    let data = &properties["data"];
+    match context.output.is_json() {
+        true => output::json(data),
+        false => {
+            eprintln!(
+                "# properties of {}, version {}",
+                owner.describe(),
+                data["attributes"]["version"]
+            );
+            output::json(&data["attributes"]["data"]);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn set_properties(
+    context: &Context,
+    owner: Owner<'_>,
+    args: &SetPropertiesArgs,
+) -> anyhow::Result<ExitCode> {
+    let data = read_json_object(&args.file_path)?;
+    let what = format!("the properties of {}", owner.describe());
+    if !args.confirm {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "set-properties replaces {what} as a whole: pass --confirm (stdin is not a terminal to ask on)"
+            );
+        }
+        let question = format!("Replace {what} with {}?", args.file_path.display());
+        let confirmed = dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .context("asking for confirmation")?;
+        if !confirmed {
+            bail!("not confirmed: {what} were not changed");
+        }
+    }
+    let id = owner.properties_id(context).await?;
+    let saved = upload(context, &id, data, args.version).await?;
+    let version = &saved["data"]["attributes"]["version"];
+    context.output.done(
+        &saved["data"],
+        &format!("{what} saved as version {version}"),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn upload(
+    context: &Context,
+    id: &str,
+    data: Value,
+    version: Option<i64>,
+) -> anyhow::Result<Value> {
+    let mut attributes = json!({ "data": data });
+    if let Some(version) = version {
+        attributes["version"] = json!(version);
+    }
+    let path = format!("/api/properties/{id}");
+    context.client.patch(&path, &document(attributes)).await
+}
+
+/// Downloads the latest properties, lets the user edit them and uploads them made against that
+/// version; an invalid document or a refusal reopens the editor with the reason on top.
+pub async fn edit_properties(context: &Context, owner: Owner<'_>) -> anyhow::Result<ExitCode> {
+    let id = owner.properties_id(context).await?;
+    let current = context.client.get(&format!("/api/properties/{id}")).await?;
+    let attributes = &current["data"]["attributes"];
+    let version = attributes["version"]
+        .as_i64()
+        .context("the properties have no version")?;
+    let mut editor = DocumentEditor::new(&attributes["data"])?;
+    let mut notice = vec![format!(
+        "Properties of {}, version {version}. Lines starting with // are ignored;\n\
+         save the file unchanged or empty to cancel.",
+        owner.describe()
+    )];
+    let mut conflict = false;
+    loop {
+        let document = match editor.open(&notice).await? {
+            Edited::Unchanged => {
+                let rerun = match conflict {
+                    true => format!(
+                        "; re-run `{}` to edit the latest version",
+                        owner.command("edit-properties")
+                    ),
+                    false => String::new(),
+                };
+                eprintln!("edit cancelled: nothing was saved{rerun}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ if conflict => {
+                let kept = editor.keep()?;
+                bail!(
+                    "not saved: the properties changed since version {version} was downloaded; \
+                     your edits are kept in {}; re-run `{}` to fetch the latest version and \
+                     reapply them",
+                    kept.display(),
+                    owner.command("edit-properties")
+                );
+            }
+            Edited::Invalid(reason) => {
+                notice = vec![format!("ERROR: the file is not valid JSON: {reason}")];
+                continue;
+            }
+            Edited::Document(document) => document,
+        };
+        let error = match upload(context, &id, document, Some(version)).await {
+            Ok(saved) => {
+                let saved_version = &saved["data"]["attributes"]["version"];
+                let message = format!(
+                    "the properties of {} saved as version {saved_version}",
+                    owner.describe()
+                );
+                context.output.done(&saved["data"], &message);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(error) => error,
+        };
+        let Some(refusal) = error.downcast_ref::<ApiError>() else {
+            return Err(error);
+        };
+        notice = match refusal.status {
+            StatusCode::PRECONDITION_FAILED => {
+                conflict = true;
+                vec![
+                    format!("ERROR: {}", refusal.detail),
+                    format!(
+                        "These edits cannot be saved: re-run `{}` to fetch the latest version.\n\
+                         Copy your edits elsewhere, then quit without changing the file.",
+                        owner.command("edit-properties")
+                    ),
+                ]
+            }
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                vec![format!("ERROR: {}", located(refusal))]
+            }
+            _ => return Err(error),
+        };
+    }
+}
+
+/// The API's detail, with where in the document the problem is.
+fn located(refusal: &ApiError) -> String {
+    let place = refusal
+        .pointer
+        .as_deref()
+        .and_then(|p| p.strip_prefix("/data/attributes/data"))
+        .filter(|p| !p.is_empty());
+    match place {
+        Some(place) => format!("{} (at {place})", refusal.detail),
+        None => refusal.detail.clone(),
+    }
+}
+
+pub fn read_json_object(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    match value.is_object() {
+        true => Ok(value),
+        false => bail!("{} must hold a JSON object", path.display()),
+    }
+}
