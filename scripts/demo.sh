@@ -17,29 +17,36 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=gantry-demo -c user.email=demo@gantry.invalid commit -qm "The hello example"
 
 gantry=$bin/gantry
-"$gantry" project-create hello --name "Hello example"
-"$gantry" environment-create hello dev --name Development
-"$gantry" remote-add hello origin "$repo"
+# Re-runnable: what an earlier run created is kept (the database lives in .local/).
+"$gantry" project show --project-code hello >/dev/null 2>&1 \
+  || "$gantry" project create --project-code hello --name "Hello example"
+"$gantry" environment show --project-code hello --environment-code dev >/dev/null 2>&1 \
+  || "$gantry" environment create --project-code hello --environment-code dev --name Development
+"$gantry" project list-git-remotes --project-code hello --output json | grep -q '"name": "origin"' \
+  || "$gantry" project add-git-remote --project-code hello --name origin --git-url "$repo"
+"$gantry" project list-git-remotes --project-code hello
 
 echo; echo "==> properties before"
-echo "-- project:"; "$gantry" show-properties hello
-echo "-- environment dev:"; "$gantry" show-properties hello --environment dev
+echo "-- project:"; "$gantry" project show-properties --project-code hello
+echo "-- environment dev:"; "$gantry" environment show-properties --project-code hello --environment-code dev
 
-echo; echo "==> running the default action"
+echo; echo "==> running the default action (a live step tree on a terminal; exit 0 only on success)"
 started=$(date +%s.%N)
 set +e
-out=$("$gantry" change-create hello dev --action default --rev main --wait)
+"$gantry" change create --project-code hello --environment-code dev --git-remote-name origin \
+  --git-rev main --action default --follow-logs
 status=$?
 set -e
 finished=$(date +%s.%N)
-echo "$out"
-id=$(echo "$out" | awk '/^change /{print $2; exit}')
+# The newest change of the environment is the one just run.
+id=$("$gantry" change list --project-code hello --environment-code dev --limit 1 --output json \
+  | grep -m1 -o '"id": "[^"]*"' | cut -d'"' -f4)
 
-echo; echo "==> step tree"; "$gantry" change-show "$id"
-echo; echo "==> log"; "$gantry" change-logs "$id"
+echo; echo "==> step tree"; "$gantry" change show --change-id "$id"
+echo; echo "==> log"; "$gantry" change show-logs --change-id "$id"
 echo; echo "==> properties after"
-echo "-- project:"; "$gantry" show-properties hello
-echo "-- environment dev:"; "$gantry" show-properties hello --environment dev
+echo "-- project:"; "$gantry" project show-properties --project-code hello
+echo "-- environment dev:"; "$gantry" environment show-properties --project-code hello --environment-code dev
 awk -v id="$id" -v a="$started" -v b="$finished" 'BEGIN { printf "\n==> change %s took %.2fs from create to final (as seen by the CLI)\n", id, b - a }'
 echo "==> the api and worker keep running; stop them with: make stop"
 exit $status
