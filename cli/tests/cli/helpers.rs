@@ -51,7 +51,12 @@ impl Home {
 
     /// The binary with this home and nothing from the test's own environment that it reads.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        self.program(BIN, args)
+    }
+
+    /// `program` run like [`Self::command`] (e.g. `script`, which runs the binary on a terminal).
+    pub fn program(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(self.path())
@@ -119,7 +124,12 @@ impl Gantry {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.home.command(args);
+        self.program(BIN, args)
+    }
+
+    /// `program` with the home's environment and the API's URL and token.
+    pub fn program(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = self.home.program(program, args);
         command
             .env("GANTRY_URL", &self.stack.base)
             .env("GANTRY_TOKEN", &self.stack.token);

@@ -3,7 +3,9 @@
 
 mod changes;
 mod config;
+mod follow;
 mod helpers;
 mod ops;
 mod projects;
 mod properties;
+mod proxy;
