@@ -1,5 +1,6 @@
-//! The properties of a project or an environment: show, set, edit in `$EDITOR`.
-//! `gantry project …` and `gantry environment …` share these commands through [`Owner`].
+//! The properties of a project or an environment: show and set (editing is in
+//! [`super::edit_properties`]). `gantry project …` and `gantry environment …` share these
+//! commands through [`Owner`].
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,12 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::Context;
-use crate::client::{ApiError, document};
-use crate::edit::{DocumentEditor, Edited};
+use crate::client::document;
 use crate::output;
 
 /// A project, or an environment of one.
@@ -36,7 +35,7 @@ impl Owner<'_> {
         }
     }
 
-    fn command(&self, verb: &str) -> String {
+    pub(super) fn command(&self, verb: &str) -> String {
         match self {
             Owner::Project(p) => format!("gantry project {verb} --project-code {p}"),
             Owner::Environment(p, e) => {
@@ -135,7 +134,7 @@ pub async fn set_properties(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload(
+pub(super) async fn upload(
     context: &Context,
     id: &str,
     data: Value,
@@ -147,99 +146,6 @@ async fn upload(
     }
     let path = format!("/api/properties/{id}");
     context.client.patch(&path, &document(attributes)).await
-}
-
-/// Downloads the latest properties, lets the user edit them and uploads them made against that
-/// version; an invalid document or a refusal reopens the editor with the reason on top.
-pub async fn edit_properties(context: &Context, owner: Owner<'_>) -> anyhow::Result<ExitCode> {
-    let id = owner.properties_id(context).await?;
-    let current = context.client.get(&format!("/api/properties/{id}")).await?;
-    let attributes = &current["data"]["attributes"];
-    let version = attributes["version"]
-        .as_i64()
-        .context("the properties have no version")?;
-    let mut editor = DocumentEditor::new(&attributes["data"])?;
-    let mut notice = vec![format!(
-        "Properties of {}, version {version}. Lines starting with // are ignored;\n\
-         save the file unchanged or empty to cancel.",
-        owner.describe()
-    )];
-    let mut conflict = false;
-    loop {
-        let document = match editor.open(&notice).await? {
-            Edited::Unchanged => {
-                let rerun = match conflict {
-                    true => format!(
-                        "; re-run `{}` to edit the latest version",
-                        owner.command("edit-properties")
-                    ),
-                    false => String::new(),
-                };
-                eprintln!("edit cancelled: nothing was saved{rerun}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            _ if conflict => {
-                let kept = editor.keep()?;
-                bail!(
-                    "not saved: the properties changed since version {version} was downloaded; \
-                     your edits are kept in {}; re-run `{}` to fetch the latest version and \
-                     reapply them",
-                    kept.display(),
-                    owner.command("edit-properties")
-                );
-            }
-            Edited::Invalid(reason) => {
-                notice = vec![format!("ERROR: the file is not valid JSON: {reason}")];
-                continue;
-            }
-            Edited::Document(document) => document,
-        };
-        let error = match upload(context, &id, document, Some(version)).await {
-            Ok(saved) => {
-                let saved_version = &saved["data"]["attributes"]["version"];
-                let message = format!(
-                    "the properties of {} saved as version {saved_version}",
-                    owner.describe()
-                );
-                context.output.done(&saved["data"], &message);
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(error) => error,
-        };
-        let Some(refusal) = error.downcast_ref::<ApiError>() else {
-            return Err(error);
-        };
-        notice = match refusal.status {
-            StatusCode::PRECONDITION_FAILED => {
-                conflict = true;
-                vec![
-                    format!("ERROR: {}", refusal.detail),
-                    format!(
-                        "These edits cannot be saved: re-run `{}` to fetch the latest version.\n\
-                         Copy your edits elsewhere, then quit without changing the file.",
-                        owner.command("edit-properties")
-                    ),
-                ]
-            }
-            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
-                vec![format!("ERROR: {}", located(refusal))]
-            }
-            _ => return Err(error),
-        };
-    }
-}
-
-/// The API's detail, with where in the document the problem is.
-fn located(refusal: &ApiError) -> String {
-    let place = refusal
-        .pointer
-        .as_deref()
-        .and_then(|p| p.strip_prefix("/data/attributes/data"))
-        .filter(|p| !p.is_empty());
-    match place {
-        Some(place) => format!("{} (at {place})", refusal.detail),
-        None => refusal.detail.clone(),
-    }
 }
 
 pub fn read_json_object(path: &Path) -> anyhow::Result<Value> {

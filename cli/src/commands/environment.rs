@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Context;
 use super::documents::{self, Owner, SetPropertiesArgs, ShowPropertiesArgs};
+use super::edit_properties;
 use super::project::ProjectCode;
 use super::settings::{self, SetSettingsArgs};
 use crate::client::document;
@@ -153,7 +154,7 @@ pub async fn run(context: &Context, command: EnvironmentCommand) -> anyhow::Resu
             return documents::set_properties(context, environment.owner(), &args).await;
         }
         EnvironmentCommand::EditProperties(environment) => {
-            return documents::edit_properties(context, environment.owner()).await;
+            return edit_properties::run(context, environment.owner()).await;
         }
         EnvironmentCommand::ShowSettings(environment) => {
             return settings::show_settings(context, environment.owner()).await;

@@ -4,6 +4,7 @@ pub mod change;
 pub mod completion;
 pub mod dev;
 pub mod documents;
+pub mod edit_properties;
 pub mod environment;
 pub mod event;
 pub mod git_remote;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Context;
 use super::documents::{self, Owner, SetPropertiesArgs, ShowPropertiesArgs};
+use super::edit_properties;
 use super::git_remote::{self, AddGitRemoteArgs, GitRemoteName};
 use super::settings::{self, SetSettingsArgs};
 use crate::client::document;
@@ -164,8 +165,7 @@ pub async fn run(context: &Context, command: ProjectCommand) -> anyhow::Result<E
             .await;
         }
         ProjectCommand::EditProperties(project) => {
-            return documents::edit_properties(context, Owner::Project(&project.project_code))
-                .await;
+            return edit_properties::run(context, Owner::Project(&project.project_code)).await;
         }
         ProjectCommand::ShowSettings(project) => {
             return settings::show_settings(context, Owner::Project(&project.project_code)).await;

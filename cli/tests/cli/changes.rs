@@ -172,7 +172,15 @@ async fn a_failed_change_exits_3_and_its_retry_after_the_fix_exits_0() {
         ])
         .await;
     let retried = gantry
-        .run(&["change", "retry", "--change-id", &id, "--follow-logs"])
+        .run(&[
+            "change",
+            "retry",
+            "--change-id",
+            &id,
+            "--follow-logs",
+            "--output",
+            "json",
+        ])
         .await;
 
     assert_eq!(failed.code, 3, "{failed:?}");
@@ -184,10 +192,13 @@ async fn a_failed_change_exits_3_and_its_retry_after_the_fix_exits_0() {
         "{failed:?}"
     );
     assert_eq!(retried.code, 0, "{retried:?}");
-    let retry = change_id(&retried.stdout);
-    let shown = gantry
-        .json(&["change", "show", "--change-id", &retry])
-        .await;
+    // With --output json the final change is printed, and the logs go to stderr.
+    let shown = retried.json();
+    let retry = shown["id"].as_str().unwrap().to_owned();
+    assert!(
+        retried.stderr.contains("Finished step \"two\""),
+        "{retried:?}"
+    );
     assert_eq!(shown["attributes"]["retried_from"], id.as_str());
     assert_eq!(shown["attributes"]["status_code"], "success");
     let not_again = gantry
