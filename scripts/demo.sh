@@ -38,9 +38,9 @@ set +e
 status=$?
 set -e
 finished=$(date +%s.%N)
-# The newest change of the environment is the one just run.
+# The newest change of the environment is the one just run (its id is the first "id" key).
 id=$("$gantry" change list --project-code hello --environment-code dev --limit 1 --output json \
-  | grep -m1 -o '"id": "[^"]*"' | cut -d'"' -f4)
+  | awk -F'"' '/"id": / && !found { print $4; found = 1 }')
 
 echo; echo "==> step tree"; "$gantry" change show --change-id "$id"
 echo; echo "==> log"; "$gantry" change show-logs --change-id "$id"

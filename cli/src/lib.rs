@@ -12,6 +12,13 @@
 //! * [`edit`] runs `$EDITOR` on a document, with errors shown as `//` comment lines on top.
 //! * [`exit`] names the exit codes.
 
+/// `println!` through [`output::emit`]: a reader that went away ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::emit(&format!($($arg)*))
+    };
+}
+
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -1,6 +1,8 @@
 //! What commands print: human tables by default, or with `--output json` the JSON:API `data`
 //! (one object, or one array across all pages of a list) for scripts.
 
+use std::io::Write;
+
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
 use serde_json::Value;
@@ -35,7 +37,7 @@ impl Output {
                 for (heading, key) in columns {
                     table.add_row(vec![heading.to_string(), field(resource, key)]);
                 }
-                println!("{table}");
+                out!("{table}");
             }
         }
     }
@@ -50,7 +52,7 @@ impl Output {
                 for item in items {
                     table.add_row(columns.iter().map(|(_, key)| field(item, key)));
                 }
-                println!("{table}");
+                out!("{table}");
             }
         }
     }
@@ -59,14 +61,25 @@ impl Output {
     pub fn done(self, resource: &Value, message: &str) {
         match self.format {
             Format::Json => json(resource),
-            Format::Table => println!("{message}"),
+            Format::Table => out!("{message}"),
         }
+    }
+}
+
+/// Writes a line to stdout. When its reader went away (`gantry … | head -1`) the command ends
+/// at once with exit code 0: what was asked for was read.
+pub fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{text}")
+        && error.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 
 /// Pretty JSON on stdout.
 pub fn json(value: &Value) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
@@ -78,7 +91,7 @@ pub fn print_table(headings: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         table.add_row(row);
     }
-    println!("{table}");
+    out!("{table}");
 }
 
 fn table(headings: &[&str]) -> Table {

@@ -33,7 +33,7 @@ pub async fn show_settings(context: &Context, owner: Owner<'_>) -> anyhow::Resul
         return Ok(ExitCode::SUCCESS);
     }
     let attributes = &data["attributes"];
-    println!(
+    out!(
         "settings of {}, version {}",
         owner.describe(),
         attributes["version"]

@@ -165,6 +165,13 @@ async fn completion_prints_a_script_for_each_shell_without_any_configuration() {
             &completion.stdout[..200.min(completion.stdout.len())]
         );
     }
+    let piped = r#"set -o pipefail; "$GANTRY_BIN" completion bash | head -n 1"#;
+    let head = run(home.program("bash", &["-c", piped]), None).await;
+    assert_eq!(
+        (head.code, head.stdout.as_str(), head.stderr.as_str()),
+        (0, "_gantry() {\n", ""),
+        "a reader that goes away ends the command quietly"
+    );
     assert!(
         run(home.command(&["completion", "bash"]), None)
             .await

@@ -26,7 +26,7 @@ pub async fn show(context: &Context, id: &str, follow: bool) -> anyhow::Result<(
     for line in &lines {
         let line: LogLine =
             serde_json::from_value(line["attributes"].clone()).context("reading a log line")?;
-        println!("{}", line.display());
+        out!("{}", line.display());
     }
     Ok(())
 }
@@ -36,8 +36,8 @@ async fn follow_log(context: &Context, id: &str) -> anyhow::Result<()> {
     let mut follower = LogFollower::new(&context.client, id);
     while let Some(event) = follower.next().await? {
         match event {
-            FollowEvent::Line(line) if context.output.is_json() => println!("{}", json!(line)),
-            FollowEvent::Line(line) => println!("{}", line.display()),
+            FollowEvent::Line(line) if context.output.is_json() => out!("{}", json!(line)),
+            FollowEvent::Line(line) => out!("{}", line.display()),
             FollowEvent::End(status) => eprintln!("change {id} finished: {status}"),
         }
     }

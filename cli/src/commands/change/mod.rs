@@ -286,7 +286,7 @@ async fn show_properties(context: &Context, id: &str) -> anyhow::Result<()> {
     }
     for level in ["project", "environment"] {
         let properties = &used["data"]["attributes"][level];
-        println!(
+        out!(
             "{level} properties, version {}:",
             output::text(&properties["version"])
         );

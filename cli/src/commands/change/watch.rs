@@ -79,8 +79,8 @@ impl Watcher<'_> {
 
     fn log(&self, line: &LogLine) {
         match &self.display {
-            Display::Live(live) => live.multi.suspend(|| println!("{}", line.display())),
-            Display::Lines => println!("{}", line.display()),
+            Display::Live(live) => live.multi.suspend(|| out!("{}", line.display())),
+            Display::Lines => out!("{}", line.display()),
             Display::Quiet => eprintln!("{}", line.display()),
         }
     }
@@ -100,12 +100,12 @@ impl Watcher<'_> {
 
     fn print_transitions(&mut self, status: &str, rows: &[StepRow]) {
         if self.seen.get("").map(String::as_str) != Some(status) {
-            println!("change {} {status}", self.id);
+            out!("change {} {status}", self.id);
             self.seen.insert(String::new(), status.to_owned());
         }
         for row in rows {
             if self.seen.get(&row.id) != Some(&row.status) {
-                println!("step {} {}", row.name, row.status);
+                out!("step {} {}", row.name, row.status);
                 self.seen.insert(row.id.clone(), row.status.clone());
             }
         }
@@ -121,9 +121,9 @@ impl Watcher<'_> {
             Display::Live(live) => {
                 live.progress.finish_and_clear();
                 live.tree.finish();
-                println!("{summary}");
+                out!("{summary}");
             }
-            Display::Lines => println!("{summary}"),
+            Display::Lines => out!("{summary}"),
             Display::Quiet => crate::output::json(&document["data"]),
         }
     }
