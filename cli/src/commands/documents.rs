@@ -4,7 +4,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -79,7 +78,7 @@ pub async fn show_properties(
     context: &Context,
     owner: Owner<'_>,
     args: &ShowPropertiesArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<()> {
     let id = owner.properties_id(context).await?;
     let path = match args.version {
         Some(version) => format!("/api/properties/{id}/versions/{version}"),
@@ -98,14 +97,14 @@ pub async fn show_properties(
             output::json(&data["attributes"]["data"]);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub async fn set_properties(
     context: &Context,
     owner: Owner<'_>,
     args: &SetPropertiesArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<()> {
     let data = read_json_object(&args.file_path)?;
     let what = format!("the properties of {}", owner.describe());
     if !args.confirm {
@@ -131,7 +130,7 @@ pub async fn set_properties(
         &saved["data"],
         &format!("{what} saved as version {version}"),
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub(super) async fn upload(

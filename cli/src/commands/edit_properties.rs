@@ -3,8 +3,6 @@
 //! refused document reopens the editor with the reason on top; a concurrent edit (412) too, but
 //! then nothing more is uploaded: the command must be re-run on the latest version.
 
-use std::process::ExitCode;
-
 use anyhow::Context as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -14,7 +12,7 @@ use super::documents::{Owner, upload};
 use crate::client::ApiError;
 use crate::edit::{DocumentEditor, Edited};
 
-pub async fn run(context: &Context, owner: Owner<'_>) -> anyhow::Result<ExitCode> {
+pub async fn run(context: &Context, owner: Owner<'_>) -> anyhow::Result<()> {
     let id = owner.properties_id(context).await?;
     let current = context.client.get(&format!("/api/properties/{id}")).await?;
     let attributes = &current["data"]["attributes"];
@@ -36,12 +34,15 @@ pub async fn run(context: &Context, owner: Owner<'_>) -> anyhow::Result<ExitCode
     };
     loop {
         notice = match session.editor.open(&notice).await? {
-            Edited::Unchanged => return Ok(session.cancelled()),
+            Edited::Unchanged => {
+                session.cancelled();
+                return Ok(());
+            }
             _ if session.conflict => return Err(session.not_saved()),
             Edited::Invalid(reason) => vec![format!("ERROR: the file is not valid JSON: {reason}")],
             Edited::Document(document) => match session.upload(document).await? {
                 Some(refusal) => refusal,
-                None => return Ok(ExitCode::SUCCESS),
+                None => return Ok(()),
             },
         };
     }
@@ -97,13 +98,12 @@ impl Session<'_> {
         }
     }
 
-    fn cancelled(&self) -> ExitCode {
+    fn cancelled(&self) {
         let rerun = match self.conflict {
             true => format!("; re-run `{}` to edit the latest version", self.rerun()),
             false => String::new(),
         };
         eprintln!("edit cancelled: nothing was saved{rerun}");
-        ExitCode::SUCCESS
     }
 
     /// Edits made after a conflict: kept in a file, never uploaded.

@@ -27,6 +27,10 @@ impl EnvironmentCode {
     fn owner(&self) -> Owner<'_> {
         Owner::Environment(&self.project_code, &self.environment_code)
     }
+
+    fn describe(&self) -> String {
+        self.owner().describe()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,56 +116,63 @@ const COLUMNS: &[Column] = &[
 
 pub async fn run(context: &Context, command: EnvironmentCommand) -> anyhow::Result<ExitCode> {
     let client = &context.client;
-    let output = context.output;
     match command {
         EnvironmentCommand::Create {
             environment,
             name,
             description,
-        } => {
-            let path = format!("/api/projects/{}/environments", environment.project_code);
-            let attributes = json!({"code": environment.environment_code, "name": name, "description": description});
-            let created = client.post(&path, Some(document(attributes))).await?;
-            let message = format!(
-                "environment {} of project {} created",
-                environment.environment_code, environment.project_code
-            );
-            output.done(&created["data"], &message);
-        }
+        } => create(context, &environment, &name, description).await?,
         EnvironmentCommand::List(project) => {
             let path = format!("/api/projects/{}/environments", project.project_code);
-            output.list(&client.list(&path, &[], None).await?, COLUMNS);
+            context
+                .output
+                .list(&client.list(&path, &[], None).await?, COLUMNS);
         }
         EnvironmentCommand::Show(environment) => {
             let shown = client.get(&environment.owner().path()).await?;
-            output.resource(&shown["data"], COLUMNS);
+            context.output.resource(&shown["data"], COLUMNS);
         }
         EnvironmentCommand::Archive(environment) => {
             let path = environment.owner().path();
             let archived = client
                 .patch(&path, &document(json!({"archived": true})))
                 .await?;
-            let message = format!(
-                "environment {} of project {} archived",
-                environment.environment_code, environment.project_code
-            );
-            output.done(&archived["data"], &message);
+            let message = format!("{} archived", environment.describe());
+            context.output.done(&archived["data"], &message);
         }
         EnvironmentCommand::ShowProperties { environment, args } => {
-            return documents::show_properties(context, environment.owner(), &args).await;
+            documents::show_properties(context, environment.owner(), &args).await?
         }
         EnvironmentCommand::SetProperties { environment, args } => {
-            return documents::set_properties(context, environment.owner(), &args).await;
+            documents::set_properties(context, environment.owner(), &args).await?
         }
         EnvironmentCommand::EditProperties(environment) => {
-            return edit_properties::run(context, environment.owner()).await;
+            edit_properties::run(context, environment.owner()).await?
         }
         EnvironmentCommand::ShowSettings(environment) => {
-            return settings::show_settings(context, environment.owner()).await;
+            settings::show_settings(context, environment.owner()).await?
         }
         EnvironmentCommand::SetSettings { environment, args } => {
-            return settings::set_settings(context, environment.owner(), &args).await;
+            settings::set_settings(context, environment.owner(), &args).await?
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn create(
+    context: &Context,
+    environment: &EnvironmentCode,
+    name: &str,
+    description: Option<String>,
+) -> anyhow::Result<()> {
+    let path = format!("/api/projects/{}/environments", environment.project_code);
+    let attributes =
+        json!({"code": environment.environment_code, "name": name, "description": description});
+    let created = context
+        .client
+        .post(&path, Some(document(attributes)))
+        .await?;
+    let message = format!("{} created", environment.describe());
+    context.output.done(&created["data"], &message);
+    Ok(())
 }

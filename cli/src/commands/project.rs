@@ -110,69 +110,50 @@ const COLUMNS: &[Column] = &[
     ("created", "created_at"),
 ];
 
+impl ProjectCode {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Project(&self.project_code)
+    }
+}
+
 pub async fn run(context: &Context, command: ProjectCommand) -> anyhow::Result<ExitCode> {
     let client = &context.client;
-    let output = context.output;
     match command {
         ProjectCommand::Create {
             project,
             name,
             description,
-        } => {
-            let attributes =
-                json!({"code": project.project_code, "name": name, "description": description});
-            let created = client
-                .post("/api/projects", Some(document(attributes)))
-                .await?;
-            output.done(
-                &created["data"],
-                &format!("project {} created", project.project_code),
-            );
-        }
+        } => create(context, &project, &name, description).await?,
         ProjectCommand::List => {
-            output.list(&client.list("/api/projects", &[], None).await?, COLUMNS)
+            let projects = client.list("/api/projects", &[], None).await?;
+            context.output.list(&projects, COLUMNS);
         }
         ProjectCommand::Show(project) => {
-            let shown = client
-                .get(&Owner::Project(&project.project_code).path())
-                .await?;
-            output.resource(&shown["data"], COLUMNS);
+            let shown = client.get(&project.owner().path()).await?;
+            context.output.resource(&shown["data"], COLUMNS);
         }
         ProjectCommand::Archive(project) => {
-            let path = Owner::Project(&project.project_code).path();
+            let path = project.owner().path();
             let archived = client
                 .patch(&path, &document(json!({"archived": true})))
                 .await?;
-            output.done(
-                &archived["data"],
-                &format!("project {} archived", project.project_code),
-            );
+            let message = format!("project {} archived", project.project_code);
+            context.output.done(&archived["data"], &message);
         }
         ProjectCommand::ShowProperties { project, args } => {
-            return documents::show_properties(
-                context,
-                Owner::Project(&project.project_code),
-                &args,
-            )
-            .await;
+            documents::show_properties(context, project.owner(), &args).await?
         }
         ProjectCommand::SetProperties { project, args } => {
-            return documents::set_properties(
-                context,
-                Owner::Project(&project.project_code),
-                &args,
-            )
-            .await;
+            documents::set_properties(context, project.owner(), &args).await?
         }
         ProjectCommand::EditProperties(project) => {
-            return edit_properties::run(context, Owner::Project(&project.project_code)).await;
+            edit_properties::run(context, project.owner()).await?
         }
         ProjectCommand::ShowSettings(project) => {
-            return settings::show_settings(context, Owner::Project(&project.project_code)).await;
+            settings::show_settings(context, project.owner()).await?
         }
         ProjectCommand::SetSettings { project, args } => {
-            return settings::set_settings(context, Owner::Project(&project.project_code), &args)
-                .await;
+            settings::set_settings(context, project.owner(), &args).await?
         }
         ProjectCommand::AddGitRemote(args) => git_remote::add(context, &args).await?,
         ProjectCommand::ListGitRemotes(project) => {
@@ -181,4 +162,21 @@ pub async fn run(context: &Context, command: ProjectCommand) -> anyhow::Result<E
         ProjectCommand::ArchiveGitRemote(remote) => git_remote::archive(context, &remote).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn create(
+    context: &Context,
+    project: &ProjectCode,
+    name: &str,
+    description: Option<String>,
+) -> anyhow::Result<()> {
+    let attributes =
+        json!({"code": project.project_code, "name": name, "description": description});
+    let created = context
+        .client
+        .post("/api/projects", Some(document(attributes)))
+        .await?;
+    let message = format!("project {} created", project.project_code);
+    context.output.done(&created["data"], &message);
+    Ok(())
 }

@@ -2,7 +2,6 @@
 //! `gantry project|environment show-settings|set-settings`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
@@ -22,7 +21,7 @@ pub struct SetSettingsArgs {
     pub version: Option<i64>,
 }
 
-pub async fn show_settings(context: &Context, owner: Owner<'_>) -> anyhow::Result<ExitCode> {
+pub async fn show_settings(context: &Context, owner: Owner<'_>) -> anyhow::Result<()> {
     let settings = context
         .client
         .get(&format!("{}/settings", owner.path()))
@@ -30,7 +29,7 @@ pub async fn show_settings(context: &Context, owner: Owner<'_>) -> anyhow::Resul
     let data = &settings["data"];
     if context.output.is_json() {
         output::json(data);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let attributes = &data["attributes"];
     out!(
@@ -47,14 +46,14 @@ pub async fn show_settings(context: &Context, owner: Owner<'_>) -> anyhow::Resul
         .map(|(key, value)| vec![key.clone(), text(&attributes["data"][key]), text(value)])
         .collect();
     output::print_table(&["setting", "set here", "in effect"], rows);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub async fn set_settings(
     context: &Context,
     owner: Owner<'_>,
     args: &SetSettingsArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<()> {
     let mut attributes = json!({ "data": read_json_object(&args.file_path)? });
     if let Some(version) = args.version {
         attributes["version"] = json!(version);
@@ -67,5 +66,5 @@ pub async fn set_settings(
         owner.describe()
     );
     context.output.done(&saved["data"], &message);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
