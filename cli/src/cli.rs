@@ -50,31 +50,49 @@ pub enum Command {
     /// Store an API URL and token in a profile of the configuration file.
     Login(LoginArgs),
     /// Projects, their properties, settings and Git remotes.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry project create --project-code web --name 'Web shop'"
+    )]
     Project(ProjectCommand),
     /// Environments of a project, their properties and settings.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry environment list --project-code web"
+    )]
     Environment(EnvironmentCommand),
     /// Changes: run an action, follow it, cancel or retry it.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry change create --project-code web --environment-code prod --git-remote-name origin --git-rev main"
+    )]
     Change(ChangeCommand),
     /// Steps of a change.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry step continue --step-id 0190c7e5-…"
+    )]
     Step(StepCommand),
     /// The version history of properties.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry properties versions --project-code web --environment-code prod"
+    )]
     Properties(PropertiesCommand),
     /// Secrets: named key/value maps offered to steps (values are never shown).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  gantry secret list")]
     Secret(SecretCommand),
     /// The audit log.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry event list --type api:changes:create"
+    )]
     Event(EventCommand),
     /// Show the server's version and the calling user.
     #[command(after_help = "Example:\n  gantry info -o json")]
     Info,
     /// Tools for project developers.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  gantry dev create-dockerfile")]
     Dev(DevCommand),
     /// Print a shell completion script.
     Completion(CompletionArgs),

@@ -198,6 +198,10 @@ async fn every_command_has_help_with_an_example() {
 
     for noun in nouns {
         let help = run(home.command(&[noun, "--help"]), None).await;
+        assert!(
+            help.stdout.contains("Example"),
+            "gantry {noun} --help has no example"
+        );
         let verbs: Vec<String> = help
             .stdout
             .split("Commands:")
