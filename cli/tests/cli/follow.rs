@@ -67,16 +67,20 @@ async fn on_a_terminal_the_change_is_drawn_as_a_live_step_tree_with_a_progress_l
         "actions:\n  default:\n    steps: [one, two]\n  one:\n    run: 'true'\n  two:\n    run: 'true'\n",
     )
     .await;
-    // `script` gives the binary a pseudo-terminal as stdout.
-    let inner = format!(
-        "{} change create --project-code demo --environment-code dev --git-remote-name origin --git-rev main",
-        crate::helpers::BIN
-    );
-    let shown = run(
-        gantry.program("script", &["-qec", &inner, "/dev/null"]),
-        None,
-    )
-    .await;
+    let create = [
+        "change",
+        "create",
+        "--project-code",
+        "demo",
+        "--environment-code",
+        "dev",
+        "--git-remote-name",
+        "origin",
+        "--git-rev",
+        "main",
+    ];
+
+    let shown = gantry.run_on_terminal(&create, "").await;
 
     assert_eq!(shown.code, 0, "{shown:?}");
     for drawn in [

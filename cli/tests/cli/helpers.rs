@@ -158,6 +158,32 @@ impl Gantry {
         self.ok(&args).await.json()
     }
 
+    /// Runs the binary on a pseudo-terminal (`script`) fed with `input`; the input stays open
+    /// until the binary exits (at its end `script` would wait two seconds before leaving).
+    pub async fn run_on_terminal(&self, args: &[&str], input: &str) -> Run {
+        let quoted: Vec<String> = std::iter::once(BIN)
+            .chain(args.iter().copied())
+            .map(|arg| format!("'{arg}'"))
+            .collect();
+        let inner = quoted.join(" ");
+        let mut command = self.program("script", &["-qec", &inner, "/dev/null"]);
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).await.unwrap();
+        let output = child.wait_with_output().await.unwrap();
+        drop(stdin);
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Writes a file in the home; returns its path as a string.
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.home.path().join(name);

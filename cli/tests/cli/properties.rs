@@ -298,3 +298,36 @@ async fn a_concurrent_edit_is_never_overwritten_and_the_editor_says_to_rerun_the
     assert_eq!(project_properties(&gantry).await, (3, json!({"theirs": 1})));
     gantry.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_set_properties_asks_before_replacing_the_document() {
+    let gantry = Gantry::with_project(HELLO).await;
+    let file = gantry.file("props.json", r#"{"asked": true}"#);
+    let set = [
+        "project",
+        "set-properties",
+        "--project-code",
+        "demo",
+        "--file-path",
+        &file,
+    ];
+
+    let declined = gantry.run_on_terminal(&set, "n\n").await;
+    let unchanged = project_properties(&gantry).await;
+    let confirmed = gantry.run_on_terminal(&set, "y\n").await;
+
+    assert!(
+        declined
+            .stdout
+            .contains("Replace the properties of project demo"),
+        "{declined:?}"
+    );
+    assert!(declined.stdout.contains("not confirmed"), "{declined:?}");
+    assert_eq!(unchanged, (1, json!({})));
+    assert_eq!(confirmed.code, 0, "{confirmed:?}");
+    assert_eq!(
+        project_properties(&gantry).await,
+        (2, json!({"asked": true}))
+    );
+    gantry.stop().await;
+}
