@@ -95,3 +95,40 @@ pub fn seconds(attributes: &Value) -> Option<f64> {
     let (started, finished) = (time("started_at")?, time("finished_at")?);
     Some((finished - started).num_milliseconds() as f64 / 1000.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn step(id: &str, parent: Option<&str>, name: &str, position: i64, status: &str) -> Value {
+        json!({
+            "id": id, "type": "steps",
+            "attributes": {"name": name, "position": position, "status_code": status,
+                "child_execution_strategy": "parallel",
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:01.5Z"},
+            "relationships": {"parent": {"data": parent.map(|p| json!({"type": "steps", "id": p}))}}
+        })
+    }
+
+    #[test]
+    fn children_follow_their_parent_in_position_order_and_only_parents_say_how_they_run() {
+        let document = json!({"included": [
+            step("b", Some("root"), "second", 1, "running"),
+            step("root", None, "default", 0, "running"),
+            step("a", Some("root"), "first", 0, "success"),
+        ]});
+
+        let rows = rows(&document);
+
+        let names: Vec<(&str, usize)> = rows.iter().map(|r| (r.name.as_str(), r.depth)).collect();
+        assert_eq!(names, [("default", 0), ("first", 1), ("second", 1)]);
+        assert_eq!(
+            rows[0].line(),
+            "default [running] children run parallel 1.50s"
+        );
+        assert_eq!(rows[1].line(), "  first [success] 1.50s");
+        assert!(rows[1].is_final() && !rows[2].is_final());
+    }
+}
