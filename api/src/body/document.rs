@@ -27,7 +27,9 @@ pub struct RequestData<A> {
     // Accepted for JSON:API clients that send them; the route decides type and id.
     #[serde(rename = "type")]
     _kind: Option<String>,
+    // Described as a string (what JSON:API ids are); any value is accepted and ignored.
     #[serde(rename = "id")]
+    #[schema(value_type = Option<String>)]
     _id: Option<serde_json::Value>,
     attributes: A,
 }

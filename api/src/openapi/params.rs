@@ -2,6 +2,7 @@
 //! string of a list route, described from the route's own [`ListSpec`] so the document says
 //! exactly what the route accepts. The path structs are descriptions only: handlers take the
 //! segments as strings and parse them themselves (a malformed id is a 404 like a missing one).
+//! Codes follow `gantry_shared::domain::Code`: 1 to 50 lowercase letters, digits or underscores.
 #![allow(dead_code)]
 
 use utoipa::IntoParams;
@@ -16,7 +17,7 @@ use crate::query::ListSpec;
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
     /// The project's code.
-    #[param(example = "hello")]
+    #[param(example = "hello", pattern = "^[a-z0-9_]{1,50}$")]
     pub project: String,
 }
 
@@ -25,10 +26,10 @@ pub struct ProjectPath {
 #[into_params(parameter_in = Path)]
 pub struct EnvironmentPath {
     /// The project's code.
-    #[param(example = "hello")]
+    #[param(example = "hello", pattern = "^[a-z0-9_]{1,50}$")]
     pub project: String,
     /// The environment's code.
-    #[param(example = "dev")]
+    #[param(example = "dev", pattern = "^[a-z0-9_]{1,50}$")]
     pub environment: String,
 }
 
@@ -143,7 +144,7 @@ pub(crate) use list_query;
 #[into_params(parameter_in = Path)]
 pub struct GitRemotePath {
     /// The project's code.
-    #[param(example = "hello")]
+    #[param(example = "hello", pattern = "^[a-z0-9_]{1,50}$")]
     pub project: String,
     /// The Git remote's id.
     pub id: uuid::Uuid,

@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectAttributes {
+    #[schema(pattern = "^[a-z0-9_]{1,50}$")]
     code: String,
     name: String,
     description: Option<String>,
