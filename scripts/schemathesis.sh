@@ -47,17 +47,55 @@ trap cleanup EXIT
 base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do curl -fs "$base/ready" >/dev/null && break; sleep 0.2; done
 
-# The examples in the document name project `hello` and environment `dev`: make them exist, so
-# the generated requests reach past the 404s too.
-api() { curl -fsS -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/vnd.api+json' "$base$2" ${3:+-d "$3"} >/dev/null; }
-api POST /api/projects '{"data":{"attributes":{"code":"hello","name":"Hello"}}}'
-api POST /api/projects/hello/environments '{"data":{"attributes":{"code":"dev","name":"Development"}}}'
-api PUT /api/secrets/deploy-keys '{"data":{"attributes":{"data":{"TOKEN":"s3cret"}}}}'
+# The document's examples name project `hello` and environment `dev`; a change of the hello
+# example (run to its end) gives the ids the other routes are tried with, so the generated
+# requests get past the 404s to the documents they are checked against.
+api() { # method, path[, body] -> the response body
+  curl -fsS -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/vnd.api+json' \
+    "$base$2" ${3:+-d "$3"}
+}
+field() { python3 -c "import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+repo=$root/.local/repos/schemathesis-hello
+rm -rf "$repo" && mkdir -p "$repo" && cp -a examples/hello/. "$repo/"
+git -C "$repo" init -q -b main && git -C "$repo" add -A
+git -C "$repo" -c user.name=gantry -c user.email=gantry@gantry.invalid commit -qm hello
+properties=$(api POST /api/projects '{"data":{"attributes":{"code":"hello","name":"Hello"}}}' \
+  | field 'd["data"]["relationships"]["properties"]["data"]["id"]')
+api POST /api/projects/hello/environments '{"data":{"attributes":{"code":"dev","name":"Development"}}}' >/dev/null
+remote=$(api POST /api/projects/hello/git_remotes "{\"data\":{\"attributes\":{\"name\":\"origin\",\"url\":\"$repo\"}}}" \
+  | field 'd["data"]["id"]')
+api PUT /api/secrets/deploy-keys '{"data":{"attributes":{"data":{"TOKEN":"s3cret"}}}}' >/dev/null
+change=$(api POST /api/changes '{"data":{"attributes":{"project_code":"hello","environment_code":"dev","git_remote_name":"origin","git_rev":"main","action":"default"}}}' \
+  | field 'd["data"]["id"]')
+for _ in $(seq 1 300); do
+  status=$(api GET "/api/changes/$change" | field 'd["data"]["attributes"]["status_code"]')
+  case $status in success|error|cancelled) break ;; esac
+  sleep 0.2
+done
+step=$(api GET "/api/changes/$change?include=steps" | field 'd["included"][0]["id"]')
+log "fixtures: change $change ($status), step $step, properties $properties, git remote $remote"
+cat > "$logs/schemathesis.toml" <<TOML
+[[operations]]
+include-path-regex = "^/api/changes/"
+parameters = { "path.id" = "$change" }
+
+[[operations]]
+include-path-regex = "^/api/steps/"
+parameters = { "path.id" = "$step" }
+
+[[operations]]
+include-path-regex = "^/api/properties/"
+parameters = { "path.id" = "$properties" }
+
+[[operations]]
+include-path-regex = "/git_remotes/"
+parameters = { "path.id" = "$remote" }
+TOML
 
 log "schemathesis $version: every operation, up to $max_examples generated cases each"
 started=$(date +%s)
 set +e
-timeout 180 "$venv/bin/st" --no-color run "$base/api-docs/openapi.json" \
+timeout 180 "$venv/bin/st" --no-color --config-file "$logs/schemathesis.toml" run "$base/api-docs/openapi.json" \
   --header "Authorization: Bearer $token" \
   --phases examples,coverage,fuzzing \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
