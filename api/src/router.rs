@@ -137,6 +137,20 @@ fn secret_endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// `get`, `post`, …: [`Endpoint::on`] with that method.
+macro_rules! methods {
+    ($($name:ident => $method:ident),*) => {$(
+        fn $name<F, Args>(self, handler: F) -> Self
+        where
+            F: Handler<Args>,
+            Args: FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            self.on(Method::$method, handler)
+        }
+    )*};
+}
+
 /// One path and its handlers per method, remembering the methods so the table can be listed;
 /// other methods get a JSON:API 405.
 struct Endpoint {
@@ -154,50 +168,7 @@ impl Endpoint {
         }
     }
 
-    fn get<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::GET, handler)
-    }
-
-    fn post<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::POST, handler)
-    }
-
-    fn put<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::PUT, handler)
-    }
-
-    fn patch<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::PATCH, handler)
-    }
-
-    fn delete<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::DELETE, handler)
-    }
+    methods!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE);
 
     fn on<F, Args>(mut self, method: Method, handler: F) -> Self
     where
