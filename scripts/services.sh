@@ -25,6 +25,8 @@ wait_for() { # name, seconds, command...
 
 # fonts-dejavu-core: the font of the benchmark plot (gantry-loadtest).
 need_pkg git curl busybox-static ca-certificates fonts-dejavu-core
+# Python with venv: schemathesis (make test) is installed from PyPI into .local/venv.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_pkg python3 python3-venv; fi
 
 # PostgreSQL
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

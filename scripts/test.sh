@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite against the real PostgreSQL, RabbitMQ and Docker engine (make test).
-# Every test makes its own database and RabbitMQ prefix, so tests run in parallel.
+# Every test makes its own database and RabbitMQ prefix, so tests run in parallel. Then
+# schemathesis fuzzes the API against its own OpenAPI document (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -9,4 +10,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+status=0
+bash scripts/schemathesis.sh || status=$?
 echo "==> make test took $(( $(date +%s) - start ))s of test time"
+exit $status

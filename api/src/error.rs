@@ -13,11 +13,12 @@ use gantry_shared::secrets::SecretError;
 use gantry_shared::store::StoreError;
 use gantry_shared::transitions::TransitionError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::jsonapi::MEDIA_TYPE;
 
 /// Where in the request a client error is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorSource {
     /// A JSON pointer into the request body, e.g. `/data/attributes/code`.
@@ -166,12 +167,14 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorDocument<'a> {
+/// The body of every error response: one JSON:API error object.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDocument<'a> {
+    #[schema(min_items = 1, max_items = 1)]
     errors: [ErrorObject<'a>; 1],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ErrorObject<'a> {
     status: String,
     title: &'static str,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::query::Page;
 
@@ -14,7 +15,7 @@ use crate::query::Page;
 pub const MEDIA_TYPE: &str = "application/vnd.api+json";
 
 /// A resource object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Resource<A> {
     pub id: String,
     #[serde(rename = "type")]
@@ -77,7 +78,7 @@ impl<A> Resource<A> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Links {
     #[serde(rename = "self")]
     pub self_link: String,
@@ -95,7 +96,7 @@ impl Links {
 }
 
 /// A resource identifier object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Identifier {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -111,48 +112,56 @@ impl Identifier {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Relationship {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<RelatedLink>,
     pub data: Option<Identifier>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RelatedLink {
     pub related: String,
 }
 
-/// A top-level document: one resource or a list, optional included resources and list links.
-#[derive(Debug, Serialize)]
-pub struct Document<D, I = ()> {
-    pub data: D,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub included: Option<Vec<I>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub links: Option<ListLinks>,
+/// A document with one resource.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Single<A> {
+    pub data: Resource<A>,
 }
 
-#[derive(Debug, Serialize)]
+/// A document with one resource and, when asked for with `include`, the resources it includes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Including<A, I> {
+    pub data: Resource<A>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included: Option<Vec<Resource<I>>>,
+}
+
+/// A document with one resource and top-level `meta`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WithMeta<A, M> {
+    pub data: Resource<A>,
+    pub meta: M,
+}
+
+/// A page of a list, with the link to the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<A> {
+    pub data: Vec<Resource<A>>,
+    pub links: ListLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListLinks {
     /// The next page, absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 
-impl<D, I> Document<D, I> {
-    fn of(data: D) -> Self {
-        Self {
-            data,
-            included: None,
-            links: None,
-        }
-    }
-}
-
 /// `200 OK` with one resource.
 pub fn ok<A: Serialize>(resource: Resource<A>) -> HttpResponse {
-    ok_with_included::<A, ()>(resource, None)
+    respond(HttpResponse::Ok(), &Single { data: resource })
 }
 
 /// `201 Created` with the new resource and a `Location` header at its `self` link.
@@ -161,31 +170,28 @@ pub fn created<A: Serialize>(resource: Resource<A>) -> HttpResponse {
     if let Some(links) = &resource.links {
         builder.insert_header((header::LOCATION, links.self_link.clone()));
     }
-    respond(builder, &Document::<_, ()>::of(resource))
+    respond(builder, &Single { data: resource })
 }
 
 /// `200 OK` with one resource and the resources it includes.
 pub fn ok_with_included<A: Serialize, I: Serialize>(
     resource: Resource<A>,
-    included: Option<Vec<I>>,
+    included: Option<Vec<Resource<I>>>,
 ) -> HttpResponse {
-    let document = Document {
-        included,
-        ..Document::of(resource)
-    };
-    respond(HttpResponse::Ok(), &document)
+    respond(
+        HttpResponse::Ok(),
+        &Including {
+            data: resource,
+            included,
+        },
+    )
 }
 
 /// `200 OK` with one resource and top-level `meta`.
 pub fn ok_with_meta<A: Serialize, M: Serialize>(resource: Resource<A>, meta: M) -> HttpResponse {
-    #[derive(Serialize)]
-    struct MetaDocument<A, M> {
-        data: Resource<A>,
-        meta: M,
-    }
     respond(
         HttpResponse::Ok(),
-        &MetaDocument {
+        &WithMeta {
             data: resource,
             meta,
         },
@@ -197,10 +203,9 @@ pub fn list<T, A: Serialize>(
     page: Page<T>,
     resource: impl FnMut(T) -> Resource<A>,
 ) -> HttpResponse {
-    let resources: Vec<_> = page.rows.into_iter().map(resource).collect();
-    let document = Document::<_, ()> {
-        links: Some(ListLinks { next: page.next }),
-        ..Document::of(resources)
+    let document = List {
+        data: page.rows.into_iter().map(resource).collect(),
+        links: ListLinks { next: page.next },
     };
     respond(HttpResponse::Ok(), &document)
 }

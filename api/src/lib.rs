@@ -10,6 +10,8 @@
 //!   change.
 //! * `domain` — validated request values (names, Git remote URLs, revisions, actions).
 //! * `routes` — one module per resource, one file per operation, each with its own SQL.
+//! * `openapi` — the OpenAPI 3.1 document, generated from the handlers' attributes and body
+//!   types, at `/api-docs/openapi.json`.
 //! * `audit` — the append-only `events` rows: `audit::commit` records one and commits every
 //!   change of state (a change's creation, one statement, inserts its event in it).
 //! * `migrate`, `rotate`, `shutdown`, `telemetry` — the `migrate` and `rotate-key` commands,
@@ -23,6 +25,7 @@ pub mod error;
 pub mod follow;
 pub mod jsonapi;
 pub mod migrate;
+pub mod openapi;
 pub mod query;
 pub mod rotate;
 pub mod router;

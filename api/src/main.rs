@@ -20,14 +20,22 @@ enum Command {
     /// Re-encrypt every stored ciphertext under the current key (`encryption.key_id`), reading
     /// the old ones with `encryption.previous_keys`, and exit.
     RotateKey,
+    /// Print the OpenAPI 3.1 document (also served at `/api-docs/openapi.json`) and exit.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        println!("{}", gantry_api::openapi::document().to_pretty_json()?);
+        return Ok(());
+    }
     let settings = Settings::load().context("loading the settings")?;
     let _telemetry = telemetry::init(&settings.telemetry, "gantry-api");
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::Openapi => Ok(()),
         Command::Migrate => migrate::run(&settings.database).await,
         Command::RotateKey => rotate::run(&settings).await,
         Command::Serve => {

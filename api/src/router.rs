@@ -1,134 +1,185 @@
 //! The route table (DESIGN §6). `/health`, `/ready` and `/metrics` are open; everything under `/api` needs a
 //! bearer token, including paths that do not exist (so probing reveals nothing).
 
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::web::{self, ServiceConfig, delete, get, patch, post, put};
-use actix_web::{HttpRequest, HttpResponse, Resource};
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 
 use crate::auth;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
     properties, secrets, settings, steps,
 };
 
+/// The prefix of every route behind the token check.
+const API: &str = "/api";
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.route("/health", get().to(health::health))
-        .route("/ready", get().to(health::ready))
-        .route("/metrics", get().to(health::metrics))
-        .service(
-            web::scope("/api")
-                .wrap(from_fn(auth::require_token))
-                .service(resource("/info").route(get().to(info::show_info)))
-                .service(resource("/downloads/Dockerfile").route(get().to(downloads::dockerfile)))
-                .configure(project_routes)
-                .configure(properties_routes)
-                .configure(change_routes)
-                .configure(secret_routes)
-                .service(resource("/events").route(get().to(events::list_events)))
-                .default_service(web::to(not_found)),
-        )
+    for endpoint in open_endpoints() {
+        cfg.service(endpoint.resource);
+    }
+    let mut api = web::scope(API).wrap(from_fn(auth::require_token));
+    for endpoint in api_endpoints() {
+        api = api.service(endpoint.resource);
+    }
+    cfg.service(api.default_service(web::to(not_found)))
         .default_service(web::to(not_found));
 }
 
-fn project_routes(cfg: &mut ServiceConfig) {
-    cfg.service(
-        resource("/projects")
-            .route(get().to(projects::list_projects))
-            .route(post().to(projects::create_project)),
-    )
-    .service(
-        resource("/projects/{project}")
-            .route(get().to(projects::show_project))
-            .route(patch().to(projects::update_project))
-            .route(delete().to(projects::delete_project)),
-    )
-    .service(
-        resource("/projects/{project}/environments")
-            .route(get().to(environments::list_environments))
-            .route(post().to(environments::create_environment)),
-    )
-    .service(
-        resource("/projects/{project}/environments/{environment}")
-            .route(get().to(environments::show_environment))
-            .route(patch().to(environments::update_environment))
-            .route(delete().to(environments::delete_environment)),
-    )
-    .service(
-        resource("/projects/{project}/settings")
-            .route(get().to(settings::show_project_settings))
-            .route(patch().to(settings::update_project_settings)),
-    )
-    .service(
-        resource("/projects/{project}/settings/versions")
-            .route(get().to(settings::list_project_settings_versions)),
-    )
-    .service(
-        resource("/projects/{project}/environments/{environment}/settings")
-            .route(get().to(settings::show_environment_settings))
-            .route(patch().to(settings::update_environment_settings)),
-    )
-    .service(
-        resource("/projects/{project}/environments/{environment}/settings/versions")
-            .route(get().to(settings::list_environment_settings_versions)),
-    )
-    .service(
-        resource("/projects/{project}/git_remotes")
-            .route(get().to(git_remotes::list_git_remotes))
-            .route(post().to(git_remotes::create_git_remote)),
-    )
-    .service(
-        resource("/projects/{project}/git_remotes/{id}")
-            .route(get().to(git_remotes::show_git_remote))
-            .route(patch().to(git_remotes::update_git_remote))
-            .route(delete().to(git_remotes::delete_git_remote)),
-    );
+/// Every operation the router serves, as (method, path template): what the OpenAPI document
+/// must describe (a test holds the two together).
+pub fn operations() -> Vec<(Method, String)> {
+    let open = open_endpoints().into_iter().map(|e| (String::new(), e));
+    let api = api_endpoints().into_iter().map(|e| (API.to_owned(), e));
+    open.chain(api)
+        .flat_map(|(prefix, endpoint)| {
+            let path = format!("{prefix}{}", endpoint.path);
+            endpoint.methods.into_iter().map(move |m| (m, path.clone()))
+        })
+        .collect()
 }
 
-fn properties_routes(cfg: &mut ServiceConfig) {
-    cfg.service(
-        resource("/properties/{id}")
-            .route(get().to(properties::show_properties))
-            .route(patch().to(properties::update_properties)),
-    )
-    .service(resource("/properties/{id}/versions").route(get().to(properties::list_versions)))
-    .service(
-        resource("/properties/{id}/versions/{version}").route(get().to(properties::show_version)),
-    );
+fn open_endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/health").get(health::health),
+        Endpoint::at("/ready").get(health::ready),
+        Endpoint::at("/metrics").get(health::metrics),
+        Endpoint::at("/api-docs/openapi.json").get(openapi::serve),
+    ]
 }
 
-fn change_routes(cfg: &mut ServiceConfig) {
-    cfg.service(
-        resource("/changes")
-            .route(get().to(changes::list_changes))
-            .route(post().to(changes::create_change)),
-    )
-    .service(
-        resource("/changes/{id}")
-            .route(get().to(changes::show_change))
-            .route(delete().to(changes::cancel_change)),
-    )
-    .service(resource("/changes/{id}/retry").route(post().to(changes::retry_change)))
-    .service(resource("/changes/{id}/properties").route(get().to(changes::show_change_properties)))
-    .service(resource("/changes/{id}/log_lines").route(get().to(log_lines::list_change_log_lines)))
-    .service(resource("/steps/{id}").route(get().to(steps::show_step)))
-    .service(resource("/steps/{id}/continue").route(post().to(steps::continue_step)))
-    .service(resource("/steps/{id}/log_lines").route(get().to(log_lines::list_step_log_lines)));
+fn api_endpoints() -> Vec<Endpoint> {
+    let mut endpoints = vec![
+        Endpoint::at("/info").get(info::show_info),
+        Endpoint::at("/downloads/Dockerfile").get(downloads::dockerfile),
+        Endpoint::at("/events").get(events::list_events),
+    ];
+    endpoints.extend(project_endpoints());
+    endpoints.extend(properties_endpoints());
+    endpoints.extend(change_endpoints());
+    endpoints.extend(secret_endpoints());
+    endpoints
 }
 
-fn secret_routes(cfg: &mut ServiceConfig) {
-    cfg.service(resource("/secrets").route(get().to(secrets::list_secrets)))
-        .service(
-            resource("/secrets/{name}")
-                .route(get().to(secrets::show_secret))
-                .route(put().to(secrets::put_secret))
-                .route(delete().to(secrets::delete_secret)),
-        );
+fn project_endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/projects")
+            .get(projects::list_projects)
+            .post(projects::create_project),
+        Endpoint::at("/projects/{project}")
+            .get(projects::show_project)
+            .patch(projects::update_project)
+            .delete(projects::delete_project),
+        Endpoint::at("/projects/{project}/environments")
+            .get(environments::list_environments)
+            .post(environments::create_environment),
+        Endpoint::at("/projects/{project}/environments/{environment}")
+            .get(environments::show_environment)
+            .patch(environments::update_environment)
+            .delete(environments::delete_environment),
+        Endpoint::at("/projects/{project}/settings")
+            .get(settings::show_project_settings)
+            .patch(settings::update_project_settings),
+        Endpoint::at("/projects/{project}/settings/versions")
+            .get(settings::list_project_settings_versions),
+        Endpoint::at("/projects/{project}/environments/{environment}/settings")
+            .get(settings::show_environment_settings)
+            .patch(settings::update_environment_settings),
+        Endpoint::at("/projects/{project}/environments/{environment}/settings/versions")
+            .get(settings::list_environment_settings_versions),
+        Endpoint::at("/projects/{project}/git_remotes")
+            .get(git_remotes::list_git_remotes)
+            .post(git_remotes::create_git_remote),
+        Endpoint::at("/projects/{project}/git_remotes/{id}")
+            .get(git_remotes::show_git_remote)
+            .patch(git_remotes::update_git_remote)
+            .delete(git_remotes::delete_git_remote),
+    ]
 }
 
-/// A resource whose unsupported methods get a JSON:API 405.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+fn properties_endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/properties/{id}")
+            .get(properties::show_properties)
+            .patch(properties::update_properties),
+        Endpoint::at("/properties/{id}/versions").get(properties::list_versions),
+        Endpoint::at("/properties/{id}/versions/{version}").get(properties::show_version),
+    ]
+}
+
+fn change_endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/changes")
+            .get(changes::list_changes)
+            .post(changes::create_change),
+        Endpoint::at("/changes/{id}")
+            .get(changes::show_change)
+            .delete(changes::cancel_change),
+        Endpoint::at("/changes/{id}/retry").post(changes::retry_change),
+        Endpoint::at("/changes/{id}/properties").get(changes::show_change_properties),
+        Endpoint::at("/changes/{id}/log_lines").get(log_lines::list_change_log_lines),
+        Endpoint::at("/steps/{id}").get(steps::show_step),
+        Endpoint::at("/steps/{id}/continue").post(steps::continue_step),
+        Endpoint::at("/steps/{id}/log_lines").get(log_lines::list_step_log_lines),
+    ]
+}
+
+fn secret_endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::at("/secrets").get(secrets::list_secrets),
+        Endpoint::at("/secrets/{name}")
+            .get(secrets::show_secret)
+            .put(secrets::put_secret)
+            .delete(secrets::delete_secret),
+    ]
+}
+
+/// `get`, `post`, …: [`Endpoint::on`] with that method.
+macro_rules! methods {
+    ($($name:ident => $method:ident),*) => {$(
+        fn $name<F, Args>(self, handler: F) -> Self
+        where
+            F: Handler<Args>,
+            Args: FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            self.on(Method::$method, handler)
+        }
+    )*};
+}
+
+/// One path and its handlers per method, remembering the methods so the table can be listed;
+/// other methods get a JSON:API 405.
+struct Endpoint {
+    path: &'static str,
+    methods: Vec<Method>,
+    resource: Resource,
+}
+
+impl Endpoint {
+    fn at(path: &'static str) -> Self {
+        Self {
+            path,
+            methods: Vec::new(),
+            resource: web::resource(path).default_service(web::to(method_not_allowed)),
+        }
+    }
+
+    methods!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE);
+
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.methods.push(method.clone());
+        self.resource = self.resource.route(web::method(method).to(handler));
+        self
+    }
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

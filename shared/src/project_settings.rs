@@ -15,6 +15,7 @@ pub const MAX_STEP_TIMEOUT: u64 = 7 * 24 * 3600;
 
 /// One owner's settings document; every key is optional (absent: the level below decides).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SettingsDocument {
     /// Several changes of one environment may run at once (else one at a time, oldest first).
@@ -175,6 +176,7 @@ fn check_network(network: &str) -> Result<(), Invalid> {
 
 /// The settings in force for a change of an environment: every key decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EffectiveSettings {
     pub allow_parallel_changes: bool,
     pub step_timeout: u64,

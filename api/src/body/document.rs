@@ -8,24 +8,28 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
+use utoipa::ToSchema;
 
 use super::{MediaType, guard, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// A request document: `{"data":{"attributes":{…}}}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Envelope<A> {
-    data: Data<A>,
+pub struct RequestDocument<A> {
+    data: RequestData<A>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Data<A> {
+pub struct RequestData<A> {
     // Accepted for JSON:API clients that send them; the route decides type and id.
     #[serde(rename = "type")]
     _kind: Option<String>,
+    // Described as a string (what JSON:API ids are); any value is accepted and ignored.
     #[serde(rename = "id")]
+    #[schema(value_type = Option<String>)]
     _id: Option<serde_json::Value>,
     attributes: A,
 }
@@ -49,7 +53,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Parses a JSON:API document and returns its `data.attributes`.
 pub fn parse_resource<A: DeserializeOwned>(body: &[u8]) -> Result<A, ApiError> {
-    parse_json::<Envelope<A>>(body).map(|envelope| envelope.data.attributes)
+    parse_json::<RequestDocument<A>>(body).map(|document| document.data.attributes)
 }
 
 /// A key as a JSON pointer reference token (RFC 6901).

@@ -9,14 +9,18 @@ use actix_web::web;
 use json_patch::Patch;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{MediaType, UniqueKeys, max_body_bytes, parse_json, parse_resource, read_body};
 use crate::error::{ApiError, Problem};
 
-#[derive(Debug, Deserialize)]
+/// A whole new document and, optionally, the version it was made against.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateDocumentAttributes {
+pub struct UpdateDocumentAttributes {
+    #[schema(value_type = Object)]
     data: UniqueKeys,
+    #[schema(minimum = 1)]
     version: Option<i64>,
 }
 

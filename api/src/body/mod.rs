@@ -10,7 +10,9 @@ mod read;
 mod unique_keys;
 
 pub(crate) use document::pointer_token;
-pub use document::{JsonApiBody, max_body_bytes, nullable, parse_json, parse_resource};
-pub use edit::{Edit, EditRequest};
+pub use document::{
+    JsonApiBody, RequestData, RequestDocument, max_body_bytes, nullable, parse_json, parse_resource,
+};
+pub use edit::{Edit, EditRequest, UpdateDocumentAttributes};
 pub use read::{MediaType, read_body};
 pub use unique_keys::UniqueKeys;

@@ -21,13 +21,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use gantry_shared::domain::ChangeStatus;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use hub::LogHub;
 pub use sse::{Scope, follow};
 
 /// A stored log line as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogLine {
     #[serde(skip)]
     pub id: i64,

@@ -13,6 +13,7 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi::{self, Resource};
 use crate::query::{ListQuery, ListSpec, filter_timestamp};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
 const SPEC: ListSpec = ListSpec {
     filters: &[
@@ -25,6 +26,8 @@ const SPEC: ListSpec = ListSpec {
     ],
     ..ListSpec::paged(50, 500)
 };
+
+crate::openapi::list_query!(EventListQuery, SPEC);
 
 /// The filters of the audit log.
 #[derive(Default)]
@@ -63,7 +66,7 @@ impl Filters {
 }
 
 /// JSON:API reserves `type` for the resource type, so the event's own type is `event_type`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EventAttributes {
     event_type: String,
     actor: String,
@@ -77,6 +80,16 @@ struct EventRow {
     attributes: EventAttributes,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    summary = "The audit events, newest first, filtered and paged.",
+    params(EventListQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = crate::jsonapi::List<EventAttributes>),
+    ),
+)]
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn list_events(
     state: web::Data<AppState>,

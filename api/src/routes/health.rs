@@ -12,10 +12,31 @@ use crate::state::AppState;
 /// How long `/ready` waits for the database before answering 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "The process answers.",
+    security(()),
+    responses(
+        (status = 200, description = "The process is up.", body = Object),
+    ),
+)]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    summary = "The process can reach its database.",
+    security(()),
+    responses(
+        (status = 200, description = "Ready for traffic.", body = Object),
+        (status = 503, description = "The database does not answer.", body = Object),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match tokio::time::timeout(READY_TIMEOUT, database_answers(&state)).await {
@@ -34,6 +55,16 @@ async fn database_answers(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics.",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4"),
+    ),
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(gantry_shared::metrics::CONTENT_TYPE)

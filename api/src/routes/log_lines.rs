@@ -24,15 +24,33 @@ const CHANGE_SPEC: ListSpec = ListSpec {
     flags: &["follow"],
     ..ListSpec::paged(1000, 10_000)
 };
+
+crate::openapi::list_query!(ChangeLogQuery, CHANGE_SPEC);
 const STEP_SPEC: ListSpec = ListSpec {
     filters: STEP_FILTERS,
     flags: &["follow"],
     ..ListSpec::paged(1000, 10_000)
 };
 
+crate::openapi::list_query!(StepLogQuery, STEP_SPEC);
+
 /// The streams a line can come from.
 const STREAMS: [&str; 3] = ["system", "stdout", "stderr"];
 
+#[utoipa::path(
+    get,
+    path = "/api/changes/{id}/log_lines",
+    tag = "log_lines",
+    summary = "A change's log lines in order, paged; with `follow=true`, a Server-Sent Events stream of them until the change is final (resumable with `Last-Event-ID`).",
+    params(crate::openapi::params::IdPath, ChangeLogQuery, ("Last-Event-ID" = Option<i64>, Header, description = "With `follow=true`: the last line number received; the stream resumes after it.")),
+    responses(
+        (status = 200, description = "A page of log lines, or with `follow=true` a stream of `log_line` events (`id` = the line number) and a final `end` event.", content(
+            (crate::jsonapi::List<crate::follow::LogLine> = "application/vnd.api+json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 404, description = "No such change."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]
 pub async fn list_change_log_lines(
     state: web::Data<AppState>,
@@ -79,6 +97,20 @@ pub async fn list_change_log_lines(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/steps/{id}/log_lines",
+    tag = "log_lines",
+    summary = "A step's log lines, as for a change.",
+    params(crate::openapi::params::IdPath, StepLogQuery, ("Last-Event-ID" = Option<i64>, Header, description = "With `follow=true`: the last line number received; the stream resumes after it.")),
+    responses(
+        (status = 200, description = "A page of log lines, or with `follow=true` a stream of `log_line` events (`id` = the line number) and a final `end` event.", content(
+            (crate::jsonapi::List<crate::follow::LogLine> = "application/vnd.api+json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 404, description = "No such step."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(step = %path), err(level = "info"))]
 pub async fn list_step_log_lines(
     state: web::Data<AppState>,

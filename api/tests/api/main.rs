@@ -14,6 +14,7 @@ mod helpers;
 mod key_rotation;
 mod lifecycle;
 mod lists;
+mod openapi;
 mod ops;
 mod projects;
 mod properties;

@@ -24,6 +24,18 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    delete,
+    path = "/api/changes/{id}",
+    tag = "changes",
+    summary = "Cancel a change: running steps are stopped, the others cancelled.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 204, description = "Cancelled."),
+        (status = 404, description = "No such change."),
+        (status = 422, description = "The change is already final."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(change = %path, user = user.name()), err(level = "info"))]
 pub async fn cancel_change(
     state: web::Data<AppState>,

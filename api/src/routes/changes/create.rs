@@ -19,8 +19,9 @@ use crate::domain::{ActionName, GitRev, RemoteName};
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChangeAttributes {
     project_code: String,
@@ -28,6 +29,8 @@ pub struct CreateChangeAttributes {
     git_remote_name: String,
     git_rev: String,
     action: Option<String>,
+    /// Any JSON object, kept with the change.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<UniqueKeys>,
 }
 
@@ -96,6 +99,17 @@ impl TryFrom<CreateChangeAttributes> for NewChange {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/changes",
+    tag = "changes",
+    summary = "Run an action from a Git revision against an environment.",
+    request_body = crate::body::RequestDocument<CreateChangeAttributes>,
+    responses(
+        (status = 201, description = "The new change, `pending` until a worker plans it.", body = crate::jsonapi::Single<super::record::ChangeAttributes>),
+        (status = 422, description = "No such project, environment, remote or action."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user = user.name(), change_id = tracing::field::Empty), err(level = "info"))]
 pub async fn create_change(
     state: web::Data<AppState>,

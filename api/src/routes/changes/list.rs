@@ -21,6 +21,18 @@ const SPEC: ListSpec = ListSpec {
     flags: &[],
 };
 
+crate::openapi::list_query!(ChangeListQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/changes",
+    tag = "changes",
+    summary = "The changes, filtered and paged.",
+    params(ChangeListQuery),
+    responses(
+        (status = 200, description = "A page of changes.", body = crate::jsonapi::List<super::record::ChangeAttributes>),
+    ),
+)]
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn list_changes(
     state: web::Data<AppState>,

@@ -13,9 +13,9 @@ mod record;
 mod retry;
 mod show;
 
-pub use cancel::cancel_change;
-pub use create::create_change;
-pub use list::list_changes;
-pub use properties::show_change_properties;
-pub use retry::retry_change;
-pub use show::show_change;
+pub use cancel::{__path_cancel_change, cancel_change};
+pub use create::{__path_create_change, create_change};
+pub use list::{__path_list_changes, list_changes};
+pub use properties::{__path_show_change_properties, show_change_properties};
+pub use retry::{__path_retry_change, retry_change};
+pub use show::{__path_show_change, show_change};

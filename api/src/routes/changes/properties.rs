@@ -16,29 +16,41 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi::{self, Identifier, Resource};
 use crate::routes::paths;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePropertiesAttributes {
     pub project: UsedProperties,
     pub environment: UsedProperties,
 }
 
 /// One level's properties as the change used them; `version` and `data` are `null` until then.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsedProperties {
     pub properties_id: Uuid,
     pub version: Option<i64>,
     pub data: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
-struct Meta {
+#[derive(Debug, Serialize, ToSchema)]
+struct ChangePropertiesMeta {
     /// Whether the change has started a step, i.e. fixed the versions it uses.
     started: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/changes/{id}/properties",
+    tag = "changes",
+    summary = "The properties versions a change uses.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 200, description = "The project and environment properties the change runs with.", body = crate::jsonapi::WithMeta<ChangePropertiesAttributes, ChangePropertiesMeta>),
+        (status = 404, description = "No such change."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]
 pub async fn show_change_properties(
     state: web::Data<AppState>,
@@ -75,7 +87,10 @@ pub async fn show_change_properties(
         Some(Identifier::new("changes", id.to_string())),
         Some(format!("/api/changes/{id}")),
     );
-    Ok(jsonapi::ok_with_meta(resource, Meta { started, detail }))
+    Ok(jsonapi::ok_with_meta(
+        resource,
+        ChangePropertiesMeta { started, detail },
+    ))
 }
 
 /// A level's properties id and the version the change recorded, if any.

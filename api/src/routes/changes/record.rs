@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::jsonapi::{Identifier, Resource};
+use utoipa::ToSchema;
 
 /// The columns every change read selects (with its project's and environment's codes).
 pub(super) const CHANGE_SELECT: &str = "SELECT c.id, p.code AS project_code, e.code AS environment_code, \
@@ -16,7 +17,7 @@ pub(super) const CHANGE_SELECT: &str = "SELECT c.id, p.code AS project_code, e.c
      c.created_at, c.started_at, c.finished_at, c.retried_from \
      FROM changes c JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeAttributes {
     pub project_code: String,
     pub environment_code: String,

@@ -21,6 +21,18 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/changes/{id}/retry",
+    tag = "changes",
+    summary = "Run a failed or cancelled change again from the same commit; succeeded steps are kept.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 201, description = "The new change (`retried_from` names this one).", body = crate::jsonapi::Single<super::record::ChangeAttributes>),
+        (status = 404, description = "No such change."),
+        (status = 422, description = "The change is not in error or cancelled."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(change = %path, user = user.name(), change_id = tracing::field::Empty), err(level = "info"))]
 pub async fn retry_change(
     state: web::Data<AppState>,

@@ -18,6 +18,19 @@ const SPEC: ListSpec = ListSpec {
     flags: &[],
 };
 
+crate::openapi::list_query!(ChangeShowQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/changes/{id}",
+    tag = "changes",
+    summary = "A change, with its steps when asked for (`include=steps`).",
+    params(crate::openapi::params::IdPath, ChangeShowQuery),
+    responses(
+        (status = 200, description = "The change.", body = crate::jsonapi::Including<super::record::ChangeAttributes, crate::routes::steps::record::StepAttributes>),
+        (status = 404, description = "No such change."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(change = %path), err(level = "info"))]
 pub async fn show_change(
     state: web::Data<AppState>,

@@ -18,10 +18,12 @@ use crate::error::{ApiError, Context, conflict_on_unique};
 use crate::jsonapi;
 use crate::routes::{paths, projects};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironmentAttributes {
+    #[schema(pattern = "^[a-z0-9_]{1,50}$")]
     code: String,
     name: String,
     description: Option<String>,
@@ -51,6 +53,19 @@ impl TryFrom<CreateEnvironmentAttributes> for NewEnvironment {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/projects/{project}/environments",
+    tag = "environments",
+    summary = "Create an environment of a project.",
+    params(crate::openapi::params::ProjectPath),
+    request_body = crate::body::RequestDocument<CreateEnvironmentAttributes>,
+    responses(
+        (status = 201, description = "The new environment.", body = crate::jsonapi::Single<super::record::EnvironmentAttributes>),
+        (status = 404, description = "No such project."),
+        (status = 409, description = "An environment with this code exists."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
 pub async fn create_environment(
     state: web::Data<AppState>,

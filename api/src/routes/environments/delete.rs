@@ -13,6 +13,18 @@ use crate::error::{ApiError, Context};
 use crate::routes::{deletion, paths};
 use crate::state::AppState;
 
+#[utoipa::path(
+    delete,
+    path = "/api/projects/{project}/environments/{environment}",
+    tag = "environments",
+    summary = "Delete an environment that no change was made to.",
+    params(crate::openapi::params::EnvironmentPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such project or environment."),
+        (status = 409, description = "Changes were made to the environment."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1, user = user.name()), err(level = "info"))]
 pub async fn delete_environment(
     state: web::Data<AppState>,

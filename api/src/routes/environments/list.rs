@@ -13,6 +13,19 @@ use crate::state::AppState;
 
 const SPEC: ListSpec = ListSpec::paged(100, 500);
 
+crate::openapi::list_query!(EnvironmentListQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/environments",
+    tag = "environments",
+    summary = "The environments of a project.",
+    params(crate::openapi::params::ProjectPath, EnvironmentListQuery),
+    responses(
+        (status = 200, description = "A page of environments.", body = crate::jsonapi::List<super::record::EnvironmentAttributes>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
 pub async fn list_environments(
     state: web::Data<AppState>,

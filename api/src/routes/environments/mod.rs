@@ -8,8 +8,8 @@ mod record;
 mod show;
 mod update;
 
-pub use create::create_environment;
-pub use delete::delete_environment;
-pub use list::list_environments;
-pub use show::show_environment;
-pub use update::update_environment;
+pub use create::{__path_create_environment, create_environment};
+pub use delete::{__path_delete_environment, delete_environment};
+pub use list::{__path_list_environments, list_environments};
+pub use show::{__path_show_environment, show_environment};
+pub use update::{__path_update_environment, update_environment};

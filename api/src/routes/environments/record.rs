@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::jsonapi::{Identifier, Resource};
+use utoipa::ToSchema;
 
 /// The columns every environment read selects (with its project's code and its properties id).
 pub(super) const ENVIRONMENT_SELECT: &str = "SELECT e.code, e.name, e.description, e.archived, \
@@ -15,7 +16,7 @@ pub(super) const ENVIRONMENT_SELECT: &str = "SELECT e.code, e.name, e.descriptio
      FROM environments e JOIN projects p ON p.id = e.project_id \
      JOIN properties pr ON pr.environment_id = e.id";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EnvironmentAttributes {
     pub code: String,
     pub project_code: String,

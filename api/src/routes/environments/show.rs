@@ -8,6 +8,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/environments/{environment}",
+    tag = "environments",
+    summary = "An environment.",
+    params(crate::openapi::params::EnvironmentPath),
+    responses(
+        (status = 200, description = "The environment.", body = crate::jsonapi::Single<super::record::EnvironmentAttributes>),
+        (status = 404, description = "No such project or environment."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1), err(level = "info"))]
 pub async fn show_environment(
     state: web::Data<AppState>,

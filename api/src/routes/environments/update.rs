@@ -17,8 +17,9 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::{patching, paths};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentAttributes {
     #[serde(default, deserialize_with = "nullable")]
@@ -55,6 +56,18 @@ impl EnvironmentChanges {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/projects/{project}/environments/{environment}",
+    tag = "environments",
+    summary = "Rename, describe or archive an environment.",
+    params(crate::openapi::params::EnvironmentPath),
+    request_body = crate::body::RequestDocument<UpdateEnvironmentAttributes>,
+    responses(
+        (status = 200, description = "The updated environment.", body = crate::jsonapi::Single<super::record::EnvironmentAttributes>),
+        (status = 404, description = "No such project or environment."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1, user = user.name()), err(level = "info"))]
 pub async fn update_environment(
     state: web::Data<AppState>,

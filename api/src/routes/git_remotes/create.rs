@@ -16,8 +16,9 @@ use crate::error::{ApiError, Context, conflict_on_unique};
 use crate::jsonapi;
 use crate::routes::{paths, projects};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGitRemoteAttributes {
     name: String,
@@ -62,6 +63,19 @@ impl TryFrom<CreateGitRemoteAttributes> for NewGitRemote {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/projects/{project}/git_remotes",
+    tag = "git_remotes",
+    summary = "Add a Git remote to a project.",
+    params(crate::openapi::params::ProjectPath),
+    request_body = crate::body::RequestDocument<CreateGitRemoteAttributes>,
+    responses(
+        (status = 201, description = "The new Git remote.", body = crate::jsonapi::Single<super::record::GitRemoteAttributes>),
+        (status = 404, description = "No such project."),
+        (status = 409, description = "A remote with this name exists."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
 pub async fn create_git_remote(
     state: web::Data<AppState>,

@@ -14,6 +14,18 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    delete,
+    path = "/api/projects/{project}/git_remotes/{id}",
+    tag = "git_remotes",
+    summary = "Delete a Git remote no change was made from.",
+    params(crate::openapi::params::GitRemotePath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such project or Git remote."),
+        (status = 409, description = "Changes were made from the remote."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, git_remote = %path.1, user = user.name()), err(level = "info"))]
 pub async fn delete_git_remote(
     state: web::Data<AppState>,

@@ -13,6 +13,19 @@ use crate::state::AppState;
 
 const SPEC: ListSpec = ListSpec::paged(100, 500);
 
+crate::openapi::list_query!(GitRemoteListQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/git_remotes",
+    tag = "git_remotes",
+    summary = "The Git remotes of a project (credentials are never shown).",
+    params(crate::openapi::params::ProjectPath, GitRemoteListQuery),
+    responses(
+        (status = 200, description = "A page of Git remotes.", body = crate::jsonapi::List<super::record::GitRemoteAttributes>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
 pub async fn list_git_remotes(
     state: web::Data<AppState>,

@@ -10,8 +10,8 @@ mod record;
 mod show;
 mod update;
 
-pub use create::create_git_remote;
-pub use delete::delete_git_remote;
-pub use list::list_git_remotes;
-pub use show::show_git_remote;
-pub use update::update_git_remote;
+pub use create::{__path_create_git_remote, create_git_remote};
+pub use delete::{__path_delete_git_remote, delete_git_remote};
+pub use list::{__path_list_git_remotes, list_git_remotes};
+pub use show::{__path_show_git_remote, show_git_remote};
+pub use update::{__path_update_git_remote, update_git_remote};

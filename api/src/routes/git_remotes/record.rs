@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::jsonapi::{Identifier, Resource};
+use utoipa::ToSchema;
 
 /// What a set credential reads as.
 pub const HIDDEN: &str = "{{hidden}}";
@@ -18,7 +19,7 @@ pub(super) const GIT_REMOTE_SELECT: &str = "SELECT r.id, r.name, r.url, r.userna
      r.archived, r.created_at, r.updated_at, p.code AS project_code \
      FROM git_remotes r JOIN projects p ON p.id = r.project_id";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GitRemoteAttributes {
     pub name: String,
     pub project_code: String,

@@ -8,6 +8,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/git_remotes/{id}",
+    tag = "git_remotes",
+    summary = "A Git remote.",
+    params(crate::openapi::params::GitRemotePath),
+    responses(
+        (status = 200, description = "The Git remote.", body = crate::jsonapi::Single<super::record::GitRemoteAttributes>),
+        (status = 404, description = "No such project or Git remote."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, git_remote = %path.1), err(level = "info"))]
 pub async fn show_git_remote(
     state: web::Data<AppState>,

@@ -18,8 +18,9 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::{patching, paths};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGitRemoteAttributes {
     #[serde(default, deserialize_with = "nullable")]
@@ -70,6 +71,18 @@ impl GitRemoteChanges {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/projects/{project}/git_remotes/{id}",
+    tag = "git_remotes",
+    summary = "Change a Git remote's URL or credentials, or archive it.",
+    params(crate::openapi::params::GitRemotePath),
+    request_body = crate::body::RequestDocument<UpdateGitRemoteAttributes>,
+    responses(
+        (status = 200, description = "The updated Git remote.", body = crate::jsonapi::Single<super::record::GitRemoteAttributes>),
+        (status = 404, description = "No such project or Git remote."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, git_remote = %path.1, user = user.name()), err(level = "info"))]
 pub async fn update_git_remote(
     state: web::Data<AppState>,

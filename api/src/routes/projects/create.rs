@@ -17,10 +17,12 @@ use crate::domain::{Description, Name};
 use crate::error::{ApiError, Context, conflict_on_unique};
 use crate::jsonapi;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectAttributes {
+    #[schema(pattern = "^[a-z0-9_]{1,50}$")]
     code: String,
     name: String,
     description: Option<String>,
@@ -50,6 +52,17 @@ impl TryFrom<CreateProjectAttributes> for NewProject {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/projects",
+    tag = "projects",
+    summary = "Create a project, with empty properties and settings.",
+    request_body = crate::body::RequestDocument<CreateProjectAttributes>,
+    responses(
+        (status = 201, description = "The new project.", body = crate::jsonapi::Single<super::record::ProjectAttributes>),
+        (status = 409, description = "A project with this code exists."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user = user.name()), err(level = "info"))]
 pub async fn create_project(
     state: web::Data<AppState>,

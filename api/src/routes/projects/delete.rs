@@ -14,6 +14,18 @@ use crate::error::{ApiError, Context};
 use crate::routes::{deletion, paths};
 use crate::state::AppState;
 
+#[utoipa::path(
+    delete,
+    path = "/api/projects/{project}",
+    tag = "projects",
+    summary = "Delete a project that no change was made to (archive it otherwise).",
+    params(crate::openapi::params::ProjectPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such project."),
+        (status = 409, description = "Changes were made to the project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
 pub async fn delete_project(
     state: web::Data<AppState>,

@@ -11,6 +11,18 @@ use crate::state::AppState;
 
 const SPEC: ListSpec = ListSpec::paged(100, 500);
 
+crate::openapi::list_query!(ProjectListQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/projects",
+    tag = "projects",
+    summary = "The projects.",
+    params(ProjectListQuery),
+    responses(
+        (status = 200, description = "A page of projects.", body = crate::jsonapi::List<super::record::ProjectAttributes>),
+    ),
+)]
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn list_projects(
     state: web::Data<AppState>,

@@ -7,9 +7,9 @@ mod record;
 mod show;
 mod update;
 
-pub use create::create_project;
-pub use delete::delete_project;
-pub use list::list_projects;
+pub use create::{__path_create_project, create_project};
+pub use delete::{__path_delete_project, delete_project};
+pub use list::{__path_list_projects, list_projects};
 pub use record::project_id;
-pub use show::show_project;
-pub use update::update_project;
+pub use show::{__path_show_project, show_project};
+pub use update::{__path_update_project, update_project};

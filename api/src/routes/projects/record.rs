@@ -10,13 +10,14 @@ use uuid::Uuid;
 use crate::error::{ApiError, Context};
 use crate::jsonapi::{Identifier, Resource};
 use crate::routes::paths;
+use utoipa::ToSchema;
 
 /// The columns every project read selects (with its properties id).
 pub(super) const PROJECT_SELECT: &str = "SELECT p.code, p.name, p.description, p.archived, \
      p.created_at, p.updated_at, pr.id AS properties_id \
      FROM projects p JOIN properties pr ON pr.project_id = p.id";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectAttributes {
     pub code: String,
     pub name: String,

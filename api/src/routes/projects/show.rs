@@ -8,6 +8,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}",
+    tag = "projects",
+    summary = "A project.",
+    params(crate::openapi::params::ProjectPath),
+    responses(
+        (status = 200, description = "The project.", body = crate::jsonapi::Single<super::record::ProjectAttributes>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
 pub async fn show_project(
     state: web::Data<AppState>,

@@ -16,8 +16,9 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::{patching, paths};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectAttributes {
     #[serde(default, deserialize_with = "nullable")]
@@ -54,6 +55,18 @@ impl ProjectChanges {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/projects/{project}",
+    tag = "projects",
+    summary = "Rename, describe or archive a project (its code cannot change).",
+    params(crate::openapi::params::ProjectPath),
+    request_body = crate::body::RequestDocument<UpdateProjectAttributes>,
+    responses(
+        (status = 200, description = "The updated project.", body = crate::jsonapi::Single<super::record::ProjectAttributes>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
 pub async fn update_project(
     state: web::Data<AppState>,

@@ -9,7 +9,7 @@ mod update;
 mod version;
 mod versions;
 
-pub use show::show_properties;
-pub use update::update_properties;
-pub use version::show_version;
-pub use versions::list_versions;
+pub use show::{__path_show_properties, show_properties};
+pub use update::{__path_update_properties, update_properties};
+pub use version::{__path_show_version, show_version};
+pub use versions::{__path_list_versions, list_versions};

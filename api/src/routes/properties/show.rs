@@ -10,6 +10,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/properties/{id}",
+    tag = "properties",
+    summary = "The latest version of a properties document.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 200, description = "The properties.", body = crate::jsonapi::Single<super::record::PropertiesAttributes>),
+        (status = 404, description = "No such properties."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(properties = %path), err(level = "info"))]
 pub async fn show_properties(
     state: web::Data<AppState>,

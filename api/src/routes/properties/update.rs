@@ -17,6 +17,24 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    patch,
+    path = "/api/properties/{id}",
+    tag = "properties",
+    summary = "Write the next version: a whole document or an RFC 6902 patch, made against a version (`version` or `If-Match`).",
+    params(crate::openapi::params::IdPath, ("If-Match" = Option<String>, Header, description = "The version the edit was made against, e.g. `\"3\"`.")),
+    request_body(content(
+        (crate::body::RequestDocument<crate::body::UpdateDocumentAttributes> = "application/vnd.api+json"),
+        (Vec<crate::openapi::PatchOperation> = "application/json-patch+json"),
+    )),
+    responses(
+        (status = 200, description = "The new version.", body = crate::jsonapi::Single<super::record::PropertiesAttributes>),
+        (status = 404, description = "No such properties."),
+        (status = 409, description = "An active change uses the properties."),
+        (status = 412, description = "The edit was made to an older version."),
+        (status = 422, description = "The document or patch is invalid."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(properties = %path, user = user.name()), err(level = "info"))]
 pub async fn update_properties(
     state: web::Data<AppState>,

@@ -12,8 +12,9 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VersionAttributes {
     pub data: Value,
     pub version: i64,
@@ -22,6 +23,17 @@ pub struct VersionAttributes {
     pub step_id: Option<Uuid>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/properties/{id}/versions/{version}",
+    tag = "properties",
+    summary = "One version of a properties document.",
+    params(crate::openapi::params::PropertiesVersionPath),
+    responses(
+        (status = 200, description = "The version.", body = crate::jsonapi::Single<VersionAttributes>),
+        (status = 404, description = "No such properties or version."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(properties = %path.0, version = %path.1), err(level = "info"))]
 pub async fn show_version(
     state: web::Data<AppState>,

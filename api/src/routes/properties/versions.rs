@@ -12,10 +12,13 @@ use crate::jsonapi::{self, Identifier, Resource};
 use crate::query::{ListQuery, ListSpec};
 use crate::routes::paths;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
 const SPEC: ListSpec = ListSpec::paged(50, 500);
 
-#[derive(Debug, Serialize)]
+crate::openapi::list_query!(VersionListQuery, SPEC);
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VersionSummary {
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -39,6 +42,17 @@ pub(super) fn version_resource<A>(id: Uuid, version: i64, attributes: A) -> Reso
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/properties/{id}/versions",
+    tag = "properties",
+    summary = "The versions of a properties document, newest first.",
+    params(crate::openapi::params::IdPath, VersionListQuery),
+    responses(
+        (status = 200, description = "A page of versions.", body = crate::jsonapi::List<VersionSummary>),
+        (status = 404, description = "No such properties."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(properties = %path), err(level = "info"))]
 pub async fn list_versions(
     state: web::Data<AppState>,

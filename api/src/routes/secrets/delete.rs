@@ -12,6 +12,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    delete,
+    path = "/api/secrets/{name}",
+    tag = "secrets",
+    summary = "Delete a secret.",
+    params(crate::openapi::params::SecretPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such secret."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(secret = %path, user = user.name()), err(level = "info"))]
 pub async fn delete_secret(
     state: web::Data<AppState>,

@@ -12,6 +12,18 @@ use crate::state::AppState;
 
 const SPEC: ListSpec = ListSpec::paged(100, 500);
 
+crate::openapi::list_query!(SecretListQuery, SPEC);
+
+#[utoipa::path(
+    get,
+    path = "/api/secrets",
+    tag = "secrets",
+    summary = "The secrets (names and keys, never values).",
+    params(SecretListQuery),
+    responses(
+        (status = 200, description = "A page of secrets.", body = crate::jsonapi::List<super::record::SecretAttributes>),
+    ),
+)]
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn list_secrets(
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ mod put;
 mod record;
 mod show;
 
-pub use delete::delete_secret;
-pub use list::list_secrets;
-pub use put::put_secret;
-pub use show::show_secret;
+pub use delete::{__path_delete_secret, delete_secret};
+pub use list::{__path_list_secrets, list_secrets};
+pub use put::{__path_put_secret, put_secret};
+pub use show::{__path_show_secret, show_secret};

@@ -13,13 +13,16 @@ use crate::body::{JsonApiBody, UniqueKeys, pointer_token};
 use crate::error::{ApiError, Context, ErrorSource, Problem};
 use crate::jsonapi;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
 const DATA_POINTER: &str = "/data/attributes/data";
 
 /// The body's attributes; its `Debug` leaves out the values it carries.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecretAttributes {
+    /// Variable names and their values.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     data: UniqueKeys,
 }
 
@@ -30,6 +33,18 @@ impl std::fmt::Debug for PutSecretAttributes {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/secrets/{name}",
+    tag = "secrets",
+    summary = "Create or replace a secret's variables (encrypted at rest).",
+    params(crate::openapi::params::SecretPath),
+    request_body = crate::body::RequestDocument<PutSecretAttributes>,
+    responses(
+        (status = 200, description = "The replaced secret.", body = crate::jsonapi::Single<super::record::SecretAttributes>),
+        (status = 201, description = "The new secret.", body = crate::jsonapi::Single<super::record::SecretAttributes>),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(secret = %path, user = user.name()), err(level = "info"))]
 pub async fn put_secret(
     state: web::Data<AppState>,

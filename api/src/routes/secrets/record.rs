@@ -7,8 +7,9 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::jsonapi::Resource;
 use crate::routes::paths;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SecretAttributes {
     pub name: String,
     /// The variable names, sorted.

@@ -9,6 +9,17 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/secrets/{name}",
+    tag = "secrets",
+    summary = "A secret's keys (never its values).",
+    params(crate::openapi::params::SecretPath),
+    responses(
+        (status = 200, description = "The secret.", body = crate::jsonapi::Single<super::record::SecretAttributes>),
+        (status = 404, description = "No such secret."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(secret = %path), err(level = "info"))]
 pub async fn show_secret(
     state: web::Data<AppState>,

@@ -10,6 +10,15 @@ mod show;
 mod update;
 mod versions;
 
-pub use show::{show_environment_settings, show_project_settings};
-pub use update::{update_environment_settings, update_project_settings};
-pub use versions::{list_environment_settings_versions, list_project_settings_versions};
+pub use show::{
+    __path_show_environment_settings, __path_show_project_settings, show_environment_settings,
+    show_project_settings,
+};
+pub use update::{
+    __path_update_environment_settings, __path_update_project_settings,
+    update_environment_settings, update_project_settings,
+};
+pub use versions::{
+    __path_list_environment_settings_versions, __path_list_project_settings_versions,
+    list_environment_settings_versions, list_project_settings_versions,
+};

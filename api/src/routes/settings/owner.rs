@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, Context};
 use crate::jsonapi::Resource;
 use crate::routes::paths;
+use utoipa::ToSchema;
 
 /// A project, or an environment of one, by code.
 #[derive(Debug, Clone)]
@@ -117,7 +118,7 @@ pub struct Current {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SettingsAttributes {
     /// The owner's own document.
     pub data: Value,

@@ -7,6 +7,17 @@ use crate::error::ApiError;
 use crate::jsonapi;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/settings",
+    tag = "settings",
+    summary = "A project's settings and the settings in force for it.",
+    params(crate::openapi::params::ProjectPath),
+    responses(
+        (status = 200, description = "The settings.", body = crate::jsonapi::Single<super::owner::SettingsAttributes>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
 pub async fn show_project_settings(
     state: web::Data<AppState>,
@@ -15,6 +26,17 @@ pub async fn show_project_settings(
     show(&state, Owner::project(&path)?).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/environments/{environment}/settings",
+    tag = "settings",
+    summary = "An environment's settings and the settings in force for its changes.",
+    params(crate::openapi::params::EnvironmentPath),
+    responses(
+        (status = 200, description = "The settings.", body = crate::jsonapi::Single<super::owner::SettingsAttributes>),
+        (status = 404, description = "No such project or environment."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1), err(level = "info"))]
 pub async fn show_environment_settings(
     state: web::Data<AppState>,

@@ -14,6 +14,23 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::state::AppState;
 
+#[utoipa::path(
+    patch,
+    path = "/api/projects/{project}/settings",
+    tag = "settings",
+    summary = "Write the next version of a project's settings.",
+    params(crate::openapi::params::ProjectPath, ("If-Match" = Option<String>, Header, description = "The version the edit was made against, e.g. `\"3\"`.")),
+    request_body(content(
+        (crate::body::RequestDocument<crate::openapi::SettingsEdit> = "application/vnd.api+json"),
+        (Vec<crate::openapi::PatchOperation> = "application/json-patch+json"),
+    )),
+    responses(
+        (status = 200, description = "The new version.", body = crate::jsonapi::Single<super::owner::SettingsAttributes>),
+        (status = 404, description = "No such project."),
+        (status = 412, description = "The edit was made to an older version."),
+        (status = 422, description = "The document or patch is invalid."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path, user = user.name()), err(level = "info"))]
 pub async fn update_project_settings(
     state: web::Data<AppState>,
@@ -26,6 +43,23 @@ pub async fn update_project_settings(
     update(&state, &user, owner, &req, &mut payload).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/projects/{project}/environments/{environment}/settings",
+    tag = "settings",
+    summary = "Write the next version of an environment's settings.",
+    params(crate::openapi::params::EnvironmentPath, ("If-Match" = Option<String>, Header, description = "The version the edit was made against, e.g. `\"3\"`.")),
+    request_body(content(
+        (crate::body::RequestDocument<crate::openapi::SettingsEdit> = "application/vnd.api+json"),
+        (Vec<crate::openapi::PatchOperation> = "application/json-patch+json"),
+    )),
+    responses(
+        (status = 200, description = "The new version.", body = crate::jsonapi::Single<super::owner::SettingsAttributes>),
+        (status = 404, description = "No such project or environment."),
+        (status = 412, description = "The edit was made to an older version."),
+        (status = 422, description = "The document or patch is invalid."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1, user = user.name()), err(level = "info"))]
 pub async fn update_environment_settings(
     state: web::Data<AppState>,

@@ -13,10 +13,13 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi::{self, Resource};
 use crate::query::{ListQuery, ListSpec};
 use crate::state::AppState;
+use utoipa::ToSchema;
 
 const SPEC: ListSpec = ListSpec::paged(50, 500);
 
-#[derive(Debug, Serialize)]
+crate::openapi::list_query!(SettingsVersionListQuery, SPEC);
+
+#[derive(Debug, Serialize, ToSchema)]
 struct SettingsVersion {
     data: Value,
     version: i64,
@@ -24,6 +27,17 @@ struct SettingsVersion {
     created_by: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/settings/versions",
+    tag = "settings",
+    summary = "The versions of a project's settings, newest first.",
+    params(crate::openapi::params::ProjectPath, SettingsVersionListQuery),
+    responses(
+        (status = 200, description = "A page of versions.", body = crate::jsonapi::List<SettingsVersion>),
+        (status = 404, description = "No such project."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path), err(level = "info"))]
 pub async fn list_project_settings_versions(
     state: web::Data<AppState>,
@@ -33,6 +47,17 @@ pub async fn list_project_settings_versions(
     list(&state, Owner::project(&path)?, &req).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project}/environments/{environment}/settings/versions",
+    tag = "settings",
+    summary = "The versions of an environment's settings, newest first.",
+    params(crate::openapi::params::EnvironmentPath, SettingsVersionListQuery),
+    responses(
+        (status = 200, description = "A page of versions.", body = crate::jsonapi::List<SettingsVersion>),
+        (status = 404, description = "No such project or environment."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(project = %path.0, environment = %path.1), err(level = "info"))]
 pub async fn list_environment_settings_versions(
     state: web::Data<AppState>,

@@ -23,6 +23,18 @@ use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/steps/{id}/continue",
+    tag = "steps",
+    summary = "Resume a waiting step.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 200, description = "The step, resumed.", body = crate::jsonapi::Single<super::record::StepAttributes>),
+        (status = 404, description = "No such step."),
+        (status = 422, description = "The step is not waiting."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(step = %path, user = user.name()), err(level = "info"))]
 pub async fn continue_step(
     state: web::Data<AppState>,

@@ -7,13 +7,14 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::jsonapi::{Identifier, Resource};
+use utoipa::ToSchema;
 
 /// The columns every step read selects (the encrypted properties only when shown).
 pub(super) const STEP_COLUMNS: &str = "id, change_id, parent_id, position, action, name, \
      child_execution_strategy, status_code, attempt, created_at, started_at, finished_at, exit_code, \
      project_properties_version, environment_properties_version";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StepAttributes {
     pub action: String,
     pub name: String,

@@ -12,14 +12,26 @@ use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::routes::paths;
 use crate::state::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct StepWithProperties {
     #[serde(flatten)]
     step: StepAttributes,
     properties: Option<Value>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/steps/{id}",
+    tag = "steps",
+    summary = "A step, with the properties it ran with.",
+    params(crate::openapi::params::IdPath),
+    responses(
+        (status = 200, description = "The step.", body = crate::jsonapi::Single<StepWithProperties>),
+        (status = 404, description = "No such step."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(step = %path), err(level = "info"))]
 pub async fn show_step(
     state: web::Data<AppState>,
