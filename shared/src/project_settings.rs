@@ -66,7 +66,7 @@ impl SettingsDocument {
             return Err(invalid("", "settings must be a JSON object"));
         }
         let document: SettingsDocument = serde_json::from_value(value.clone()).map_err(|e| {
-            let key = unknown_key(&e.to_string()).unwrap_or_default();
+            let key = offending_key(value).unwrap_or_default();
             invalid(&key, format!("settings: {e}"))
         })?;
         document.check()?;
@@ -123,10 +123,17 @@ impl SettingsDocument {
 }
 
 /// The key serde complains about, from its "unknown field `x`" or "invalid type … at `x`".
-fn unknown_key(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
+/// The key a refused document is refused for: the first that fails on its own (an unknown key,
+/// or a value of the wrong type), so the error can point at it.
+fn offending_key(document: &Value) -> Option<String> {
+    document
+        .as_object()?
+        .iter()
+        .find(|(key, value)| {
+            let alone = Value::Object([((*key).clone(), (*value).clone())].into_iter().collect());
+            serde_json::from_value::<SettingsDocument>(alone).is_err()
+        })
+        .map(|(key, _)| key.clone())
 }
 
 /// An image reference: `[registry/]name[:tag][@digest]`, as Docker takes it.
@@ -275,7 +282,10 @@ mod tests {
             "/runner_netwrk"
         );
         assert_eq!(refused(json!({"step_timeout": 0})).pointer, "/step_timeout");
-        assert_eq!(refused(json!({"step_timeout": "10"})).pointer, "");
+        assert_eq!(
+            refused(json!({"cpus": 1, "step_timeout": "10"})).pointer,
+            "/step_timeout"
+        );
         assert_eq!(
             refused(json!({"memory_bytes": 1024})).pointer,
             "/memory_bytes"
