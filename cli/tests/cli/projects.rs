@@ -281,7 +281,7 @@ async fn settings_are_shown_with_those_in_effect_and_set_against_a_version() {
         ])
         .await;
     assert!(
-        error_line(&refused).contains("expected u64 (at /data/attributes/data)"),
+        error_line(&refused).contains("expected u64 (at /data/attributes/data/step_timeout)"),
         "{refused:?}"
     );
     gantry.stop().await;
