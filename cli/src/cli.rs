@@ -27,21 +27,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading global options are listed under, after each command's own.
+const GLOBAL: &str = "Global options";
+
 /// Where the API is and who is calling: flags, then the environment, then the profile.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The API's base URL [default: the profile's, else http://127.0.0.1:3000].
-    #[arg(long, env = "GANTRY_URL", global = true)]
+    #[arg(long, env = "GANTRY_URL", global = true, help_heading = GLOBAL)]
     pub url: Option<String>,
     /// The API token [default: the profile's]. Prefer GANTRY_TOKEN or `gantry login`: a flag is
     /// visible to other users of this machine.
-    #[arg(long, env = "GANTRY_TOKEN", hide_env_values = true, global = true)]
+    #[arg(long, env = "GANTRY_TOKEN", hide_env_values = true, global = true, help_heading = GLOBAL)]
     pub token: Option<String>,
     /// The profile of the configuration file to use [default: the current profile].
-    #[arg(long, env = "GANTRY_PROFILE", global = true)]
+    #[arg(long, env = "GANTRY_PROFILE", global = true, help_heading = GLOBAL)]
     pub profile: Option<String>,
     /// Output format: human tables, or the JSON:API `data` for scripts.
-    #[arg(short, long, value_enum, default_value_t = Format::Table, global = true)]
+    #[arg(short, long, value_enum, default_value_t = Format::Table, global = true, help_heading = GLOBAL)]
     pub output: Format,
 }
 
@@ -105,5 +108,23 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_of_every_command_says_what_it_is() {
+        fn undocumented(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = ["help", "version"].contains(&arg.get_id().as_str());
+                if arg.get_help().is_none() && !builtin {
+                    found.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        undocumented(&super::Cli::command(), "gantry", &mut found);
+        assert!(found.is_empty(), "options without help: {found:?}");
     }
 }

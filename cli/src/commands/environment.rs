@@ -45,6 +45,7 @@ pub enum EnvironmentCommand {
         /// A human name.
         #[arg(long)]
         name: String,
+        /// A longer description.
         #[arg(long)]
         description: Option<String>,
     },

@@ -32,6 +32,7 @@ pub enum ProjectCommand {
         /// A human name.
         #[arg(long)]
         name: String,
+        /// A longer description.
         #[arg(long)]
         description: Option<String>,
     },

@@ -11,8 +11,10 @@ use crate::output::{self, Column};
 /// Whose properties: a project's, or with `--environment-code` an environment's.
 #[derive(Debug, Args)]
 pub struct PropertiesOwner {
+    /// The project's code.
     #[arg(long)]
     pub project_code: String,
+    /// The environment's code, for an environment's properties.
     #[arg(long)]
     pub environment_code: Option<String>,
 }
@@ -40,6 +42,7 @@ pub enum PropertiesCommand {
     ShowVersion {
         #[command(flatten)]
         owner: PropertiesOwner,
+        /// The version to print (1 is the empty document every owner starts with).
         #[arg(long)]
         version: i64,
     },

@@ -38,8 +38,10 @@ pub struct FollowArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The project's code.
     #[arg(long)]
     pub project_code: String,
+    /// The environment to run the action against.
     #[arg(long)]
     pub environment_code: String,
     /// The project's Git remote to fetch the action from.
@@ -60,15 +62,19 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only changes of this project.
     #[arg(long)]
     pub project_code: Option<String>,
+    /// Only changes of this environment.
     #[arg(long)]
     pub environment_code: Option<String>,
     /// Only changes with this status (several separated by commas).
     #[arg(long)]
     pub status: Option<String>,
+    /// Only changes running this action.
     #[arg(long)]
     pub action: Option<String>,
+    /// Only changes created by this user.
     #[arg(long)]
     pub created_by: Option<String>,
     /// Only changes created after this RFC 3339 time.
