@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{Gantry, error_line};
-
-const CREATE: &[&str] = &[
-    "change",
-    "create",
-    "--project-code",
-    "demo",
-    "--environment-code",
-    "dev",
-    "--git-remote-name",
-    "origin",
-    "--git-rev",
-    "main",
-];
+use crate::helpers::{CREATE, Gantry, error_line};
 
 fn create(extra: &[&str]) -> Vec<String> {
     CREATE.iter().chain(extra).map(|s| s.to_string()).collect()

@@ -1,6 +1,6 @@
 //! Following a log across a dropped connection, and the live view on a terminal.
 
-use crate::helpers::{Gantry, run};
+use crate::helpers::{CREATE, Gantry, run};
 use crate::proxy::CuttingProxy;
 
 const CHATTY: &str =
@@ -9,20 +9,7 @@ const CHATTY: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_log_stream_is_resumed_after_the_last_line_with_every_line_once_in_order() {
     let gantry = Gantry::with_project(CHATTY).await;
-    let created = gantry
-        .ok(&[
-            "change",
-            "create",
-            "--project-code",
-            "demo",
-            "--environment-code",
-            "dev",
-            "--git-remote-name",
-            "origin",
-            "--git-rev",
-            "main",
-        ])
-        .await;
+    let created = gantry.ok(CREATE).await;
     let id = created.stdout.split(' ').nth(1).unwrap().to_owned();
     let proxy = CuttingProxy::start(
         gantry.stack.base.trim_start_matches("http://").to_owned(),
@@ -67,20 +54,8 @@ async fn on_a_terminal_the_change_is_drawn_as_a_live_step_tree_with_a_progress_l
         "actions:\n  default:\n    steps: [one, two]\n  one:\n    run: 'true'\n  two:\n    run: 'true'\n",
     )
     .await;
-    let create = [
-        "change",
-        "create",
-        "--project-code",
-        "demo",
-        "--environment-code",
-        "dev",
-        "--git-remote-name",
-        "origin",
-        "--git-rev",
-        "main",
-    ];
 
-    let shown = gantry.run_on_terminal(&create, "").await;
+    let shown = gantry.run_on_terminal(CREATE, "").await;
 
     assert_eq!(shown.code, 0, "{shown:?}");
     for drawn in [

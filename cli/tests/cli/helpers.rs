@@ -11,6 +11,20 @@ use tokio::process::Command;
 pub const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 
 /// A one-step manifest whose step prints `hello from gantry`.
+/// `gantry change create` of the `default` action of project `demo`, environment `dev`.
+pub const CREATE: &[&str] = &[
+    "change",
+    "create",
+    "--project-code",
+    "demo",
+    "--environment-code",
+    "dev",
+    "--git-remote-name",
+    "origin",
+    "--git-rev",
+    "main",
+];
+
 pub const HELLO: &str = "actions:\n  default:\n    run: 'echo hello from gantry'\n";
 
 /// What one run of the binary did.
