@@ -153,10 +153,19 @@ impl ListQuery {
 
     /// `page[after]` parsed as an integer cursor (ids, versions), if given.
     pub fn after_integer(&self) -> Result<Option<i64>, ApiError> {
+        self.after_parsed()
+    }
+
+    /// `page[after]` parsed as a UUID cursor, if given.
+    pub fn after_uuid(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.after_parsed()
+    }
+
+    fn after_parsed<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
         self.after
             .as_deref()
             .map(|after| {
-                after.parse::<i64>().map_err(|_| {
+                after.parse::<T>().map_err(|_| {
                     ApiError::bad_parameter(
                         PAGE_AFTER,
                         format!(

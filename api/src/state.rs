@@ -30,6 +30,8 @@ pub struct AppState {
     /// SHA-256 of the configured admin token: presented tokens are hashed and compared in
     /// constant time, so neither the length nor a prefix of the token leaks through timing.
     pub admin_token_digest: [u8; 32],
+    /// Failed authentications per client address (429 past the configured number a minute).
+    pub auth_failures: crate::auth::FailureLimiter,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             outbox,
             scrape,
             admin_token_digest,
+            auth_failures: crate::auth::FailureLimiter::new(settings.api.auth_failures_per_minute),
         }
     }
 

@@ -37,6 +37,13 @@ pub struct ApiSettings {
     pub port: u16,
     pub admin_token: SecretString,
     pub max_body_bytes: usize,
+    /// Failed authentications one address may make per minute before it is answered 429.
+    #[serde(default = "default_auth_failures_per_minute")]
+    pub auth_failures_per_minute: u32,
+}
+
+fn default_auth_failures_per_minute() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]

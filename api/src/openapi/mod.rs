@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
-    properties, secrets, settings, steps,
+    properties, secrets, settings, steps, tokens,
 };
 use conventions::Conventions;
 pub use params::list_parameters;
@@ -54,6 +54,7 @@ pub use schemas::{PatchOperation, SettingsEdit};
         steps::show_step, steps::continue_step,
         secrets::list_secrets, secrets::show_secret, secrets::put_secret,
         secrets::delete_secret,
+        tokens::list_tokens, tokens::create_token, tokens::revoke_token,
         serve,
     )
 )]

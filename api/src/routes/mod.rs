@@ -18,3 +18,4 @@ pub mod properties;
 pub mod secrets;
 pub mod settings;
 pub mod steps;
+pub mod tokens;

@@ -7,52 +7,14 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, expect_status, first_error, spawn_app};
 
+/// Routes that exist and one that does not (the table-driven matrix of every route is in
+/// `access.rs`): probing unknown paths reveals nothing either.
 fn routes() -> Vec<(Method, String)> {
-    let id = Uuid::now_v7();
     [
         (Method::GET, "/api/info".to_owned()),
-        (Method::GET, "/api/downloads/Dockerfile".to_owned()),
-        (Method::GET, "/api/projects".to_owned()),
         (Method::POST, "/api/projects".to_owned()),
-        (Method::GET, "/api/projects/demo".to_owned()),
         (Method::PATCH, "/api/projects/demo".to_owned()),
-        (Method::DELETE, "/api/projects/demo".to_owned()),
-        (Method::GET, "/api/projects/demo/environments".to_owned()),
-        (Method::POST, "/api/projects/demo/environments".to_owned()),
-        (
-            Method::GET,
-            "/api/projects/demo/environments/dev".to_owned(),
-        ),
-        (
-            Method::PATCH,
-            "/api/projects/demo/environments/dev".to_owned(),
-        ),
-        (
-            Method::DELETE,
-            "/api/projects/demo/environments/dev".to_owned(),
-        ),
-        (Method::GET, "/api/projects/demo/git_remotes".to_owned()),
-        (Method::POST, "/api/projects/demo/git_remotes".to_owned()),
-        (Method::GET, format!("/api/projects/demo/git_remotes/{id}")),
-        (
-            Method::PATCH,
-            format!("/api/projects/demo/git_remotes/{id}"),
-        ),
-        (
-            Method::DELETE,
-            format!("/api/projects/demo/git_remotes/{id}"),
-        ),
-        (Method::GET, format!("/api/properties/{id}")),
-        (Method::PATCH, format!("/api/properties/{id}")),
-        (Method::GET, format!("/api/properties/{id}/versions")),
-        (Method::GET, format!("/api/properties/{id}/versions/1")),
-        (Method::GET, "/api/changes".to_owned()),
-        (Method::POST, "/api/changes".to_owned()),
-        (Method::GET, format!("/api/changes/{id}")),
-        (Method::GET, format!("/api/changes/{id}/log_lines")),
-        (Method::GET, format!("/api/steps/{id}")),
-        (Method::GET, format!("/api/steps/{id}/log_lines")),
-        (Method::GET, "/api/events".to_owned()),
+        (Method::GET, format!("/api/changes/{}", Uuid::now_v7())),
         (Method::GET, "/api/no_such_route".to_owned()),
     ]
     .into()
@@ -78,7 +40,7 @@ async fn assert_unauthorized(app: &TestApp, token: Option<&str>) {
 }
 
 #[tokio::test]
-async fn every_api_route_refuses_a_request_without_a_token() {
+async fn api_routes_and_unknown_paths_refuse_a_request_without_a_token() {
     let app = spawn_app().await;
 
     assert_unauthorized(&app, None).await;
@@ -87,7 +49,7 @@ async fn every_api_route_refuses_a_request_without_a_token() {
 }
 
 #[tokio::test]
-async fn every_api_route_refuses_a_bad_token() {
+async fn api_routes_and_unknown_paths_refuse_a_bad_token() {
     let app = spawn_app().await;
     let almost = format!("{}x", app.token);
 
@@ -102,8 +64,9 @@ async fn insert_token(app: &TestApp, token: &str, user: &str, revoked: bool, exp
     app.db()
         .await
         .execute(
-            "INSERT INTO api_tokens (id, user_name, token_digest, revoked_at, expires_at) VALUES ($1, $2, $3, \
-             CASE WHEN $4 THEN now() END, CASE WHEN $5 THEN now() - interval '1 minute' END)",
+            "INSERT INTO api_tokens (id, user_name, token_digest, revoked_at, expires_at, role, created_by) \
+             VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END, \
+             CASE WHEN $5 THEN now() - interval '1 minute' END, 'admin', 'admin')",
             &[&Uuid::now_v7(), &user, &digest, &revoked, &expired],
         )
         .await

@@ -1,5 +1,6 @@
 //! Integration tests of gantry-api against the real PostgreSQL and RabbitMQ.
 
+mod access;
 mod auth;
 mod bodies;
 mod change_lists;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::record::ChangeRecord;
-use crate::auth::User;
+use crate::auth::{Role, User};
 use crate::body::{JsonApiBody, UniqueKeys};
 use crate::domain::{ActionName, GitRev, RemoteName};
 use crate::error::{ApiError, Context};
@@ -118,6 +118,9 @@ pub async fn create_change(
 ) -> Result<HttpResponse, ApiError> {
     let change = NewChange::try_from(attributes)?;
     let client = state.client().await?;
+    if !user.is_server(Role::Operator) {
+        require_operator(&client, &user, &change).await?;
+    }
     let created = insert(&state, &client, &change, user.name(), Origin::Create).await?;
     Ok(jsonapi::created(created.into_resource()))
 }
@@ -229,6 +232,28 @@ async fn insert_change(
 
 /// Says which of the change's project, environment and git remote is missing or archived; `Ok`
 /// when none is (any more).
+/// A caller confined to one project may create changes there as an operator; another project is
+/// answered as if it did not exist.
+async fn require_operator(
+    client: &impl GenericClient,
+    user: &User,
+    change: &NewChange,
+) -> Result<(), ApiError> {
+    let missing = || no_project(change);
+    let (project_id, _) = select_project_target(client, &change.project)
+        .await
+        .context("loading the project")?
+        .ok_or_else(missing)?;
+    user.require(Role::Operator, project_id, missing)
+}
+
+fn no_project(change: &NewChange) -> ApiError {
+    ApiError::invalid_attribute(
+        "project_code",
+        format!("`{}` names no project", change.project),
+    )
+}
+
 async fn resolve_targets_one_by_one(
     client: &impl GenericClient,
     change: &NewChange,
@@ -236,12 +261,7 @@ async fn resolve_targets_one_by_one(
     let (project_id, archived) = select_project_target(client, &change.project)
         .await
         .context("loading the project")?
-        .ok_or_else(|| {
-            ApiError::invalid_attribute(
-                "project_code",
-                format!("`{}` names no project", change.project),
-            )
-        })?;
+        .ok_or_else(|| no_project(change))?;
     refuse_archived("project_code", "project", change.project.as_str(), archived)?;
     let archived = select_environment_target(client, project_id, &change.environment)
         .await

@@ -32,6 +32,8 @@ pub(super) struct ChangeFilters {
     pub created_by: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Set from the caller's token, not from the query: the one project it may see.
+    pub project_id: Option<uuid::Uuid>,
 }
 
 impl ChangeFilters {

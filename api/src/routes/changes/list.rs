@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use super::cursor::ChangeCursor;
 use super::filters::{ChangeFilters, SUPPORTED};
 use super::record::{CHANGE_SELECT, ChangeRecord};
+use crate::auth::User;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
 use crate::query::{ListQuery, ListSpec};
@@ -36,10 +37,13 @@ crate::openapi::list_query!(ChangeListQuery, SPEC);
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn list_changes(
     state: web::Data<AppState>,
+    user: User,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(&req, &SPEC)?;
-    let filters = ChangeFilters::parse(&query.filters)?;
+    let mut filters = ChangeFilters::parse(&query.filters)?;
+    // A caller confined to one project sees only its changes.
+    filters.project_id = user.confined_to();
     let after = query
         .after
         .as_deref()
@@ -82,6 +86,7 @@ async fn select_changes(
          AND ($7::timestamptz IS NULL OR c.created_at > $7) \
          AND ($8::timestamptz IS NULL OR c.created_at < $8) \
          AND ($9::timestamptz IS NULL OR (c.created_at, c.id) {beyond} ($9, $10::uuid)) \
+         AND ($12::uuid IS NULL OR c.project_id = $12) \
          ORDER BY c.created_at {order}, c.id {order} LIMIT $11"
     );
     let rows = client
@@ -99,6 +104,7 @@ async fn select_changes(
                 &after.map(|a| a.created_at),
                 &after.map(|a| a.id),
                 &limit,
+                &filters.project_id,
             ],
         )
         .await?;
