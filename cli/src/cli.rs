@@ -6,7 +6,7 @@ use crate::commands::{
     change::ChangeCommand, completion::CompletionArgs, dev::DevCommand,
     environment::EnvironmentCommand, event::EventCommand, login::LoginArgs,
     project::ProjectCommand, properties::PropertiesCommand, secret::SecretCommand,
-    step::StepCommand,
+    step::StepCommand, token::TokenCommand,
 };
 use crate::output::Format;
 
@@ -85,6 +85,12 @@ pub enum Command {
     /// Secrets: named key/value maps offered to steps (values are never shown).
     #[command(subcommand, after_help = "Example:\n  gantry secret list")]
     Secret(SecretCommand),
+    /// API tokens with a role on one project or on every project.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  gantry token create --user-name ci --role operator --project-code web"
+    )]
+    Token(TokenCommand),
     /// The audit log.
     #[command(
         subcommand,

@@ -15,6 +15,7 @@ pub mod properties;
 pub mod secret;
 pub mod settings;
 pub mod step;
+pub mod token;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Properties(command) => properties::run(&context()?, command).await,
         Command::Secret(command) => secret::run(&context()?, command).await,
         Command::Event(command) => event::run(&context()?, command).await,
+        Command::Token(command) => token::run(&context()?, command).await,
         Command::Info => info::run(&context()?).await,
         Command::Dev(command) => dev::run(&context()?, command).await,
     }

@@ -18,6 +18,66 @@ async fn info_shows_the_server_version_and_the_calling_user() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_printed_once_works_with_its_role_and_stops_when_revoked() {
+    let gantry = Gantry::start().await;
+    gantry
+        .ok(&[
+            "project",
+            "create",
+            "--project-code",
+            "web",
+            "--name",
+            "Web",
+        ])
+        .await;
+
+    let created = gantry
+        .ok(&[
+            "token",
+            "create",
+            "--user-name",
+            "ci",
+            "--role",
+            "viewer",
+            "--project-code",
+            "web",
+        ])
+        .await;
+    let token = created.stdout.trim().to_owned();
+    let as_ci = |args: &[&str]| {
+        let mut command = gantry.command(args);
+        command.env("GANTRY_TOKEN", &token);
+        run(command, None)
+    };
+    let info = as_ci(&["info", "-o", "json"]).await;
+    let refused = as_ci(&[
+        "project",
+        "create",
+        "--project-code",
+        "api",
+        "--name",
+        "Api",
+    ])
+    .await;
+    let listed = gantry.json(&["token", "list"]).await;
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    gantry.ok(&["token", "revoke", "--token-id", &id]).await;
+    let revoked = as_ci(&["info"]).await;
+
+    assert!(token.starts_with("gty_"), "{created:?}");
+    assert!(created.stderr.contains("shown this once"), "{created:?}");
+    assert!(info.stdout.contains("\"ci\""), "{info:?}");
+    assert_eq!(refused.code, 1);
+    assert!(error_line(&refused).contains("role admin"), "{refused:?}");
+    assert_eq!(listed[0]["attributes"]["role"], "viewer");
+    assert_eq!(listed[0]["attributes"]["project_code"], "web");
+    assert!(listed[0]["attributes"].get("token").is_none());
+    assert_eq!(revoked.code, 1);
+    assert!(error_line(&revoked).contains("bearer token"), "{revoked:?}");
+    gantry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_set_from_stdin_or_a_file_listed_by_their_keys_and_deleted() {
     let gantry = Gantry::start().await;
     let file = gantry.file("db.json", r#"{"DB_PASSWORD": "correct-horse"}"#);
@@ -193,6 +253,7 @@ async fn every_command_has_help_with_an_example() {
         "secret",
         "event",
         "dev",
+        "token",
     ];
     let mut checked = 0;
 
