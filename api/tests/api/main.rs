@@ -12,6 +12,7 @@ mod fixtures;
 mod follow;
 mod git_remotes;
 mod helpers;
+mod idempotency;
 mod key_rotation;
 mod lifecycle;
 mod lists;

@@ -1,7 +1,9 @@
 //! `POST /api/changes`: one statement inserts the change (`initializing`), its audit event and
 //! the outbox message that asks a planner to initialise it; after its commit the relay is woken.
+//! With an `Idempotency-Key` the statement runs in a transaction that also records the key
+//! ([`super::idempotency`]).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::{ChangeStatus, Code};
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::idempotency;
 use super::record::ChangeRecord;
 use crate::auth::{Role, User};
 use crate::body::{JsonApiBody, UniqueKeys};
@@ -104,9 +107,11 @@ impl TryFrom<CreateChangeAttributes> for NewChange {
     path = "/api/changes",
     tag = "changes",
     summary = "Run an action from a Git revision against an environment.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retrying safe: a request with a key already used (by this user) with the same attributes gets that change back (200) instead of a new one; with other attributes, a 422.")),
     request_body = crate::body::RequestDocument<CreateChangeAttributes>,
     responses(
         (status = 201, description = "The new change, `pending` until a worker plans it.", body = crate::jsonapi::Single<super::record::ChangeAttributes>),
+        (status = 200, description = "The change an earlier request with this `Idempotency-Key` made.", body = crate::jsonapi::Single<super::record::ChangeAttributes>),
         (status = 422, description = "No such project, environment, remote or action."),
     ),
 )]
@@ -114,15 +119,42 @@ impl TryFrom<CreateChangeAttributes> for NewChange {
 pub async fn create_change(
     state: web::Data<AppState>,
     user: User,
+    req: HttpRequest,
     JsonApiBody(attributes): JsonApiBody<CreateChangeAttributes>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::key_of(&req)?;
     let change = NewChange::try_from(attributes)?;
-    let client = state.client().await?;
+    let mut client = state.client().await?;
     if !user.is_server(Role::Operator) {
         require_operator(&client, &user, &change).await?;
     }
-    let created = insert(&state, &client, &change, user.name(), Origin::Create).await?;
-    Ok(jsonapi::created(created.into_resource()))
+    let Some(key) = key else {
+        let created = insert(&state, &client, &change, user.name(), Origin::Create).await?;
+        return Ok(jsonapi::created(created.into_resource()));
+    };
+    let digest = idempotency::digest(&change);
+    if let Some(earlier) = idempotency::replay(&client, user.name(), &key, &digest).await? {
+        return Ok(jsonapi::ok(earlier.into_resource()));
+    }
+    let tx = client
+        .transaction()
+        .await
+        .context("starting a transaction")?;
+    let created = insert(&state, &tx, &change, user.name(), Origin::Create).await?;
+    if idempotency::claim(&tx, user.name(), &key, &digest, created.id).await? {
+        tx.commit().await.context("committing the change")?;
+        state.outbox.notify();
+        return Ok(jsonapi::created(created.into_resource()));
+    }
+    // Another request with this key committed first: this change is rolled back, that one shown.
+    drop(tx);
+    match idempotency::replay(&client, user.name(), &key, &digest).await? {
+        Some(earlier) => Ok(jsonapi::ok(earlier.into_resource())),
+        None => Err(ApiError::Conflict(format!(
+            "another request with this {} is in flight; retry",
+            idempotency::HEADER
+        ))),
+    }
 }
 
 /// Inserts a new change with its plan message and audit event, or says which of its targets is

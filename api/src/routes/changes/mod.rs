@@ -7,6 +7,7 @@ mod cancel;
 mod create;
 mod cursor;
 mod filters;
+mod idempotency;
 mod list;
 mod properties;
 mod record;
