@@ -5,6 +5,7 @@
 //! the same truth without keeping any state of its own.
 
 use crate::db::CachedStatements;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -237,6 +238,46 @@ impl Scrape {
     }
 
     async fn refresh_queues(&self) -> Result<(), SourceError> {
+        for queue in Queue::ALL {
+            for name in [
+                self.topology.queue(queue),
+                self.topology.dead_letter_queue(queue),
+            ] {
+                let depth = self.depth(&name).await?;
+                metrics::gauge!(names::QUEUE_DEPTH, "queue" => name).set(f64::from(depth));
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages in each queue's dead-letter queue, by the queue's name (`gantry.steps`, …):
+    /// deliveries that failed past the delivery limit, for an operator to look at.
+    pub async fn dead_letters(&self) -> Result<BTreeMap<&'static str, u32>, SourceError> {
+        let read = async {
+            let mut counts = BTreeMap::new();
+            for queue in Queue::ALL {
+                let depth = self.depth(&self.topology.dead_letter_queue(queue)).await?;
+                counts.insert(queue.name(), depth);
+            }
+            Ok::<_, SourceError>(counts)
+        };
+        let counts = tokio::time::timeout(SOURCE_TIMEOUT, read).await;
+        match counts {
+            Ok(Ok(counts)) => Ok(counts),
+            Ok(Err(error)) => {
+                *self.broker.lock().await = None;
+                Err(error)
+            }
+            Err(elapsed) => {
+                *self.broker.lock().await = None;
+                Err(elapsed.into())
+            }
+        }
+    }
+
+    /// Messages ready in queue `name`, read with a passive declaration on this process's
+    /// metrics channel (opened on first use).
+    async fn depth(&self, name: &str) -> Result<u32, SourceError> {
         let mut broker = self.broker.lock().await;
         if broker.is_none() {
             let connection = amqp::connect(&self.amqp, "gantry-metrics").await?;
@@ -244,27 +285,18 @@ impl Scrape {
             *broker = Some((connection, channel));
         }
         let (_, channel) = broker.as_ref().expect("opened above");
-        for queue in Queue::ALL {
-            for name in [
-                self.topology.queue(queue),
-                self.topology.dead_letter_queue(queue),
-            ] {
-                let declared = channel
-                    .queue_declare(
-                        name.as_str().into(),
-                        QueueDeclareOptions {
-                            // Only read the queue: never create it with the wrong arguments.
-                            passive: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await?;
-                metrics::gauge!(names::QUEUE_DEPTH, "queue" => name)
-                    .set(f64::from(declared.message_count()));
-            }
-        }
-        Ok(())
+        let declared = channel
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions {
+                    // Only read the queue: never create it with the wrong arguments.
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(declared.message_count())
     }
 }
 

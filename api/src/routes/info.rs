@@ -1,4 +1,7 @@
-//! `GET /api/info`: the server's version and API settings (never a secret).
+//! `GET /api/info`: the server's version, the caller, the API settings (never a secret) and the
+//! dead-lettered messages waiting for an operator.
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -13,6 +16,9 @@ struct InfoAttributes<'a> {
     version: &'static str,
     user: &'a str,
     api: ApiSummary<'a>,
+    /// Messages in each queue's dead-letter queue (deliveries that failed past the delivery
+    /// limit, kept for an operator); `null` when the broker cannot be read just now.
+    dead_letters: Option<BTreeMap<&'static str, u32>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,7 +39,15 @@ struct ApiSummary<'a> {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn show_info(state: web::Data<AppState>, user: User) -> HttpResponse {
+    let dead_letters = match state.scrape.dead_letters().await {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            tracing::warn!(%error, "the dead-letter queues could not be read");
+            None
+        }
+    };
     let attributes = InfoAttributes {
+        dead_letters,
         version: gantry_shared::VERSION,
         user: user.name(),
         api: ApiSummary {

@@ -1,5 +1,9 @@
 //! Operational routes: health, readiness, info, the default Dockerfile, unknown routes.
 
+use gantry_shared::amqp::{self, Topology};
+use gantry_shared::messages::Queue;
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
 use secrecy::SecretString;
 
 use crate::helpers::{expect_status, first_error, spawn_app, spawn_app_with};
@@ -58,6 +62,44 @@ async fn info_reports_the_version_and_the_user_but_no_secret() {
         app.settings.api.max_body_bytes
     );
     assert!(!body.to_string().contains(&app.token));
+}
+
+#[tokio::test]
+async fn info_counts_the_dead_lettered_messages_of_each_queue() {
+    let app = spawn_app().await;
+    let connection = amqp::connect(&app.settings.amqp, "gantry-api-test")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let topology = Topology::new(&app.settings.amqp);
+    amqp::declare(&channel, &topology).await.unwrap();
+    let before = expect_status(app.get("/api/info").await, 200).await;
+
+    for _ in 0..2 {
+        channel
+            .basic_publish(
+                "".into(),
+                topology.dead_letter_queue(Queue::Steps).as_str().into(),
+                BasicPublishOptions::default(),
+                b"poison",
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let after = expect_status(app.get("/api/info").await, 200).await;
+
+    let counts = |body: &serde_json::Value| body["data"]["attributes"]["dead_letters"].clone();
+    assert_eq!(
+        counts(&before),
+        serde_json::json!({ "gantry.changes": 0, "gantry.results": 0, "gantry.steps": 0 })
+    );
+    assert_eq!(
+        counts(&after),
+        serde_json::json!({ "gantry.changes": 0, "gantry.results": 0, "gantry.steps": 2 })
+    );
 }
 
 #[tokio::test]
