@@ -88,6 +88,9 @@ pub struct WorkerSettings {
     pub image_ttl_seconds: u64,
     /// How often the image collector looks.
     pub image_gc_interval_seconds: u64,
+    /// How often the orphan sweeper removes step containers nobody owns any more (their step is
+    /// final, queued again, or its lease expired).
+    pub orphan_sweep_interval_seconds: u64,
     /// Address of the worker's `/metrics` and `/health` server (port 0 picks a free port).
     pub metrics_host: String,
     pub metrics_port: u16,

@@ -110,6 +110,7 @@ impl Worker {
         if ctx.settings.worker.roles.contains(&Role::Runner) {
             tasks.spawn(crate::control::run(ctx.clone(), shutdown.clone()));
             tasks.spawn(crate::runner::gc::run(ctx.clone(), shutdown.clone()));
+            tasks.spawn(crate::runner::sweeper::run(ctx.clone(), shutdown.clone()));
         }
         // Its loop ends when the consumers, which hold the other clones, have stopped.
         let (plans, planning) = crate::planner::Batcher::start(ctx.clone());

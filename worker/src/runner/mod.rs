@@ -7,6 +7,7 @@ pub mod container;
 pub mod gc;
 mod image;
 mod running;
+pub mod sweeper;
 mod volume;
 
 use std::collections::HashMap;

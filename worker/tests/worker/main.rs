@@ -12,4 +12,5 @@ mod protocol;
 mod results_integrity;
 mod secrets;
 mod seeds;
+mod sweeper;
 mod telemetry;

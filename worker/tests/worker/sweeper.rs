@@ -1,0 +1,129 @@
+//! The orphan sweeper: labelled step containers nobody owns any more are removed; containers of
+//! live attempts, of steps this installation does not know, and unlabelled ones are kept.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
+};
+use uuid::Uuid;
+
+use crate::helpers::{assert_status, spawn_stack_with};
+
+/// A created (never started) container of the runner image with these labels.
+async fn container(docker: &Docker, labels: &[(&str, String)]) -> String {
+    let name = format!("gantry-sweeper-test-{}", Uuid::now_v7());
+    let body = ContainerCreateBody {
+        image: Some("gantry-runner:local".to_owned()),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        ),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .unwrap()
+        .id
+}
+
+fn step_labels(step: &str, attempt: i32) -> Vec<(&'static str, String)> {
+    vec![
+        ("gantry", "true".to_owned()),
+        ("gantry.step_id", step.to_owned()),
+        ("gantry.attempt", attempt.to_string()),
+    ]
+}
+
+async fn exists(docker: &Docker, id: &str) -> bool {
+    docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .is_ok()
+}
+
+async fn remove(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    let _ = docker.remove_container(id, Some(options)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_step_containers_are_removed_and_no_other_container_is_touched() {
+    let mut stack =
+        spawn_stack_with(|settings| settings.worker.orphan_sweep_interval_seconds = 1).await;
+    stack
+        .project_with_manifest("actions:\n  default:\n    run: 'true'\n")
+        .await;
+    let (change_id, change) = stack.run_change("default", "main").await;
+    assert_status(&stack, &change_id, &change, "success").await;
+    let finished = change["included"][0]["id"].as_str().unwrap().to_owned();
+    let live = Uuid::now_v7().to_string();
+    stack
+        .sql(&format!(
+            "INSERT INTO steps (id, change_id, position, action, name, has_command, status_code, \
+             attempt, lease_owner, lease_expires_at) VALUES ('{live}', '{change_id}', 1, 'job', \
+             'job', true, 'running', 1, 'elsewhere', now() + interval '1 hour')"
+        ))
+        .await;
+    let docker = gantry_worker::runner::connect_docker().await.unwrap();
+
+    let of_finished_step = container(&docker, &step_labels(&finished, 1)).await;
+    let of_stale_attempt = container(&docker, &step_labels(&live, 0)).await;
+    let of_live_attempt = container(&docker, &step_labels(&live, 1)).await;
+    let of_unknown_step = container(&docker, &step_labels(&Uuid::now_v7().to_string(), 1)).await;
+    let unlabelled = container(&docker, &[]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (exists(&docker, &of_finished_step).await || exists(&docker, &of_stale_attempt).await)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !exists(&docker, &of_finished_step).await,
+        "a finished step's container is removed"
+    );
+    assert!(
+        !exists(&docker, &of_stale_attempt).await,
+        "an older attempt's container is removed"
+    );
+    assert!(
+        exists(&docker, &of_live_attempt).await,
+        "a live attempt's container is kept"
+    );
+    assert!(
+        exists(&docker, &of_unknown_step).await,
+        "another installation's container is kept"
+    );
+    assert!(
+        exists(&docker, &unlabelled).await,
+        "an unlabelled container is kept"
+    );
+
+    // Its worker died: the lease runs out, and the container is an orphan too.
+    stack
+        .sql(&format!(
+            "UPDATE steps SET lease_expires_at = now() - interval '1 second' WHERE id = '{live}'"
+        ))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while exists(&docker, &of_live_attempt).await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !exists(&docker, &of_live_attempt).await,
+        "an expired lease's container is removed"
+    );
+    assert!(exists(&docker, &of_unknown_step).await);
+    assert!(exists(&docker, &unlabelled).await);
+    remove(&docker, &of_unknown_step).await;
+    remove(&docker, &unlabelled).await;
+    stack.stop().await;
+}
