@@ -91,6 +91,9 @@ pub struct WorkerSettings {
     /// How often the orphan sweeper removes step containers nobody owns any more (their step is
     /// final, queued again, or its lease expired).
     pub orphan_sweep_interval_seconds: u64,
+    /// On SIGTERM, how long running steps may finish before they are stopped and handed back
+    /// (queued again for another worker).
+    pub shutdown_grace_seconds: u64,
     /// Address of the worker's `/metrics` and `/health` server (port 0 picks a free port).
     pub metrics_host: String,
     pub metrics_port: u16,

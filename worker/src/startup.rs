@@ -1,6 +1,7 @@
 //! Builds a worker from settings and runs its roles until shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -100,11 +101,14 @@ impl Worker {
                 }
             });
         }
-        tasks.spawn(outbox::run_relay(
+        // The relay outlives the consumers: what the last handlers write (outcomes, steps handed
+        // back) is published before the worker exits.
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(outbox::run_relay(
             ctx.pool.clone(),
             ctx.settings.amqp.clone(),
             ctx.signal.clone(),
-            shutdown.clone(),
+            relay_stop.clone(),
         ));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
         if ctx.settings.worker.roles.contains(&Role::Runner) {
@@ -142,7 +146,25 @@ impl Worker {
         if let Some(handle) = ops_handle {
             handle.stop(true).await;
         }
+        let grace = Duration::from_secs(ctx.settings.worker.shutdown_grace_seconds);
+        let running = ctx.running.clone();
+        let hand_back = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let stopped = running.hand_back_all();
+            if stopped > 0 {
+                tracing::warn!(
+                    steps = stopped,
+                    ?grace,
+                    "handing back the steps still running"
+                );
+            }
+        });
         while tasks.join_next().await.is_some() {}
+        hand_back.abort();
+        relay_stop.cancel();
+        if let Err(e) = relay.await {
+            tracing::warn!(error = %e, "the outbox relay ended abnormally");
+        }
         tracing::info!("worker stopped");
     }
 }

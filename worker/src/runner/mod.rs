@@ -5,6 +5,7 @@ pub mod buildkit;
 mod claim;
 pub mod container;
 pub mod gc;
+mod hand_back;
 mod image;
 mod running;
 pub mod sweeper;
@@ -125,7 +126,10 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
     let attempt = execute(ctx, &claimed, &log, ending, &mut container).await;
     done.cancel();
     let _ = heartbeat.await;
-    if let Attempt::Stopped = attempt {
+    let handing_back = matches!(attempt, Attempt::Stopped) && ctx.running.handing_back();
+    if let Attempt::Stopped = attempt
+        && !handing_back
+    {
         log.system(format!(
             "===> Step \"{}\" was cancelled with its change: its container was stopped",
             claimed.name
@@ -139,6 +143,7 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
             }
         }
         Attempt::LeaseLost => tracing::warn!("the step's lease was lost; its outcome is dropped"),
+        Attempt::Stopped if handing_back => hand_back::requeue(ctx, &claimed).await,
         Attempt::Stopped => release(ctx, &claimed).await,
     }
     if let Some(container) = container {

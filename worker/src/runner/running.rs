@@ -16,6 +16,8 @@ use uuid::Uuid;
 pub struct RunningSteps {
     steps: Mutex<HashMap<u64, (Uuid, CancellationToken)>>,
     next: AtomicU64,
+    /// Cancelled when this worker, shutting down, hands its running steps back.
+    handing_back: CancellationToken,
 }
 
 impl RunningSteps {
@@ -44,6 +46,22 @@ impl RunningSteps {
             }
         }
         stopped
+    }
+
+    /// Stops every registered step so it is handed back (queued again for another worker): the
+    /// end of a shutdown's grace period. Returns how many there were.
+    pub fn hand_back_all(&self) -> usize {
+        self.handing_back.cancel();
+        let steps = self.steps();
+        for (_, stop) in steps.values() {
+            stop.cancel();
+        }
+        steps.len()
+    }
+
+    /// Whether a stopped step is to be handed back rather than left cancelled.
+    pub fn handing_back(&self) -> bool {
+        self.handing_back.is_cancelled()
     }
 
     fn steps(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Uuid, CancellationToken)>> {

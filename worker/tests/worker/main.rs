@@ -12,5 +12,6 @@ mod protocol;
 mod results_integrity;
 mod secrets;
 mod seeds;
+mod shutdown;
 mod sweeper;
 mod telemetry;
