@@ -2,6 +2,7 @@
 
 mod build_secrets;
 mod failures;
+mod hardening;
 mod helpers;
 mod images;
 mod leases;
