@@ -9,7 +9,8 @@
 //!
 //! `consume` is the one consume loop (reconnects, bounded concurrency, the only place that acks);
 //! `control` receives broadcasts (stop a cancelled change's containers); `reaper` re-queues
-//! steps whose lease expired; `steplog` batches log lines into PostgreSQL,
+//! steps whose lease expired; `periodic` is the loop of the reaper, the runner's image collector
+//! and its orphan sweeper; `steplog` batches log lines into PostgreSQL,
 //! masked by `mask` (a step's secret values never reach a stored line);
 //! `git` is the mirror cache shared by the planner and the runner; `ops` serves `/metrics` and
 //! `/health`.
@@ -20,6 +21,7 @@ pub mod control;
 pub mod git;
 pub mod mask;
 pub mod ops;
+pub mod periodic;
 pub mod planner;
 pub mod reaper;
 pub mod results;

@@ -16,20 +16,18 @@ use crate::results::{orchestrate, retry, rows};
 
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.reaper_interval_seconds.max(1));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
+    let (job, done) = (
+        "lease reaping",
+        "re-queued or failed steps whose lease expired",
+    );
+    crate::periodic::every(period, shutdown, job, done, || async {
+        let reaped = reap_once(&ctx).await?;
+        if reaped > 0 {
+            ctx.signal.notify();
         }
-        match reap_once(&ctx).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::warn!(steps = n, "re-queued or failed steps whose lease expired");
-                ctx.signal.notify();
-            }
-            Err(e) => tracing::warn!(error = ?e, "lease reaping failed; will try again"),
-        }
-    }
+        Ok(reaped)
+    })
+    .await;
 }
 
 /// Handles every expired lease, each in its own transaction. Returns how many were handled.

@@ -50,17 +50,8 @@ pub fn record_use(ctx: &Ctx, tag: &str) {
 /// Collects until `shutdown`.
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.image_gc_interval_seconds);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-        }
-        match collect_once(&ctx).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(images = n, "removed unused step images"),
-            Err(e) => tracing::warn!(error = ?e, "collecting step images failed; will try again"),
-        }
-    }
+    let (job, done) = ("collecting step images", "removed unused step images");
+    crate::periodic::every(period, shutdown, job, done, || collect_once(&ctx)).await;
 }
 
 /// Removes this installation's step images unused past the TTL; returns how many it removed.
