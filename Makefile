@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export GANTRY_CONFIG_DIR := $(CURDIR)/configuration
 
-.PHONY: help services build runner-image demo stop test bench lint fmt
+.PHONY: help services build runner-image demo stop test bench reliability lint fmt
 
 help:
 	@echo "make demo          install/start services, build, run the example change"
 	@echo "make test          install/start services, run the whole test suite"
 	@echo "make stop          stop the api and worker started by make demo or make bench"
 	@echo "make bench         benchmark a release build against this machine's limits (docs/benchmarks.md)"
+	@echo "make reliability   fault scenarios against 2 apis + 3 workers under supervisord (docs/reliability.md)"
 	@echo "make runner-image  build the offline base runner image (gantry-runner:local)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 
@@ -33,6 +34,9 @@ test: services runner-image
 
 bench: services runner-image
 	@bash scripts/bench.sh
+
+reliability: services runner-image
+	@bash scripts/reliability.sh
 
 lint:
 	cargo fmt --all -- --check

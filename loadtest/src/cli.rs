@@ -67,6 +67,22 @@ pub enum Command {
     Raw(RawArgs),
     /// Raw, then every scenario; writes docs/benchmarks.md, the plot and the JSON.
     Bench(BenchArgs),
+    /// Changes through several api processes while faults are injected around it, then the
+    /// invariants of RELIABILITY.md checked (make reliability); exits 1 when one is broken.
+    Reliability(ReliabilityArgs),
+}
+
+#[derive(Args)]
+pub struct ReliabilityArgs {
+    /// Changes (of two steps) to submit.
+    #[arg(long, default_value_t = 50)]
+    pub changes: usize,
+    /// The api processes' base URLs, comma-separated, used in turn.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub apis: Vec<String>,
+    /// Seconds the changes may take to end, and then to drain.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Args)]

@@ -182,6 +182,27 @@ impl Api {
         resource_id(&created)
     }
 
+    /// Creates a change with an `Idempotency-Key`: 201 for a new change, 200 when an earlier
+    /// request with the key made it; the change document either way.
+    pub async fn create_change_with_key(&self, body: &Value, key: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}/api/changes", self.base))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .timeout(Duration::from_secs(10))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {}/api/changes", self.base))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.context("reading the answer")?;
+        if status != 201 && status != 200 {
+            bail!("POST /api/changes answered {status}: {text}");
+        }
+        serde_json::from_str(&text).context("the answer is not JSON")
+    }
+
     /// Polls the change every `every` until it is final (a load generator may poll; the product
     /// does not); returns its document with its steps.
     pub async fn wait_final(

@@ -11,7 +11,7 @@ use crate::cli::{Cli, Command};
 use crate::client::Api;
 use crate::fixture::Fixture;
 use crate::report::{Report, markdown, table};
-use crate::scenarios::{chain, create, follow, lifecycle, props, raw, results, steps};
+use crate::scenarios::{chain, create, follow, lifecycle, props, raw, reliability, results, steps};
 
 /// Runs the command line; `Ok(false)` when a scenario of a bench failed (the others ran).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
@@ -42,6 +42,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             report.follow = Some(follow::run(&api, &fixture, &args.params()).await?)
         }
         Command::Raw(args) => report.raw = Some(raw::run(&settings()?, &args.params()).await?),
+        Command::Reliability(args) => {
+            let params = reliability::ReliabilityParams {
+                changes: args.changes,
+                apis: args.apis.clone(),
+                timeout: std::time::Duration::from_secs(args.timeout_seconds),
+            };
+            let outcome = reliability::run(&cli.token, &fixture, &settings()?, &params).await?;
+            let json = serde_json::to_string_pretty(&outcome).context("serialising the report")?;
+            match cli.json.as_deref() {
+                Some(path) => std::fs::write(path, &json)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{json}"),
+            }
+            reliability::verdict(&outcome)?;
+            return Ok(true);
+        }
         Command::Bench(args) => {
             let mut params = BenchParams::of(args.size);
             if let Some(steps) = args.chain_steps {

@@ -40,18 +40,20 @@ pub struct LifecycleReport {
 }
 
 /// One engine event about a step container.
-struct ContainerEvent {
-    action: String,
-    change_id: String,
-    step_id: String,
+pub struct ContainerEvent {
+    pub action: String,
+    pub change_id: String,
+    pub step_id: String,
+    /// The container's id.
+    pub container: String,
     /// Nanoseconds since the epoch, on the engine's clock.
-    at: i64,
+    pub at: i64,
 }
 
 /// The engine's events about step containers (label `gantry=true`), from now on. The request is
 /// made when its stream is first read: a task reads it from the start, and asks for the events
 /// since now, so none is missed however late the request reaches the engine.
-fn step_events(docker: &Docker) -> Events {
+pub fn step_events(docker: &Docker) -> Events {
     let filters = HashMap::from([("type", vec!["container"]), ("label", vec!["gantry=true"])]);
     let since = format!("{:.9}", now_nanos() as f64 / 1e9);
     let options = EventsOptionsBuilder::default()
@@ -78,17 +80,19 @@ fn container_event(
     event: Result<bollard::models::EventMessage, bollard::errors::Error>,
 ) -> Option<ContainerEvent> {
     let event = event.ok()?;
-    let attributes = event.actor?.attributes?;
+    let actor = event.actor?;
+    let attributes = actor.attributes?;
     Some(ContainerEvent {
         action: event.action?,
         change_id: attributes.get("gantry.change_id")?.clone(),
         step_id: attributes.get("gantry.step_id")?.clone(),
+        container: actor.id.unwrap_or_default(),
         at: event.time_nano?,
     })
 }
 
 /// The events the reader task forwards.
-struct Events(tokio::sync::mpsc::UnboundedReceiver<ContainerEvent>);
+pub struct Events(tokio::sync::mpsc::UnboundedReceiver<ContainerEvent>);
 
 impl Stream for Events {
     type Item = ContainerEvent;

@@ -8,6 +8,7 @@ pub mod follow;
 pub mod lifecycle;
 pub mod props;
 pub mod raw;
+pub mod reliability;
 pub mod results;
 pub mod steps;
 

@@ -54,8 +54,10 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<usize> {
     let client = ctx.pool.get().await?;
     let known: HashMap<Uuid, (i32, bool)> = client
         .query_cached(
+            // A running step without a lease (its outcome handed over, not yet applied) is not
+            // an orphan's: COALESCE keeps the NULL of that comparison from reading as one.
             "SELECT id, attempt, status_code IN ('success', 'error', 'aborted', 'cancelled', \
-             'system_error') OR (status_code = 'running' AND lease_expires_at < now()) \
+             'system_error') OR COALESCE(status_code = 'running' AND lease_expires_at < now(), false) \
              FROM steps WHERE id = ANY($1)",
             &[&steps],
         )

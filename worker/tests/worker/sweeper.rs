@@ -72,8 +72,17 @@ async fn orphaned_step_containers_are_removed_and_no_other_container_is_touched(
              'job', true, 'running', 1, 'elsewhere', now() + interval '1 hour')"
         ))
         .await;
+    // Running without a lease: its outcome was handed over and is not applied yet.
+    let handed_over = Uuid::now_v7().to_string();
+    stack
+        .sql(&format!(
+            "INSERT INTO steps (id, change_id, position, action, name, has_command, status_code, \
+             attempt) VALUES ('{handed_over}', '{change_id}', 2, 'job', 'job2', true, 'running', 1)"
+        ))
+        .await;
     let docker = gantry_worker::runner::connect_docker().await.unwrap();
 
+    let of_handed_over_step = container(&docker, &step_labels(&handed_over, 1)).await;
     let of_finished_step = container(&docker, &step_labels(&finished, 1)).await;
     let of_stale_attempt = container(&docker, &step_labels(&live, 0)).await;
     let of_live_attempt = container(&docker, &step_labels(&live, 1)).await;
@@ -124,6 +133,7 @@ async fn orphaned_step_containers_are_removed_and_no_other_container_is_touched(
     assert!(exists(&docker, &of_unknown_step).await);
     assert!(exists(&docker, &unlabelled).await);
     remove(&docker, &of_unknown_step).await;
+    remove(&docker, &of_handed_over_step).await;
     remove(&docker, &unlabelled).await;
     stack.stop().await;
 }

@@ -157,6 +157,20 @@ where
     })
 }
 
+/// The change ids of the step containers (label `gantry=true`) the engine has, running or not.
+pub async fn step_containers(docker: &bollard::Docker) -> anyhow::Result<Vec<String>> {
+    let filters = std::collections::HashMap::from([("label", vec!["gantry=true"])]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let listed = docker.list_containers(Some(options)).await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|c| c.labels?.get("gantry.change_id").cloned())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
