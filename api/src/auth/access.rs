@@ -7,11 +7,12 @@ use std::collections::HashMap;
 
 use actix_web::http::Method;
 use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
 use uuid::Uuid;
 
 use super::principal::{Role, User};
 use crate::error::{ApiError, Context};
-use crate::routes::paths;
+use crate::routes::{paths, projects};
 use crate::state::AppState;
 
 /// What a route needs.
@@ -44,15 +45,15 @@ pub enum Via {
 
 /// Every `/api` route's access, by method and path pattern (as the router matched it).
 #[derive(Debug, Default)]
-pub struct AccessTable(HashMap<(Method, String), Access>);
+pub struct AccessTable(HashMap<String, HashMap<Method, Access>>);
 
 impl AccessTable {
     pub fn insert(&mut self, method: Method, pattern: String, access: Access) {
-        self.0.insert((method, pattern), access);
+        self.0.entry(pattern).or_default().insert(method, access);
     }
 
     pub fn get(&self, method: &Method, pattern: &str) -> Option<Access> {
-        self.0.get(&(method.clone(), pattern.to_owned())).copied()
+        self.0.get(pattern)?.get(method).copied()
     }
 }
 
@@ -122,10 +123,10 @@ impl Via {
     ) -> Result<Option<Uuid>, tokio_postgres::Error> {
         let sql = match self {
             Via::Code => {
-                let row = client
-                    .query_opt("SELECT id FROM projects WHERE code = $1", &[&raw])
-                    .await?;
-                return Ok(row.map(|r| r.get(0)));
+                let Ok(code) = Code::parse(raw) else {
+                    return Ok(None);
+                };
+                return projects::select_project_id(client, &code).await;
             }
             Via::Change => "SELECT project_id FROM changes WHERE id = $1",
             Via::Step => {

@@ -112,6 +112,16 @@ impl World {
             .replace("{id}", &id)
     }
 
+    /// Calls every `/api` route with `token` and asserts the status `expected` gives for what
+    /// the route needs.
+    async fn expect_on_every_route(&self, token: &str, expected: impl Fn(Access) -> u16) {
+        for (method, pattern, access) in api_operations() {
+            let path = self.path(&pattern);
+            let (status, body) = self.call(&method, &path, Some(token)).await;
+            assert_eq!(status, expected(access), "{method} {path}: {body}");
+        }
+    }
+
     async fn call(&self, method: &Method, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut request = self
             .app
@@ -160,31 +170,24 @@ async fn without_a_good_token_every_route_is_401() {
 #[tokio::test]
 async fn a_viewer_reads_its_project_and_changes_nothing() {
     let world = world().await;
-    let token = Some(world.viewer.as_str());
-    for (method, pattern, access) in api_operations() {
-        let path = world.path(&pattern);
-        let (status, body) = world.call(&method, &path, token).await;
-        let expected = match access {
+    world
+        .expect_on_every_route(&world.viewer, |access| match access {
             Access::Anyone => 200,
             Access::Server(_) => 403,
             Access::Project(Role::Viewer, _) => 200,
             Access::Project(..) => 403,
             Access::Handler(Role::Viewer) => 200,
             Access::Handler(_) => 403,
-        };
-        assert_eq!(status, expected, "{method} {path}: {body}");
-    }
+        })
+        .await;
     assert_unchanged(&world).await;
 }
 
 #[tokio::test]
 async fn an_operator_of_another_project_finds_nothing_of_this_one() {
     let world = world().await;
-    let token = Some(world.outsider.as_str());
-    for (method, pattern, access) in api_operations() {
-        let path = world.path(&pattern);
-        let (status, body) = world.call(&method, &path, token).await;
-        let expected = match access {
+    world
+        .expect_on_every_route(&world.outsider, |access| match access {
             Access::Anyone => 200,
             Access::Server(_) => 403,
             Access::Project(..) => 404,
@@ -192,9 +195,9 @@ async fn an_operator_of_another_project_finds_nothing_of_this_one() {
             // An operator may create changes, and this body is refused before anything else.
             Access::Handler(Role::Operator) => 422,
             Access::Handler(_) => 403,
-        };
-        assert_eq!(status, expected, "{method} {path}: {body}");
-    }
+        })
+        .await;
+    let token = Some(world.outsider.as_str());
     let (_, projects) = world.call(&Method::GET, "/api/projects", token).await;
     assert_eq!(ids(&projects), ["other"]);
     let (_, changes) = world.call(&Method::GET, "/api/changes", token).await;

@@ -158,6 +158,12 @@ impl Gantry {
         run(self.command(args), Some(stdin)).await
     }
 
+    /// `gantry project create`, which must succeed.
+    pub async fn create_project(&self, code: &str, name: &str) {
+        self.ok(&["project", "create", "--project-code", code, "--name", name])
+            .await;
+    }
+
     /// Runs a command that must succeed.
     pub async fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args).await;

@@ -20,16 +20,7 @@ async fn info_shows_the_server_version_and_the_calling_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_printed_once_works_with_its_role_and_stops_when_revoked() {
     let gantry = Gantry::start().await;
-    gantry
-        .ok(&[
-            "project",
-            "create",
-            "--project-code",
-            "web",
-            "--name",
-            "Web",
-        ])
-        .await;
+    gantry.create_project("web", "Web").await;
 
     let created = gantry
         .ok(&[
@@ -123,26 +114,8 @@ async fn secrets_are_set_from_stdin_or_a_file_listed_by_their_keys_and_deleted()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_listed_newest_first_and_filtered_by_type_target_actor_and_time() {
     let gantry = Gantry::start().await;
-    gantry
-        .ok(&[
-            "project",
-            "create",
-            "--project-code",
-            "one",
-            "--name",
-            "One",
-        ])
-        .await;
-    gantry
-        .ok(&[
-            "project",
-            "create",
-            "--project-code",
-            "two",
-            "--name",
-            "Two",
-        ])
-        .await;
+    gantry.create_project("one", "One").await;
+    gantry.create_project("two", "Two").await;
     gantry
         .ok(&["project", "archive", "--project-code", "two"])
         .await;

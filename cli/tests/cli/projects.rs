@@ -139,16 +139,7 @@ async fn projects_environments_and_git_remotes_are_created_listed_shown_and_arch
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_one_error_line_with_the_apis_detail_and_exit_code_1() {
     let gantry = Gantry::start().await;
-    gantry
-        .ok(&[
-            "project",
-            "create",
-            "--project-code",
-            "web",
-            "--name",
-            "Web",
-        ])
-        .await;
+    gantry.create_project("web", "Web").await;
 
     let missing = gantry
         .run(&["project", "show", "--project-code", "nope"])

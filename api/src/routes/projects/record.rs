@@ -86,7 +86,8 @@ pub async fn project_id(client: &impl GenericClient, code: &Code) -> Result<Uuid
         .ok_or_else(|| paths::not_found("project", code.as_str()))
 }
 
-async fn select_project_id(
+/// The id of the project with this code, if any.
+pub async fn select_project_id(
     client: &impl GenericClient,
     code: &Code,
 ) -> Result<Option<Uuid>, tokio_postgres::Error> {

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use gantry_shared::domain::Code;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,6 +17,7 @@ use crate::body::JsonApiBody;
 use crate::domain::Name;
 use crate::error::{ApiError, Context};
 use crate::jsonapi;
+use crate::routes::projects;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,15 +118,14 @@ async fn project_id(
     user: &User,
     code: &str,
 ) -> Result<Uuid, ApiError> {
-    client
-        .query_opt("SELECT id FROM projects WHERE code = $1", &[&code])
+    let missing =
+        || ApiError::invalid_attribute("project_code", format!("`{code}` names no project"));
+    let code = Code::parse(code).map_err(|_| missing())?;
+    projects::select_project_id(client, &code)
         .await
         .context("loading the project")?
-        .map(|row| row.get(0))
         .filter(|id| user.sees(*id))
-        .ok_or_else(|| {
-            ApiError::invalid_attribute("project_code", format!("`{code}` names no project"))
-        })
+        .ok_or_else(missing)
 }
 
 async fn select_token(client: &impl GenericClient, id: Uuid) -> Result<TokenRecord, ApiError> {
