@@ -70,6 +70,14 @@ impl ListQuery {
                     format!("the parameter `{key}` is given more than once"),
                 ));
             }
+            // PostgreSQL text cannot hold NUL: a cursor or filter with one names nothing, and
+            // must be refused here rather than fail the query.
+            if value.contains('\0') {
+                return Err(ApiError::bad_parameter(
+                    key,
+                    format!("`{key}` must not contain a NUL character"),
+                ));
+            }
             query.accept(spec, key, value)?;
         }
         query.pairs = pairs;

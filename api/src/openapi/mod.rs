@@ -20,7 +20,7 @@ use crate::routes::{
 use conventions::Conventions;
 pub use params::list_parameters;
 pub(crate) use params::list_query;
-pub use schemas::{PatchOperation, SettingsEdit};
+pub use schemas::{LogEvent, PatchOperation, SettingsEdit};
 
 #[derive(OpenApi)]
 #[openapi(

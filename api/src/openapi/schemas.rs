@@ -36,3 +36,20 @@ pub enum PatchOp {
     Copy,
     Test,
 }
+
+/// One Server-Sent Event of a followed log: a `log_line` (its `id` the line number, `data` the
+/// line as JSON) or the final `end` (`data`: `{"status_code": …}`).
+#[derive(Deserialize, ToSchema)]
+pub struct LogEvent {
+    pub event: LogEventKind,
+    pub id: Option<String>,
+    /// JSON text: a log line, or the change's final status.
+    pub data: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogEventKind {
+    LogLine,
+    End,
+}

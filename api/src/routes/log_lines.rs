@@ -46,7 +46,7 @@ const STREAMS: [&str; 3] = ["system", "stdout", "stderr"];
     responses(
         (status = 200, description = "A page of log lines, or with `follow=true` a stream of `log_line` events (`id` = the line number) and a final `end` event.", content(
             (crate::jsonapi::List<crate::follow::LogLine> = "application/vnd.api+json"),
-            (String = "text/event-stream"),
+            (crate::openapi::LogEvent = "text/event-stream"),
         )),
         (status = 404, description = "No such change."),
     ),
@@ -106,7 +106,7 @@ pub async fn list_change_log_lines(
     responses(
         (status = 200, description = "A page of log lines, or with `follow=true` a stream of `log_line` events (`id` = the line number) and a final `end` event.", content(
             (crate::jsonapi::List<crate::follow::LogLine> = "application/vnd.api+json"),
-            (String = "text/event-stream"),
+            (crate::openapi::LogEvent = "text/event-stream"),
         )),
         (status = 404, description = "No such step."),
     ),

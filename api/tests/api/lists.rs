@@ -4,7 +4,7 @@ use gantry_shared::logs::{self, Line, Stream};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, expect_status, spawn_app};
+use crate::helpers::{TestApp, expect_status, first_error, spawn_app};
 
 /// Appends lines to the change's log as the worker does (numbered in order).
 async fn insert_log_lines(app: &TestApp, change: Uuid, step: Option<Uuid>, texts: &[&str]) {
@@ -197,6 +197,26 @@ async fn events_are_filtered_by_type_target_actor_and_time() {
             app.get(&format!("/api/events?{bad}")).await.status(),
             400,
             "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_nul_character_in_a_cursor_or_a_filter_is_a_400_naming_the_parameter() {
+    let app = spawn_app().await;
+
+    for path in [
+        "/api/secrets?page%5Bafter%5D=a%00b",
+        "/api/projects?page%5Bafter%5D=%00",
+        "/api/changes?filter%5Baction_eq%5D=x%00",
+    ] {
+        let body = expect_status(app.get(path).await, 400).await;
+        assert!(
+            first_error(&body)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("NUL"),
+            "{path}: {body}"
         );
     }
 }
