@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite against the real PostgreSQL, RabbitMQ and Docker engine (make test).
 # Every test makes its own database and RabbitMQ prefix, so tests run in parallel. Then
-# schemathesis fuzzes the API against its own OpenAPI document (scripts/schemathesis.sh).
+# schemathesis fuzzes the API against its own OpenAPI document (scripts/schemathesis.sh), and the
+# quick subset of the fault suite runs (scripts/reliability.sh quick, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -12,5 +13,7 @@ else
 fi
 status=0
 bash scripts/schemathesis.sh || status=$?
+# The fault suite's subset (S1, S2, S4, S7, S8 against 2 apis + 3 workers under supervisord).
+bash scripts/reliability.sh quick || status=$?
 echo "==> make test took $(( $(date +%s) - start ))s of test time"
 exit $status

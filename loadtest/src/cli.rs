@@ -70,6 +70,16 @@ pub enum Command {
     /// Changes through several api processes while faults are injected around it, then the
     /// invariants of RELIABILITY.md checked (make reliability); exits 1 when one is broken.
     Reliability(ReliabilityArgs),
+    /// Steps that turn on their own container (kill, timeout, fork bomb, memory, CPU, disk, a
+    /// 1 GiB log), all at once while the api is probed (make reliability: S9, S13, S18).
+    Hostile(HostileArgs),
+}
+
+#[derive(Args)]
+pub struct HostileArgs {
+    /// Seconds each change may take.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Args)]
@@ -83,6 +93,18 @@ pub struct ReliabilityArgs {
     /// Seconds the changes may take to end, and then to drain.
     #[arg(long, default_value_t = 300)]
     pub timeout_seconds: u64,
+    /// Milliseconds between two submissions.
+    #[arg(long, default_value_t = 0)]
+    pub pace_ms: u64,
+    /// Seconds the first step of each change sleeps.
+    #[arg(long, default_value_t = 0.2)]
+    pub step_seconds: f64,
+    /// A runner secret's value the second step prints (plain and base64), for the I6 scan.
+    #[arg(long)]
+    pub canary: Option<String>,
+    /// Publish poison messages to the steps queue first (S8).
+    #[arg(long)]
+    pub poison: bool,
 }
 
 #[derive(Args)]

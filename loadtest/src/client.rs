@@ -182,9 +182,8 @@ impl Api {
         resource_id(&created)
     }
 
-    /// Creates a change with an `Idempotency-Key`: 201 for a new change, 200 when an earlier
-    /// request with the key made it; the change document either way.
-    pub async fn create_change_with_key(&self, body: &Value, key: &str) -> anyhow::Result<Value> {
+    /// `POST /api/changes` with an `Idempotency-Key`, whatever it answers (within 10 s).
+    pub async fn post_change_with_key(&self, body: &Value, key: &str) -> anyhow::Result<Answer> {
         let response = self
             .http
             .post(format!("{}/api/changes", self.base))
@@ -197,10 +196,29 @@ impl Api {
             .with_context(|| format!("POST {}/api/changes", self.base))?;
         let status = response.status().as_u16();
         let text = response.text().await.context("reading the answer")?;
-        if status != 201 && status != 200 {
-            bail!("POST /api/changes answered {status}: {text}");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer { status, body })
+    }
+
+    /// Replaces the server secret `name` with `data` (200 or 201 expected).
+    pub async fn put_secret(&self, name: &str, data: Value) -> anyhow::Result<()> {
+        let body = json!({"data": {"attributes": {"data": data}}});
+        let answer = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/secrets/{name}"),
+                Some(&body),
+                None,
+            )
+            .await?;
+        if answer.status != 200 && answer.status != 201 {
+            bail!(
+                "PUT /api/secrets/{name} answered {}: {}",
+                answer.status,
+                answer.body
+            );
         }
-        serde_json::from_str(&text).context("the answer is not JSON")
+        Ok(())
     }
 
     /// Polls the change every `every` until it is final (a load generator may poll; the product

@@ -11,7 +11,9 @@ use crate::cli::{Cli, Command};
 use crate::client::Api;
 use crate::fixture::Fixture;
 use crate::report::{Report, markdown, table};
-use crate::scenarios::{chain, create, follow, lifecycle, props, raw, reliability, results, steps};
+use crate::scenarios::{
+    chain, create, follow, hostile, lifecycle, props, raw, reliability, results, steps,
+};
 
 /// Runs the command line; `Ok(false)` when a scenario of a bench failed (the others ran).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
@@ -47,6 +49,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 changes: args.changes,
                 apis: args.apis.clone(),
                 timeout: std::time::Duration::from_secs(args.timeout_seconds),
+                pace: std::time::Duration::from_millis(args.pace_ms),
+                step_seconds: args.step_seconds,
+                canary: args.canary.clone(),
+                poison: args.poison,
             };
             let outcome = reliability::run(&cli.token, &fixture, &settings()?, &params).await?;
             let json = serde_json::to_string_pretty(&outcome).context("serialising the report")?;
@@ -56,6 +62,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 None => println!("{json}"),
             }
             reliability::verdict(&outcome)?;
+            return Ok(true);
+        }
+        Command::Hostile(args) => {
+            let params = hostile::HostileParams {
+                timeout: std::time::Duration::from_secs(args.timeout_seconds),
+            };
+            let outcome = hostile::run(&api, &fixture, &params).await?;
+            let json = serde_json::to_string_pretty(&outcome).context("serialising the report")?;
+            match cli.json.as_deref() {
+                Some(path) => std::fs::write(path, &json)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{json}"),
+            }
+            hostile::verdict(&outcome)?;
             return Ok(true);
         }
         Command::Bench(args) => {

@@ -17,6 +17,8 @@ pub mod protocol;
 #[cfg(feature = "runtime")]
 pub mod amqp;
 #[cfg(feature = "runtime")]
+pub mod crash;
+#[cfg(feature = "runtime")]
 pub mod crypto;
 #[cfg(feature = "runtime")]
 pub mod db;

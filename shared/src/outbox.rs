@@ -194,10 +194,16 @@ async fn drain_once(pool: &Pool, publisher: &Publisher) -> Result<usize, RelayEr
             headers: &headers[i],
         })
         .collect();
+    fail::fail_point!("outbox::before_publish", |_| crate::crash::now(
+        "outbox::before_publish"
+    ));
     publisher
         .publish_all(&batch)
         .await
         .map_err(|e| RelayError::Broker(e.to_string()))?;
+    fail::fail_point!("outbox::before_mark", |_| crate::crash::now(
+        "outbox::before_mark"
+    ));
     tx.execute_cached(
         "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
         &[&ids],

@@ -40,6 +40,23 @@ pub struct ApiSettings {
     /// Failed authentications one address may make per minute before it is answered 429.
     #[serde(default = "default_auth_failures_per_minute")]
     pub auth_failures_per_minute: u32,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client: the
+    /// failed-authentication limit and the refusal events then count the client, not the proxy.
+    /// Empty: the connection's peer is the client, and the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long an `Idempotency-Key` of `POST /api/changes` is remembered (the workers remove
+    /// older ones).
+    #[serde(default = "default_idempotency_key_hours")]
+    pub idempotency_key_hours: u32,
+}
+
+fn default_retention_interval_seconds() -> u64 {
+    3600
+}
+
+fn default_idempotency_key_hours() -> u32 {
+    24
 }
 
 fn default_auth_failures_per_minute() -> u32 {
@@ -91,6 +108,9 @@ pub struct WorkerSettings {
     /// How often the orphan sweeper removes step containers nobody owns any more (their step is
     /// final, queued again, or its lease expired).
     pub orphan_sweep_interval_seconds: u64,
+    /// How often expired records are removed (`Idempotency-Key`s past `api.idempotency_key_hours`).
+    #[serde(default = "default_retention_interval_seconds")]
+    pub retention_interval_seconds: u64,
     /// On SIGTERM, how long running steps may finish before they are stopped and handed back
     /// (queued again for another worker).
     pub shutdown_grace_seconds: u64,

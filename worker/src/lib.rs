@@ -25,6 +25,7 @@ pub mod periodic;
 pub mod planner;
 pub mod reaper;
 pub mod results;
+pub mod retention;
 pub mod runner;
 pub mod startup;
 pub mod steplog;

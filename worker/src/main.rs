@@ -5,6 +5,8 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Crash points of the fault suite: nothing unless built with the `failpoints` feature.
+    let _crash_points = gantry_shared::crash::arm_from_env();
     let settings = Settings::load().context("loading settings")?;
     let _telemetry = gantry_shared::telemetry::init(&settings.telemetry, "gantry-worker");
     let shutdown = CancellationToken::new();

@@ -111,6 +111,7 @@ impl Worker {
             relay_stop.clone(),
         ));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
+        tasks.spawn(crate::retention::run(ctx.clone(), shutdown.clone()));
         if ctx.settings.worker.roles.contains(&Role::Runner) {
             tasks.spawn(crate::control::run(ctx.clone(), shutdown.clone()));
             tasks.spawn(crate::runner::gc::run(ctx.clone(), shutdown.clone()));

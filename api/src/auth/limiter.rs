@@ -20,6 +20,18 @@ pub struct FailureLimiter {
 struct Window {
     started: Instant,
     failures: u32,
+    /// A refusal of this window was answered 429 already (and recorded as an event).
+    refused: bool,
+}
+
+/// An address that used up its failures.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// Seconds until it may try again.
+    pub retry_after: u64,
+    /// The window's first 429: the one refusal of the window worth an audit event (a client
+    /// hammering on does not turn into a database write per request).
+    pub first: bool,
 }
 
 impl FailureLimiter {
@@ -30,12 +42,20 @@ impl FailureLimiter {
         }
     }
 
-    /// Seconds until `address` may try again, when it has used up its failures.
-    pub fn blocked_for(&self, address: IpAddr) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let window = windows.get(&address)?;
+    /// When `address` has used up its failures: how long it waits, and whether this is the
+    /// window's first refusal.
+    pub fn blocked(&self, address: IpAddr) -> Option<Blocked> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = windows.get_mut(&address)?;
         let left = WINDOW.checked_sub(window.started.elapsed())?;
-        (window.failures >= self.limit).then(|| left.as_secs().max(1))
+        if window.failures < self.limit {
+            return None;
+        }
+        let first = !std::mem::replace(&mut window.refused, true);
+        Some(Blocked {
+            retry_after: left.as_secs().max(1),
+            first,
+        })
     }
 
     /// Counts a failed authentication of `address`.
@@ -44,15 +64,14 @@ impl FailureLimiter {
         if windows.len() > PRUNE_ABOVE {
             windows.retain(|_, w| w.started.elapsed() < WINDOW);
         }
-        let window = windows.entry(address).or_insert(Window {
+        let fresh = || Window {
             started: Instant::now(),
             failures: 0,
-        });
+            refused: false,
+        };
+        let window = windows.entry(address).or_insert_with(fresh);
         if window.started.elapsed() >= WINDOW {
-            *window = Window {
-                started: Instant::now(),
-                failures: 0,
-            };
+            *window = fresh();
         }
         window.failures += 1;
     }
@@ -69,10 +88,12 @@ mod tests {
         for _ in 0..2 {
             limiter.record(a);
         }
-        assert_eq!(limiter.blocked_for(a), None);
+        assert_eq!(limiter.blocked(a), None);
         limiter.record(a);
-        let wait = limiter.blocked_for(a).expect("blocked after 3 failures");
-        assert!((1..=60).contains(&wait));
-        assert_eq!(limiter.blocked_for(b), None);
+        let blocked = limiter.blocked(a).expect("blocked after 3 failures");
+        assert!((1..=60).contains(&blocked.retry_after));
+        assert!(blocked.first);
+        assert!(!limiter.blocked(a).expect("still blocked").first);
+        assert_eq!(limiter.blocked(b), None);
     }
 }

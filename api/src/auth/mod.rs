@@ -21,6 +21,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use deadpool_postgres::GenericClient;
 use gantry_shared::db::CachedStatements;
+use ipnet::IpNet;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -57,18 +58,38 @@ pub async fn require_token(
             req.extensions_mut().insert(user);
             next.call(req).await
         }
-        Err(refusal) => {
+        // Only a window's first 429 is recorded: the rest of a flood writes nothing.
+        Err(Refusal::Again(refusal)) => Err(refusal.into()),
+        Err(Refusal::Record(refusal)) => {
             record_refusal(&state, &req, user.as_ref(), &refusal).await;
             Err(refusal.into())
         }
     }
 }
 
+/// A refused request: to record as an `api:refused` event, or one of a flood already recorded.
+enum Refusal {
+    Record(ApiError),
+    Again(ApiError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal::Record(error)
+    }
+}
+
 /// The caller (when the token is good) and whether the route lets them in.
-async fn admit(state: &AppState, req: &ServiceRequest) -> (Option<User>, Result<(), ApiError>) {
-    let address = client_address(req);
-    if let Some(retry_after) = address.and_then(|a| state.auth_failures.blocked_for(a)) {
-        return (None, Err(ApiError::TooManyRequests { retry_after }));
+async fn admit(state: &AppState, req: &ServiceRequest) -> (Option<User>, Result<(), Refusal>) {
+    let address = client_address(state, req);
+    if let Some(blocked) = address.and_then(|a| state.auth_failures.blocked(a)) {
+        let refusal = ApiError::TooManyRequests {
+            retry_after: blocked.retry_after,
+        };
+        return match blocked.first {
+            true => (None, Err(Refusal::Record(refusal))),
+            false => (None, Err(Refusal::Again(refusal))),
+        };
     }
     let user = match authenticate(state, req.headers()).await {
         Ok(user) => user,
@@ -76,7 +97,7 @@ async fn admit(state: &AppState, req: &ServiceRequest) -> (Option<User>, Result<
             if let (ApiError::Unauthorized, Some(address)) = (&error, address) {
                 state.auth_failures.record(address);
             }
-            return (None, Err(error));
+            return (None, Err(error.into()));
         }
     };
     // An admin of every project passes every route's check: no lookup.
@@ -92,11 +113,46 @@ async fn admit(state: &AppState, req: &ServiceRequest) -> (Option<User>, Result<
         // No route matched: the handlers answer 404 or 405 themselves.
         None => Ok(()),
     };
-    (Some(user), checked)
+    (Some(user), checked.map_err(Refusal::from))
 }
 
-fn client_address(req: &ServiceRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+fn client_address(state: &AppState, req: &ServiceRequest) -> Option<IpAddr> {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    address_behind_proxies(
+        req.peer_addr().map(|a| a.ip()),
+        &forwarded.join(","),
+        &state.api.trusted_proxies,
+    )
+}
+
+/// The client's address: the connection's peer, unless that is a trusted proxy; then the
+/// rightmost address of `X-Forwarded-For` that is not a trusted proxy (the entries left of it
+/// were written by the client itself and may say anything). A malformed entry ends the walk at
+/// the last address read.
+fn address_behind_proxies(
+    peer: Option<IpAddr>,
+    forwarded_for: &str,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
+    let mut client = peer?;
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    for entry in forwarded_for.rsplit(',').filter(|e| !e.trim().is_empty()) {
+        let Ok(address) = entry.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = address;
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// The `api:refused` event of a refused request (best effort: a failure is logged, the refusal
@@ -115,7 +171,7 @@ async fn record_refusal(
     let payload = json!({
         "method": req.method().as_str(),
         "status": status,
-        "address": client_address(req).map(|a| a.to_string()),
+        "address": client_address(state, req).map(|a| a.to_string()),
     });
     let event = audit::Event {
         kind: "api:refused",
@@ -219,5 +275,30 @@ mod tests {
         assert_eq!(bearer_token(&headers("Basic abc")), None);
         assert_eq!(bearer_token(&headers("Bearer ")), None);
         assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_client_is_the_nearest_untrusted_forwarded_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let client = |peer: &str, header: &str| address_behind_proxies(ip(peer), header, &trusted);
+        // A peer that is no proxy is the client, whatever it claims.
+        assert_eq!(client("192.0.2.7", "198.51.100.1"), ip("192.0.2.7"));
+        // Through one proxy, and through two (the client's own entries left of them ignored).
+        assert_eq!(client("10.1.2.3", "198.51.100.1"), ip("198.51.100.1"));
+        assert_eq!(
+            client("10.1.2.3", "203.0.113.66, 198.51.100.1, 10.9.9.9"),
+            ip("198.51.100.1")
+        );
+        assert_eq!(client("::1", "198.51.100.1"), ip("198.51.100.1"));
+        // No header, a malformed entry, only proxies: the last address read.
+        assert_eq!(client("10.1.2.3", ""), ip("10.1.2.3"));
+        assert_eq!(client("10.1.2.3", "nonsense, 10.4.4.4"), ip("10.4.4.4"));
+        assert_eq!(client("10.1.2.3", "10.4.4.4"), ip("10.4.4.4"));
+        // Without trusted proxies the header is never read.
+        assert_eq!(
+            address_behind_proxies(ip("10.1.2.3"), "198.51.100.1", &[]),
+            ip("10.1.2.3")
+        );
     }
 }

@@ -370,4 +370,49 @@ async fn repeated_failed_authentications_are_answered_429_with_retry_after() {
     // Even the right token waits: the address is not tried again until the minute is over.
     let admin = app.get("/api/info").await;
     assert_eq!(admin.status(), 429);
+    // Each refusal is an event, but of the 429s only the window's first: a flood writes nothing.
+    let refusals = |status: i32| {
+        let app = &app;
+        async move {
+            let row = app
+                .db()
+                .await
+                .query_one(
+                    "SELECT count(*) FROM events WHERE type = 'api:refused' \
+                     AND (payload->>'status')::int = $1",
+                    &[&status],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    assert_eq!(refusals(401).await, 3);
+    assert_eq!(refusals(429).await, 1);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client() {
+    let app = spawn_app_with(|settings| {
+        settings.api.auth_failures_per_minute = 2;
+        settings.api.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let attempt = |client: &'static str| {
+        app.client
+            .get(app.url("/api/info"))
+            .bearer_auth("guess")
+            .header("X-Forwarded-For", format!("203.0.113.9, {client}"))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("198.51.100.1").await.unwrap().status(), 401);
+    }
+
+    assert_eq!(attempt("198.51.100.1").await.unwrap().status(), 429);
+    // Another client behind the same proxy is not blocked with the first; the entry the client
+    // wrote itself (203.0.113.9) is not what counts.
+    assert_eq!(attempt("198.51.100.2").await.unwrap().status(), 401);
+    let (_, _, payload) = app.event_where("api:refused", "429").await;
+    assert_eq!(payload["address"], "198.51.100.1");
 }

@@ -116,6 +116,19 @@ impl TestApp {
         (row.get(0), row.get(1), row.get(2))
     }
 
+    /// The one event of type `kind` whose payload's `status` is `status`.
+    pub async fn event_where(&self, kind: &str, status: &str) -> (String, String, Value) {
+        let sql = "SELECT actor, target, payload FROM events WHERE type = $1 \
+                   AND payload->>'status' = $2";
+        let row = self
+            .db()
+            .await
+            .query_one(sql, &[&kind, &status])
+            .await
+            .expect("exactly one such event");
+        (row.get(0), row.get(1), row.get(2))
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         self.db()
             .await

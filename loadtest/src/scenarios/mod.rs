@@ -5,6 +5,7 @@ pub mod breakdown;
 pub mod chain;
 pub mod create;
 pub mod follow;
+pub mod hostile;
 pub mod lifecycle;
 pub mod props;
 pub mod raw;

@@ -33,6 +33,9 @@ use crate::context::Ctx;
 pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
     match apply(&ctx, &outcome).await {
         Ok(queued) => {
+            fail::fail_point!("results::after_apply", |_| gantry_shared::crash::now(
+                "results::after_apply"
+            ));
             if queued > 0 {
                 ctx.signal.notify();
             }

@@ -21,7 +21,8 @@ pub async fn retry_or_give_up(
     step: &StepRow,
     what: &str,
 ) -> anyhow::Result<Vec<Work>> {
-    if step.attempt < max_attempts {
+    // Attempts handed back by a worker shutting down were not failures: they do not count.
+    if step.attempt - step.handed_back < max_attempts {
         let line = format!("{what}; the step will run again");
         log.push(step.change_id, Some(step.id), &[&line]);
         orchestrate::transition(client, log, step, StepEvent::Requeue, Record::default()).await?;

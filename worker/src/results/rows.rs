@@ -20,6 +20,8 @@ pub struct StepRow {
     pub strategy: ExecutionStrategy,
     pub status: StepStatus,
     pub attempt: i32,
+    /// Attempts handed back by a worker shutting down: not counted against the retry budget.
+    pub handed_back: i32,
     pub command_finished: bool,
     pub project_properties_version: Option<i64>,
     pub environment_properties_version: Option<i64>,
@@ -27,7 +29,7 @@ pub struct StepRow {
 
 const STEP_COLUMNS: &str = "id, change_id, parent_id, position, action, name, has_command, \
     child_execution_strategy, status_code, attempt, command_finished_at IS NOT NULL, \
-    project_properties_version, environment_properties_version";
+    project_properties_version, environment_properties_version, handed_back";
 
 impl StepRow {
     /// The step as a transition needs it.
@@ -60,6 +62,7 @@ fn step_from_row(row: &tokio_postgres::Row) -> StepRow {
         command_finished: row.get(10),
         project_properties_version: row.get(11),
         environment_properties_version: row.get(12),
+        handed_back: row.get(13),
     }
 }
 

@@ -126,6 +126,9 @@ impl Created {
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await?;
         let phase = record_phase("start", phase);
+        fail::fail_point!("runner::after_start", |_| gantry_shared::crash::now(
+            "runner::after_start"
+        ));
         let logs = tokio::spawn(stream_output(
             attached,
             id.to_owned(),
@@ -150,9 +153,13 @@ impl Created {
         };
         let _ = logs.await;
         let phase = record_phase("run", phase);
+        fail::fail_point!("runner::after_exit", |_| gantry_shared::crash::now(
+            "runner::after_exit"
+        ));
         let result = if code == 0 {
             collect_result(self).await
         } else {
+            explain_exit(docker, id, code, spec.limits.memory_bytes, log).await;
             Ok(None)
         };
         record_phase("result", phase);
@@ -170,6 +177,35 @@ impl Created {
             tracing::warn!(error = %e, container = %self.id, "removing a step container failed");
         }
         record_phase("remove", phase);
+    }
+}
+
+/// Says in the step's log why a container that Gantry did not stop died by a signal: the
+/// kernel's out-of-memory killer at the step's memory limit (the engine's `OOMKilled`), or a
+/// SIGKILL from outside the worker (the worker's own kills — timeout, lost lease, cancel — end
+/// the attempt before this is reached). Other exit codes are the step's own to explain.
+async fn explain_exit(docker: &Docker, id: &str, code: i64, memory_bytes: i64, log: &StepLog) {
+    if code < 128 {
+        return;
+    }
+    let oom_killed = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|c| c.state?.oom_killed)
+        .unwrap_or(false);
+    if oom_killed {
+        log.system(format!(
+            "===> The step ran out of memory: it reached its limit of {} MiB and the kernel killed it",
+            memory_bytes / (1 << 20)
+        ));
+    } else if code == 137 {
+        log.system("===> The step's container was killed (SIGKILL) by something other than Gantry");
+    } else {
+        log.system(format!(
+            "===> The step's process ended by signal {}",
+            code - 128
+        ));
     }
 }
 

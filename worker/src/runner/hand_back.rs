@@ -1,10 +1,10 @@
 //! Handing a step back at the end of a shutdown's grace period: its container was stopped, and
 //! the attempt is given up as if its lease had expired — the step is queued again and a
 //! `run_step_v1` goes out through the outbox — but at once instead of a lease later. The next
-//! claim numbers a new attempt, as always (fencing stays by step and attempt), so a step handed
-//! back counts that attempt in `worker.max_attempts` like one lost to a dead worker. Only an
-//! attempt this worker still owns is handed back: a step cancelled or taken over meanwhile is left
-//! as it is.
+//! claim numbers a new attempt, as always (fencing stays by step and attempt); the attempt handed
+//! back is counted in `steps.handed_back`, and `worker.max_attempts` counts only the others: a
+//! rolling restart of the workers does not use up a long step's attempts. Only an attempt this
+//! worker still owns is handed back: a step cancelled or taken over meanwhile is left as it is.
 
 use gantry_shared::db::CachedStatements;
 use gantry_shared::lifecycle::StepEvent;
@@ -39,8 +39,8 @@ async fn try_requeue(ctx: &Ctx, claimed: &Claimed) -> anyhow::Result<bool> {
     };
     let owned = tx
         .query_opt_cached(
-            "SELECT 1 FROM steps WHERE id = $1 AND attempt = $2 AND lease_owner = $3 \
-             AND status_code = 'running'",
+            "UPDATE steps SET handed_back = handed_back + 1 WHERE id = $1 AND attempt = $2 \
+             AND lease_owner = $3 AND status_code = 'running' RETURNING 1",
             &[&claimed.step_id, &claimed.attempt, &ctx.worker_id],
         )
         .await?;

@@ -50,6 +50,9 @@ pub async fn handle(ctx: Ctx, change_id: Uuid, step_id: Uuid, ack: EarlyAck) -> 
             return Disposition::Requeue;
         }
     };
+    fail::fail_point!("runner::after_claim", |_| gantry_shared::crash::now(
+        "runner::after_claim"
+    ));
     // The claim is committed: from here the database, not the message, holds the work.
     ack.ack().await;
     run_claimed(&ctx, claimed, &registration.stop).await;
@@ -292,6 +295,26 @@ async fn execute(
         timeout: Duration::from_secs(timeout),
         limits: &claimed.settings,
     };
+    // A worker that died or was paused may have left an earlier attempt's container running:
+    // it goes before this one starts, so two attempts never run at once on this engine.
+    if claimed.attempt > 1 {
+        match sweeper::remove_earlier_attempts(docker, claimed.step_id, claimed.attempt).await {
+            Ok(0) => {}
+            Ok(n) => log.system(format!(
+                "===> Removed {n} container(s) of an earlier attempt of this step"
+            )),
+            Err(e) => {
+                return Attempt::Ran(outcome(
+                    None,
+                    None,
+                    Some(format!(
+                        "Docker failed removing an earlier attempt's container: {e}"
+                    )),
+                    true,
+                ));
+            }
+        }
+    }
     let ended = match container::create(docker, settings, &spec).await {
         Ok(container) => {
             let ends = container::Ends {

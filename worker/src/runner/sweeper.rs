@@ -72,11 +72,7 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<usize> {
             continue;
         };
         if ended || attempt != container.attempt {
-            let remove = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            match docker.remove_container(&container.id, Some(remove)).await {
+            match remove(docker, &container.id).await {
                 Ok(()) => removed += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, container = %container.id, "removing an orphaned step container failed")
@@ -87,11 +83,83 @@ pub async fn sweep_once(ctx: &Ctx) -> anyhow::Result<usize> {
     Ok(removed)
 }
 
+/// Before a later attempt of `step` starts (RELIABILITY I3): removes the containers of its earlier
+/// attempts on this engine, which a worker that died or was paused may have left running — the
+/// sweeper would find them too, but only on its next round, after the new attempt has started.
+/// Returns how many it removed; an engine error is the caller's to report.
+pub async fn remove_earlier_attempts(
+    docker: &Docker,
+    step: Uuid,
+    attempt: i32,
+) -> anyhow::Result<usize> {
+    let label = format!("gantry.step_id={step}");
+    let mut removed = 0;
+    for container in labelled(docker, vec!["gantry=true", &label]).await? {
+        if container.step == step && container.attempt < attempt {
+            remove(docker, &container.id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes the container (killing it first); returns once it runs no more. A removal someone
+/// else started (the sweeper, its own worker: the engine answers 409) is waited for.
+async fn remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let remove = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(remove)).await {
+        // Gone already (removed by its own worker or the sweeper meanwhile): what was wanted.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })
+        | Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => stopped(docker, id).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits (up to 30 s) until container `id` is gone or no longer running.
+async fn stopped(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(()),
+            Ok(c) if !c.state.as_ref().and_then(|s| s.running).unwrap_or(false) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Ok(_) if std::time::Instant::now() > deadline => {
+                return Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409,
+                    message: format!("container {id} was still running 30 s into its removal"),
+                });
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// Every container with the label `gantry=true` whose step and attempt labels parse.
 async fn step_containers(docker: &Docker) -> anyhow::Result<Vec<StepContainer>> {
+    labelled(docker, vec!["gantry=true"]).await
+}
+
+/// The step containers carrying every one of `labels`.
+async fn labelled(docker: &Docker, labels: Vec<&str>) -> anyhow::Result<Vec<StepContainer>> {
     let options = ListContainersOptionsBuilder::default()
         .all(true)
-        .filters(&HashMap::from([("label", vec!["gantry=true"])]))
+        .filters(&HashMap::from([("label", labels)]))
         .build();
     let listed = docker.list_containers(Some(options)).await?;
     Ok(listed

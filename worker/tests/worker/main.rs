@@ -11,6 +11,7 @@ mod pipeline;
 mod properties;
 mod protocol;
 mod results_integrity;
+mod retention;
 mod secrets;
 mod seeds;
 mod shutdown;

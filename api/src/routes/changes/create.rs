@@ -107,7 +107,7 @@ impl TryFrom<CreateChangeAttributes> for NewChange {
     path = "/api/changes",
     tag = "changes",
     summary = "Run an action from a Git revision against an environment.",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retrying safe: a request with a key already used (by this user) with the same attributes gets that change back (200) instead of a new one; with other attributes, a 422.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retrying safe: a request with a key already used (by this user) with the same attributes gets that change back (200) instead of a new one; with other attributes, a 422. Keys are remembered for `api.idempotency_key_hours` (24 by default).")),
     request_body = crate::body::RequestDocument<CreateChangeAttributes>,
     responses(
         (status = 201, description = "The new change, `pending` until a worker plans it.", body = crate::jsonapi::Single<super::record::ChangeAttributes>),
