@@ -172,7 +172,7 @@ database_restarted() { # S5: PostgreSQL shut down immediately, started again 5 s
 }
 broker_paused() { # S6: RabbitMQ paused (SIGSTOP) for 30 s
   sleep 3; local pid; pid=$(beam_pid)
-  kill -STOP "$pid"; echo 1 > "$1"
+  kill -STOP "$pid"; echo 1 > "$1"; date -u +%s.%N > "$1.paused_at"
   sleep 30; kill -CONT "$pid"
   sleep infinity
 }
@@ -198,6 +198,29 @@ run_scenario() { # id, description, changes, fault function or "", gantry-loadte
   GANTRY_TOKEN=$token "$bin/gantry-loadtest" reliability --changes "$count" --canary "$canary" \
     --apis http://127.0.0.1:3101,http://127.0.0.1:3102 --json "$dir/$id.json" "$@" || status=$?
   if [ -n "$injector" ]; then stop_job "$injector"; fi
+  if [ -f "$dir/$id.faults.paused_at" ]; then # S6: how long until a process noticed the dead broker
+    local noticed; noticed=$(python3 - "$(cat "$dir/$id.faults.paused_at")" "$dir"/api*.log "$dir"/worker*.log <<'PY'
+import re, sys
+from datetime import datetime
+paused = float(sys.argv[1])
+seen = []
+for path in sys.argv[2:]:
+    for line in open(path, errors="replace"):
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        if "heartbeat" not in line:
+            continue
+        stamp = line.split(" ", 1)[0].rstrip("Z")[:26]
+        try:
+            at = datetime.fromisoformat(stamp + "+00:00").timestamp()
+        except ValueError:
+            continue
+        if at > paused:
+            seen.append(at - paused)
+print(f"{min(seen):.1f} s" if seen else "never")
+PY
+)
+    echo "1 pause; noticed after $noticed" > "$dir/$id.faults"
+  fi
   if [ -f "$dir/$id.faults.dropped" ]; then # S7: the stale attempts the zombie dropped on waking
     sleep 3
     local after; after=$(grep -c "$dropped" "$dir/worker1.log" || true)
