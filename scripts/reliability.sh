@@ -43,6 +43,10 @@ fi
 bin=$root/target/debug
 dir=$root/.local/reliability          # logs, the table's rows
 run=/tmp/gantry-reliability           # the suite's PostgreSQL and RabbitMQ data
+# A run interrupted before its cleanup leaves its supervisord (and its PostgreSQL) running.
+if [ -e "$dir/supervisord.pid" ] && supervisorctl -c "$dir/supervisord.conf" shutdown >/dev/null 2>&1; then
+  for _ in $(seq 1 120); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
+fi
 rm -rf "$dir" && mkdir -p "$dir"
 as_root rm -rf "$run" && mkdir -p "$run/pg" "$run/rabbitmq" && chmod 755 "$run"
 as_root chown postgres "$run/pg" && as_root chown rabbitmq "$run/rabbitmq"
