@@ -254,7 +254,7 @@ path, sid, description, memory, faults, status = sys.argv[1:]
 r = json.load(open(path))
 verdict = "pass" if status == "0" else "FAIL"
 i4 = "yes" if r['patches_not_once'] == 0 and r['versions_contiguous'] and r['last_version_is_current'] else "NO"
-dead = "" if r['dead_lettered'] is None else f", {r['dead_lettered']} dead-lettered"
+dead = f", {r['dead_lettered']} dead-lettered"
 print(f"| {sid} | {description} | {r['submitted']} | {r['accepted']} | {r['final_']} | {r['succeeded']} | {r['lost']} | "
       f"{r['duplicated']} | {r['overlapping']} | {i4} ({r['versions']} versions) | {r['recovery_seconds']:.1f} s | "
       f"{r['peak_outbox_depth']} | {memory} MiB | {faults} | {r['unavailable_answers']} / {r['server_errors']} | "
@@ -392,7 +392,8 @@ fi
   echo "* I4: every succeeded step's patch in exactly one property version, no step with two, the"
   echo "  versions contiguous from 1 and the last one the current document;"
   echo "* 503 / other 5xx: submissions answered 503 (the database away; retried) and any other 5xx (I7);"
-  echo "* drained: I5, no unpublished outbox row, no lease, no step container left;"
+  echo "* drained: I5, no unpublished outbox row, no lease, no step container left; dead-lettered:"
+  echo "  messages that reached a dead-letter queue meanwhile (only S8's poison may);"
   echo "* recovery: from the last submission to every change final; faults: kills, crashes, stops."
   echo
   if [ -s "$dir/rows.md" ]; then

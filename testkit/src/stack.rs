@@ -41,6 +41,15 @@ pub async fn spawn_stack() -> TestStack {
 
 /// A stack whose settings `adjust` changes first (shorter leases, say).
 pub async fn spawn_stack_with(adjust: impl FnOnce(&mut Settings)) -> TestStack {
+    spawn_stack_with_worker_database(adjust, |url| url.to_owned()).await
+}
+
+/// A stack whose worker reaches the database at the URL `worker_url` makes of the api's (through
+/// a [`crate::Gate`], say).
+pub async fn spawn_stack_with_worker_database(
+    adjust: impl FnOnce(&mut Settings),
+    worker_url: impl FnOnce(&str) -> String,
+) -> TestStack {
     let id = Uuid::new_v4().simple().to_string();
     let mut settings = test_settings();
     adjust(&mut settings);
@@ -78,7 +87,10 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut Settings)) -> TestStack {
     let api_task = tokio::spawn(async move {
         let _ = app.run_until_stopped(api_shutdown).await;
     });
-    let worker = gantry_worker::Worker::build(settings.clone())
+    let mut worker_settings = settings.clone();
+    worker_settings.database.url =
+        SecretString::from(worker_url(settings.database.url.expose_secret()));
+    let worker = gantry_worker::Worker::build(worker_settings)
         .await
         .expect("the worker starts (Docker engine running?)");
     let metrics_port = worker.metrics_port();

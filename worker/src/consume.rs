@@ -26,7 +26,8 @@ use tracing::Instrument;
 pub enum Disposition {
     /// Done (or a duplicate that changes nothing).
     Ack,
-    /// A transient failure: deliver again (counts towards the queue's delivery limit).
+    /// A transient failure: deliver again (counts towards the queue's delivery limit), after a
+    /// delay that doubles with each delivery (see [`requeue_delay`]).
     Requeue,
     /// Never processable (malformed): straight to the dead-letter queue.
     DeadLetter,
@@ -57,7 +58,53 @@ impl EarlyAck {
     }
 }
 
-async fn settle(ack: &EarlyAck, disposition: Disposition) {
+/// How long a delivery that failed for the `deliveries`-th time waits before it is requeued: half
+/// a second, doubling up to 8 s, so that the queue's delivery limit (5 by default) spans ≈15 s of
+/// a failure instead of the milliseconds of five immediate redeliveries. A handler that fails
+/// because the database is down waits for it before even this (see `startup`), so an outage does
+/// not spend the limit that is there for poison messages.
+pub fn requeue_delay(deliveries: u32) -> Duration {
+    Duration::from_millis(500) * 2u32.pow(deliveries.clamp(1, 5) - 1)
+}
+
+/// How often this message was delivered before this delivery (quorum queues count it in
+/// `x-delivery-count`), plus this one.
+fn deliveries(properties: &lapin::BasicProperties) -> u32 {
+    use lapin::types::AMQPValue;
+    let count = properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+    let before = match count {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::ShortUInt(n)) => u32::from(n),
+        _ => 0,
+    };
+    before.saturating_add(1)
+}
+
+async fn settle(
+    ack: &EarlyAck,
+    disposition: Disposition,
+    deliveries: u32,
+    shutdown: &CancellationToken,
+) {
+    if !matches!(disposition, Disposition::Requeue) || ack.0.lock().await.is_none() {
+        return settle_now(ack, disposition).await;
+    }
+    // Held meanwhile, the message counts against the prefetch: a failing queue slows down
+    // instead of spinning. On shutdown it goes back at once (closing the channel would anyway).
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(requeue_delay(deliveries)) => {}
+    }
+    settle_now(ack, disposition).await
+}
+
+async fn settle_now(ack: &EarlyAck, disposition: Disposition) {
     let Some(acker) = ack.0.lock().await.take() else {
         return;
     };
@@ -161,6 +208,8 @@ where
         );
         let traceparent = amqp::header_text(&delivery.properties, TRACEPARENT_HEADER);
         telemetry::continue_trace(&span, traceparent.as_deref());
+        let deliveries = deliveries(&delivery.properties);
+        let shutdown = shutdown.clone();
         let task = async move {
             let started = Instant::now();
             let ack = EarlyAck(Arc::new(Mutex::new(Some(delivery.acker))));
@@ -171,7 +220,7 @@ where
                     Disposition::DeadLetter
                 }
             };
-            settle(&ack, disposition).await;
+            settle(&ack, disposition, deliveries, &shutdown).await;
             drop(permit);
             metrics::counter!(names::MESSAGES, "queue" => queue.name(), "disposition" => disposition.label())
                 .increment(1);
@@ -179,5 +228,48 @@ where
                 .record(started.elapsed().as_secs_f64());
         };
         tokio::spawn(task.instrument(span));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::BasicProperties;
+    use lapin::types::AMQPValue;
+
+    fn with_count(value: Option<AMQPValue>) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        if let Some(value) = value {
+            headers.insert("x-delivery-count".into(), value);
+        }
+        BasicProperties::default().with_headers(headers)
+    }
+
+    #[test]
+    fn a_first_delivery_has_no_count_and_later_ones_add_the_brokers() {
+        assert_eq!(deliveries(&BasicProperties::default()), 1);
+        assert_eq!(deliveries(&with_count(None)), 1);
+        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongLongInt(2)))), 3);
+        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongInt(4)))), 5);
+        assert_eq!(
+            deliveries(&with_count(Some(AMQPValue::LongLongInt(-1)))),
+            u32::MAX
+        );
+        assert_eq!(
+            deliveries(&with_count(Some(AMQPValue::Boolean(true)))),
+            1,
+            "a count of another type is not one"
+        );
+    }
+
+    #[test]
+    fn the_requeue_delay_doubles_from_half_a_second_to_eight() {
+        let delays: Vec<u64> = (0..=7)
+            .map(|n| requeue_delay(n).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [500, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        // Five deliveries, the default limit, span 15.5 s of failures.
+        let spanned: Duration = (1..=5).map(requeue_delay).sum();
+        assert_eq!(spanned, Duration::from_millis(15_500));
     }
 }

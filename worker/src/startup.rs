@@ -130,8 +130,17 @@ impl Worker {
             };
             let handler_ctx = ctx.clone();
             let handler_plans = plans.clone();
+            let handler_shutdown = shutdown.clone();
             let handler = move |message, ack| {
-                dispatch(handler_ctx.clone(), handler_plans.clone(), message, ack)
+                let (ctx, plans) = (handler_ctx.clone(), handler_plans.clone());
+                let shutdown = handler_shutdown.clone();
+                async move {
+                    let disposition = dispatch(ctx.clone(), plans, message, ack).await;
+                    if disposition == Disposition::Requeue {
+                        wait_for_database(&ctx.pool, &shutdown).await;
+                    }
+                    disposition
+                }
             };
             tasks.spawn(consume::run(
                 ctx.settings.amqp.clone(),
@@ -192,6 +201,38 @@ async fn dispatch(
             tracing::warn!("dead-lettering a broadcast that arrived on a work queue");
             Disposition::DeadLetter
         }
+    }
+}
+
+/// Returns once the database answers (or on shutdown). A handler that failed while it was down
+/// requeues its message only then: five immediate redeliveries would spend the queue's delivery
+/// limit, meant for poison messages, in milliseconds and dead-letter work that was accepted (a
+/// step left `queued` with no message to run it).
+async fn wait_for_database(pool: &deadpool_postgres::Pool, shutdown: &CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    loop {
+        let answered = match pool.get().await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        };
+        if answered {
+            if !waited.is_zero() {
+                tracing::info!(?waited, "the database answers again; requeueing");
+            }
+            return;
+        }
+        if waited.is_zero() {
+            tracing::warn!(
+                "the database does not answer; holding the failed message until it does"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        waited += backoff;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -102,8 +102,11 @@ pub struct ReliabilityReport {
     pub last_version_is_current: bool,
     /// Log lines read back through the api that hold the canary unmasked (I6).
     pub canary_in_responses: usize,
-    /// Poison messages that reached the steps' dead-letter queue (S8; 2 expected).
-    pub dead_lettered: Option<u32>,
+    /// Whether poison messages were published (S8).
+    pub poison: bool,
+    /// Messages that reached a dead-letter queue while the scenario ran: at least the two
+    /// unprocessable poison messages with `poison`, none without.
+    pub dead_lettered: u32,
 }
 
 pub async fn run(
@@ -147,11 +150,12 @@ pub async fn run(
     let events = tokio::spawn(events.collect::<Vec<ContainerEvent>>());
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let sampler = tokio::spawn(sample_outbox(settings.clone(), peak.clone()));
-    let dead_letters_before = if params.poison {
-        Some(poison(settings, first).await?)
-    } else {
-        None
-    };
+    let dead_letters_before = dead_letters(first)
+        .await?
+        .context("the api cannot read the dead-letter queues")?;
+    if params.poison {
+        poison(settings).await?;
+    }
 
     let submitted = submit(&apis, &project.code, &project.environment, params).await;
     let submitted_at = Instant::now();
@@ -165,9 +169,11 @@ pub async fn run(
     let drained = wait_drained(&db, &docker, &ids, params.timeout).await?;
     explain_unsuccessful(&db, &ids).await?;
     let effects = effects(&db, settings, &ids, environment_properties).await?;
-    let dead_lettered = match dead_letters_before {
-        Some(before) => Some(wait_dead_lettered(first, before, params.timeout).await?),
-        None => None,
+    let dead_lettered = if params.poison {
+        wait_dead_lettered(first, dead_letters_before, params.timeout).await?
+    } else {
+        let after = dead_letters(first).await?.unwrap_or(dead_letters_before);
+        after.saturating_sub(dead_letters_before)
     };
     let canary_in_responses = match &params.canary {
         Some(canary) => canary_lines(first, &ids, canary).await?,
@@ -195,6 +201,7 @@ pub async fn run(
         versions_contiguous: effects.contiguous,
         last_version_is_current: effects.last_is_current,
         canary_in_responses,
+        poison: params.poison,
         dead_lettered,
     })
 }
@@ -380,7 +387,7 @@ async fn explain_unsuccessful(db: &Db, ids: &[Uuid]) -> anyhow::Result<()> {
             "SELECT c.id::text, c.status_code, s.name, s.status_code, s.attempt, \
              (SELECT string_agg(text, ' / ' ORDER BY seq) FROM (SELECT text, seq FROM log_lines \
               WHERE step_id = s.id ORDER BY seq DESC LIMIT 8) last) \
-             FROM changes c JOIN steps s ON s.change_id = c.id AND s.parent_id IS NOT NULL \
+             FROM changes c LEFT JOIN steps s ON s.change_id = c.id AND s.parent_id IS NOT NULL \
              AND s.status_code NOT IN ('success', 'aborted') \
              WHERE c.id = ANY($1) AND c.status_code <> 'success'",
             &[&ids],
@@ -390,9 +397,9 @@ async fn explain_unsuccessful(db: &Db, ids: &[Uuid]) -> anyhow::Result<()> {
         let (id, status, step, step_status, attempt, last): (
             String,
             String,
-            String,
-            String,
-            i32,
+            Option<String>,
+            Option<String>,
+            Option<i32>,
             Option<String>,
         ) = (
             row.get(0),
@@ -402,8 +409,12 @@ async fn explain_unsuccessful(db: &Db, ids: &[Uuid]) -> anyhow::Result<()> {
             row.get(4),
             row.get(5),
         );
+        let (Some(step), Some(step_status), Some(attempt)) = (step, step_status, attempt) else {
+            eprintln!("gantry-loadtest: change {id} is {status} with every step succeeded or none");
+            continue;
+        };
         eprintln!(
-            "gantry-loadtest: change {id} ended {status}: step {step} {step_status} at attempt \
+            "gantry-loadtest: change {id} is {status}: step {step} {step_status} at attempt \
              {attempt}: {}",
             last.unwrap_or_default()
         );
@@ -524,11 +535,8 @@ async fn effects(
 }
 
 /// S8: publishes three messages no worker can process to the steps queue — not JSON, a body of
-/// 8 MiB, a step nobody knows — and returns the steps' dead-letter count from before.
-async fn poison(settings: &Settings, api: &Api) -> anyhow::Result<u32> {
-    let before = dead_letters(api)
-        .await?
-        .context("the api cannot read the dead-letter queues")?;
+/// 8 MiB, a step nobody knows.
+async fn poison(settings: &Settings) -> anyhow::Result<()> {
     let topology = Topology::new(&settings.amqp);
     let connection = amqp::connect(&settings.amqp, "gantry-loadtest-poison").await?;
     let publisher = Publisher::open(&connection, topology).await?;
@@ -552,17 +560,15 @@ async fn poison(settings: &Settings, api: &Api) -> anyhow::Result<u32> {
         .await
         .context("publishing the poison messages")?;
     let _ = connection.close(200, "done".into()).await;
-    Ok(before)
+    Ok(())
 }
 
-/// The steps queue's dead-letter count, from `GET /api/info` (`None`: the broker unreadable).
+/// The messages in every dead-letter queue, from `GET /api/info` (`None`: the broker unreadable).
 async fn dead_letters(api: &Api) -> anyhow::Result<Option<u32>> {
     let info = api.get("/api/info").await?;
-    Ok(
-        info["data"]["attributes"]["dead_letters"][Queue::Steps.name()]
-            .as_u64()
-            .map(|n| n as u32),
-    )
+    Ok(info["data"]["attributes"]["dead_letters"]
+        .as_object()
+        .map(|queues| queues.values().filter_map(|n| n.as_u64()).sum::<u64>() as u32))
 }
 
 /// Waits until the two unprocessable poison messages are dead-lettered; returns how many were.
@@ -599,7 +605,13 @@ async fn canary_lines(api: &Api, ids: &[Uuid], canary: &str) -> anyhow::Result<u
 
 /// Fails unless every invariant held.
 pub fn verdict(report: &ReliabilityReport) -> anyhow::Result<()> {
-    let poison_held = report.dead_lettered.is_none_or(|n| n >= 2);
+    // Poison must reach the dead-letter queues; nothing else may (it would be accepted work
+    // left without a message to carry it on).
+    let dead_letters_held = if report.poison {
+        report.dead_lettered >= 2
+    } else {
+        report.dead_lettered == 0
+    };
     if report.lost > 0
         || report.duplicated > 0
         || report.overlapping > 0
@@ -609,12 +621,12 @@ pub fn verdict(report: &ReliabilityReport) -> anyhow::Result<()> {
         || !report.versions_contiguous
         || !report.last_version_is_current
         || report.canary_in_responses > 0
-        || !poison_held
+        || !dead_letters_held
     {
         bail!(
             "invariants broken: {} lost, {} duplicated, {} overlapping, drained: {}, {} unexpected 5xx, \
              {} patches not applied once, versions contiguous: {}, last version current: {}, \
-             {} log lines with the canary, poison dead-lettered: {:?}",
+             {} log lines with the canary, {} dead-lettered (poison sent: {})",
             report.lost,
             report.duplicated,
             report.overlapping,
@@ -625,6 +637,7 @@ pub fn verdict(report: &ReliabilityReport) -> anyhow::Result<()> {
             report.last_version_is_current,
             report.canary_in_responses,
             report.dead_lettered,
+            report.poison,
         );
     }
     Ok(())

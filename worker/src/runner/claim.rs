@@ -41,6 +41,12 @@ pub struct Prepared {
     pub secrets: StepSecrets,
 }
 
+/// A step message names a step no change has: it can never be processed (the caller dead-letters
+/// it at once instead of spending its deliveries).
+#[derive(Debug, thiserror::Error)]
+#[error("step {0} does not exist")]
+pub struct UnknownStep(pub Uuid);
+
 /// Claims a `queued` step (`running`, attempt + 1, lease) and records the properties versions it
 /// starts from. `None` when the step is not queued: a duplicate or stale message.
 pub async fn claim(
@@ -86,7 +92,7 @@ pub async fn claim(
              SELECT * FROM claimed",
             claim_params,
         ),
-        client.query_one_cached(
+        client.query_opt_cached(
             "SELECT c.git_rev, c.commit_sha, c.action, c.metadata, c.created_by, c.git_remote_name, \
                     p.id, p.code, p.name, p.description, e.id, e.code, e.name, e.description, \
                     pp.id, ep.id, r.id, r.url, r.username, r.password, r.ssh_key_data, c.step_tree, \
@@ -98,6 +104,9 @@ pub async fn claim(
             params,
         ),
     )?;
+    let Some(c) = c else {
+        return Err(UnknownStep(step_id).into());
+    };
     let Some(row) = claimed else { return Ok(None) };
     let change_id: Uuid = row.get(0);
     let attempt: i32 = row.get(1);

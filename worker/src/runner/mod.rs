@@ -45,6 +45,10 @@ pub async fn handle(ctx: Ctx, change_id: Uuid, step_id: Uuid, ack: EarlyAck) -> 
     let claimed = match claim_step(&ctx, step_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Disposition::Ack,
+        Err(e) if e.is::<claim::UnknownStep>() => {
+            tracing::warn!(%step_id, "dead-lettering a message for a step that does not exist");
+            return Disposition::DeadLetter;
+        }
         Err(e) => {
             tracing::warn!(error = ?e, %step_id, "claiming a step failed; the message will be redelivered");
             return Disposition::Requeue;

@@ -7,6 +7,7 @@ mod helpers;
 mod images;
 mod leases;
 mod lifecycle;
+mod outages;
 mod pipeline;
 mod properties;
 mod protocol;
