@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export GANTRY_CONFIG_DIR := $(CURDIR)/configuration
 
-.PHONY: help services build runner-image demo stop test bench reliability lint fmt
+.PHONY: help services build runner-image images demo stop test bench reliability lint fmt
 
 help:
 	@echo "make demo          install/start services, build, run the example change"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench         benchmark a release build against this machine's limits (docs/benchmarks.md)"
 	@echo "make reliability   fault scenarios against 2 apis + 3 workers under supervisord (docs/reliability.md)"
 	@echo "make runner-image  build the offline base runner image (gantry-runner:local)"
+	@echo "make images        build gantry-api:local and gantry-worker:local offline (deploy/images)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 
 services:
@@ -22,6 +23,9 @@ build: services
 
 runner-image: services
 	@bash scripts/runner-image.sh
+
+images: services
+	@bash scripts/images.sh
 
 demo: build runner-image
 	@bash scripts/demo.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite against the real PostgreSQL, RabbitMQ and Docker engine (make test).
 # Every test makes its own database and RabbitMQ prefix, so tests run in parallel. Then
-# schemathesis fuzzes the API against its own OpenAPI document (scripts/schemathesis.sh), and the
-# quick subset of the fault suite runs (scripts/reliability.sh quick, a few minutes).
+# the deployment files are validated (scripts/deploy-check.sh), schemathesis fuzzes the API against
+# its own OpenAPI document (scripts/schemathesis.sh), and the quick subset of the fault suite runs
+# (scripts/reliability.sh quick, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -12,6 +13,8 @@ else
   cargo test --workspace --no-fail-fast
 fi
 status=0
+# The compose file and the Kubernetes manifests against their schemas (no engine, no cluster).
+bash scripts/deploy-check.sh || status=$?
 bash scripts/schemathesis.sh || status=$?
 # The fault suite's subset (S1, S2, S4, S7, S8 against 2 apis + 3 workers under supervisord).
 bash scripts/reliability.sh quick || status=$?

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::openapi;
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
-    properties, secrets, settings, steps, tokens,
+    properties, secrets, settings, steps, tokens, workers,
 };
 
 /// The prefix of every route behind the token check.
@@ -84,6 +84,7 @@ fn api_endpoints() -> Vec<Endpoint> {
         Endpoint::at("/info").get(ANYONE, info::show_info),
         Endpoint::at("/downloads/Dockerfile").get(ANYONE, downloads::dockerfile),
         Endpoint::at("/events").get(SERVER_VIEW, events::list_events),
+        Endpoint::at("/workers").get(SERVER_VIEW, workers::list_workers),
         Endpoint::at("/tokens")
             .get(TOKENS, tokens::list_tokens)
             .post(TOKENS, tokens::create_token),

@@ -55,6 +55,10 @@ fn default_retention_interval_seconds() -> u64 {
     3600
 }
 
+fn default_heartbeat_seconds() -> u64 {
+    10
+}
+
 fn default_idempotency_key_hours() -> u32 {
     24
 }
@@ -111,6 +115,13 @@ pub struct WorkerSettings {
     /// How often expired records are removed (`Idempotency-Key`s past `api.idempotency_key_hours`).
     #[serde(default = "default_retention_interval_seconds")]
     pub retention_interval_seconds: u64,
+    /// How often the worker reports itself in the `workers` table (`GET /api/workers`); three
+    /// missed reports and it shows as lost.
+    #[serde(default = "default_heartbeat_seconds")]
+    pub heartbeat_seconds: u64,
+    /// The host name the worker reports; empty: the kernel's (its UTS namespace's) host name.
+    #[serde(default)]
+    pub host: String,
     /// On SIGTERM, how long running steps may finish before they are stopped and handed back
     /// (queued again for another worker).
     pub shutdown_grace_seconds: u64,
@@ -132,11 +143,44 @@ pub struct TelemetrySettings {
 #[error("invalid configuration: {0}")]
 pub struct SettingsError(String);
 
+/// Settings read from files named by `GANTRY_<SECTION>__<KEY>_FILE` variables (the convention of
+/// Docker and Kubernetes secrets mounted as files: `GANTRY_DATABASE__URL_FILE=/run/secrets/db`
+/// sets `database.url` to the file's content without its trailing newline). They override the
+/// files and the plain variables.
+fn secret_files(
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut settings = Vec::new();
+    for (name, path) in vars {
+        let Some(key) = name
+            .strip_prefix("GANTRY_")
+            .and_then(|rest| rest.strip_suffix("_FILE"))
+        else {
+            continue;
+        };
+        if !key.contains("__") {
+            continue; // GANTRY_CONFIG_FILE and the like are not settings
+        }
+        let content = std::fs::read_to_string(&path)
+            .map_err(|e| SettingsError(format!("{name}: reading {path}: {e}")))?;
+        let value = content.strip_suffix('\n').unwrap_or(&content);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        settings.push((key.to_lowercase().replace("__", "."), value.to_owned()));
+    }
+    Ok(settings)
+}
+
 impl Settings {
     /// Loads `<dir>/base.yaml`, then `<dir>/<environment>.yaml` if present, then the environment
     /// variables, and validates the result.
     pub fn load_from(dir: &Path, environment: &str) -> Result<Self, SettingsError> {
-        let built = config::Config::builder()
+        let mut builder = config::Config::builder();
+        for (key, value) in secret_files(std::env::vars())? {
+            builder = builder
+                .set_override(key, value)
+                .map_err(|e| SettingsError(e.to_string()))?;
+        }
+        let built = builder
             .add_source(config::File::from(dir.join("base.yaml")))
             .add_source(config::File::from(dir.join(format!("{environment}.yaml"))).required(false))
             .add_source(
@@ -195,5 +239,59 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn a_file_variable_sets_its_key_to_the_files_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("url");
+        std::fs::write(&url, "postgres://gantry:s3cret@db/gantry\n").unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "a-token-without-newline").unwrap();
+
+        let found = secret_files(vars(&[
+            ("GANTRY_DATABASE__URL_FILE", url.to_str().unwrap()),
+            ("GANTRY_API__ADMIN_TOKEN_FILE", token.to_str().unwrap()),
+            ("GANTRY_CONFIG_FILE", "/not/a/setting"),
+            ("HOME_FILE", "/elsewhere"),
+            ("GANTRY_API__PORT", "8080"),
+        ]))
+        .unwrap();
+
+        assert_eq!(
+            found,
+            [
+                (
+                    "database.url".to_owned(),
+                    "postgres://gantry:s3cret@db/gantry".to_owned()
+                ),
+                (
+                    "api.admin_token".to_owned(),
+                    "a-token-without-newline".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_the_variable() {
+        let error = secret_files(vars(&[("GANTRY_ENCRYPTION__KEY_FILE", "/no/such/file")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("GANTRY_ENCRYPTION__KEY_FILE"), "{error}");
+        assert!(error.contains("/no/such/file"), "{error}");
     }
 }

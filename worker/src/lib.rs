@@ -24,6 +24,7 @@ pub mod ops;
 pub mod periodic;
 pub mod planner;
 pub mod reaper;
+pub mod registry;
 pub mod results;
 pub mod retention;
 pub mod runner;

@@ -1,5 +1,5 @@
 //! Retention: records kept for a while, then removed — `Idempotency-Key`s of `POST /api/changes`
-//! past `api.idempotency_key_hours`. Every worker runs it; the deletes are idempotent.
+//! past `api.idempotency_key_hours`, and the rows of workers that stopped reporting a day ago. Every worker runs it; the deletes are idempotent.
 
 use std::time::Duration;
 
@@ -12,20 +12,27 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     let period = Duration::from_secs(ctx.settings.worker.retention_interval_seconds.max(1));
     let (job, done) = (
         "removing expired records",
-        "removed expired idempotency keys",
+        "removed expired idempotency keys and workers gone for a day",
     );
     crate::periodic::every(period, shutdown, job, done, || prune_once(&ctx)).await;
 }
 
-/// Removes the expired idempotency keys; returns how many.
+/// Removes the expired idempotency keys and the rows of workers gone for a day (see
+/// [`crate::registry`]); returns how many records.
 pub async fn prune_once(ctx: &Ctx) -> anyhow::Result<usize> {
     let hours = ctx.settings.api.idempotency_key_hours as f64;
     let client = ctx.pool.get().await?;
-    let removed = client
+    let keys = client
         .execute_cached(
             "DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 hour'",
             &[&hours],
         )
         .await?;
-    Ok(removed as usize)
+    let workers = client
+        .execute_cached(
+            "DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+    Ok((keys + workers) as usize)
 }

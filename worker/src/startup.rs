@@ -53,7 +53,11 @@ impl Worker {
                 .unwrap_or_else(|| "docker".to_owned()),
             None => String::new(),
         };
-        let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let worker_id = format!(
+            "{}-{}",
+            crate::registry::host_name(&settings.worker.host),
+            uuid::Uuid::new_v4().simple()
+        );
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
         let notifier = Notifier::spawn(gantry_shared::db::config(&settings.database)?);
         let (ops, ops_port) =
@@ -110,6 +114,10 @@ impl Worker {
             ctx.signal.clone(),
             relay_stop.clone(),
         ));
+        // Like the relay, the worker's row outlives the consumers: it shows the worker (and its
+        // running steps) until they are done, then marks it stopped.
+        let registry_stop = CancellationToken::new();
+        let registry = tokio::spawn(crate::registry::run(ctx.clone(), registry_stop.clone()));
         tasks.spawn(crate::reaper::run(ctx.clone(), shutdown.clone()));
         tasks.spawn(crate::retention::run(ctx.clone(), shutdown.clone()));
         if ctx.settings.worker.roles.contains(&Role::Runner) {
@@ -171,6 +179,8 @@ impl Worker {
         });
         while tasks.join_next().await.is_some() {}
         hand_back.abort();
+        registry_stop.cancel();
+        let _ = registry.await;
         relay_stop.cancel();
         if let Err(e) = relay.await {
             tracing::warn!(error = %e, "the outbox relay ended abnormally");
@@ -240,10 +250,4 @@ async fn wait_for_database(pool: &deadpool_postgres::Pool, shutdown: &Cancellati
 fn runs_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "worker".into())
 }

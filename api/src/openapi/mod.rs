@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 
 use crate::routes::{
     changes, downloads, environments, events, git_remotes, health, info, log_lines, projects,
-    properties, secrets, settings, steps, tokens,
+    properties, secrets, settings, steps, tokens, workers,
 };
 use conventions::Conventions;
 pub use params::list_parameters;
@@ -34,7 +34,7 @@ pub use schemas::{LogEvent, PatchOperation, SettingsEdit};
     modifiers(&Conventions),
     paths(
         health::health, health::ready, health::metrics,
-        info::show_info, downloads::dockerfile, events::list_events,
+        info::show_info, downloads::dockerfile, events::list_events, workers::list_workers,
         projects::list_projects, projects::create_project, projects::show_project,
         projects::update_project, projects::delete_project,
         environments::list_environments, environments::create_environment,

@@ -19,3 +19,4 @@ pub mod secrets;
 pub mod settings;
 pub mod steps;
 pub mod tokens;
+pub mod workers;

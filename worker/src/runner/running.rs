@@ -59,6 +59,11 @@ impl RunningSteps {
         steps.len()
     }
 
+    /// The steps registered now (running, or about to be claimed): the load a worker reports.
+    pub fn count(&self) -> usize {
+        self.steps().len()
+    }
+
     /// Whether a stopped step is to be handed back rather than left cancelled.
     pub fn handing_back(&self) -> bool {
         self.handing_back.is_cancelled()

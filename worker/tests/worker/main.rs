@@ -18,3 +18,4 @@ mod seeds;
 mod shutdown;
 mod sweeper;
 mod telemetry;
+mod workers;
