@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export GANTRY_CONFIG_DIR := $(CURDIR)/configuration
 
-.PHONY: help services build runner-image images demo stop test bench reliability lint fmt
+.PHONY: help services build runner-image images cluster demo stop test bench reliability lint fmt
 
 help:
 	@echo "make demo          install/start services, build, run the example change"
@@ -13,6 +13,7 @@ help:
 	@echo "make reliability   fault scenarios against 2 apis + 3 workers under supervisord (docs/reliability.md)"
 	@echo "make runner-image  build the offline base runner image (gantry-runner:local)"
 	@echo "make images        build gantry-api:local and gantry-worker:local offline (deploy/images)"
+	@echo "make cluster       2 apis + 3 workers as hosts in network namespaces; a partition run (docs/cluster.md)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 
 services:
@@ -41,6 +42,9 @@ bench: services runner-image
 
 reliability: services runner-image
 	@bash scripts/reliability.sh
+
+cluster: services runner-image
+	@bash scripts/cluster.sh
 
 lint:
 	cargo fmt --all -- --check

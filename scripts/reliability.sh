@@ -24,16 +24,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 mode=${1:-full}
-log() { printf '==> %s\n' "$*"; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-command -v supervisord >/dev/null || {
-  log "installing supervisor"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq supervisor >/dev/null
-}
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-rabbit_bin=/usr/lib/rabbitmq/bin
+# shellcheck source=lib/supervised.sh
+. scripts/lib/supervised.sh
 cargo build --quiet -p gantry-api -p gantry-loadtest --bins
 if [ "$mode" = quick ]; then
   cargo build --quiet -p gantry-worker --bins
@@ -43,19 +35,12 @@ fi
 bin=$root/target/debug
 dir=$root/.local/reliability          # logs, the table's rows
 run=/tmp/gantry-reliability           # the suite's PostgreSQL and RabbitMQ data
-# A run interrupted before its cleanup leaves its supervisord (and its PostgreSQL) running.
-if [ -e "$dir/supervisord.pid" ] && supervisorctl -c "$dir/supervisord.conf" shutdown >/dev/null 2>&1; then
-  for _ in $(seq 1 120); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
-fi
-rm -rf "$dir" && mkdir -p "$dir"
-as_root rm -rf "$run" && mkdir -p "$run/pg" "$run/rabbitmq" && chmod 755 "$run"
-as_root chown postgres "$run/pg" && as_root chown rabbitmq "$run/rabbitmq"
+supervised_prepare
 : > "$run/failpoints"
 if [ "$mode" = quick ]; then scale=${RELIABILITY_CHANGES:-30}; else scale=${RELIABILITY_CHANGES:-100}; fi
 changes() { echo $(( ($1 * scale + 99) / 100 )); } # $1 changes at scale 100
 
 pg_port=5498 amqp_port=5698 node=gantryrel@localhost database=gantry_reliability
-as_root runuser -u postgres -- "$pg_bin/initdb" -D "$run/pg/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
 token=$(grep -oP 'admin_token: "\K[^"]+' configuration/local.yaml)
 canary="canary-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export GANTRY_CONFIG_DIR=$root/configuration
@@ -79,27 +64,12 @@ chmod 755 "$run/worker.sh"
 
 conf=$dir/supervisord.conf
 {
-  printf '[supervisord]\nlogfile=%s/supervisord.log\npidfile=%s/supervisord.pid\nchildlogdir=%s\n' "$dir" "$dir" "$dir"
-  printf '[unix_http_server]\nfile=%s/supervisor.sock\n' "$dir"
-  printf '[supervisorctl]\nserverurl=unix://%s/supervisor.sock\n' "$dir"
-  printf '[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n'
-  # SIGQUIT is PostgreSQL's immediate shutdown (S5).
-  printf '[program:postgres]\ncommand=%s/postgres -D %s/pg/data -p %s -k %s/pg -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off\n' "$pg_bin" "$run" "$pg_port" "$run"
-  printf 'user=postgres\nautorestart=true\nstartsecs=0\nstopsignal=QUIT\nredirect_stderr=true\nstdout_logfile=%s/postgres.log\n' "$dir"
-  printf '[program:rabbitmq]\ncommand=%s/rabbitmq-server\nuser=rabbitmq\n' "$rabbit_bin"
-  printf 'environment=HOME="/var/lib/rabbitmq",RABBITMQ_NODENAME="%s",RABBITMQ_NODE_PORT="%s",RABBITMQ_DIST_PORT="25698",' "$node" "$amqp_port"
-  printf 'RABBITMQ_MNESIA_BASE="%s/rabbitmq/mnesia",RABBITMQ_LOG_BASE="%s/rabbitmq/log",RABBITMQ_ENABLED_PLUGINS_FILE="%s/rabbitmq/plugins",' "$run" "$run" "$run"
-  printf 'RABBITMQ_CONFIG_FILE="%s/rabbitmq/none",RABBITMQ_PID_FILE="%s/rabbitmq/pid"\n' "$run" "$run"
-  printf 'autorestart=true\nstartsecs=0\nstopsignal=TERM\nstopwaitsecs=60\nredirect_stderr=true\nstdout_logfile=%s/rabbitmq.log\n' "$dir"
-  for n in 1 2; do
-    printf '[program:api%s]\ncommand=%s/gantry-api\nenvironment=GANTRY_API__PORT="%s"\n' "$n" "$bin" "$((3100 + n))"
-    printf 'autostart=false\nautorestart=true\nstartsecs=0\nstopsignal=TERM\nstopwaitsecs=30\nredirect_stderr=true\nstdout_logfile=%s/api%s.log\n' "$dir" "$n"
-  done
-  for n in 1 2 3; do
-    # Each worker its own Git cache, as on separate hosts.
-    printf '[program:worker%s]\ncommand=%s/worker.sh\nenvironment=GANTRY_WORKER__GIT_CACHE_DIR="%s/git-cache-%s"\n' "$n" "$run" "$run" "$n"
-    printf 'autostart=false\nautorestart=true\nstartsecs=0\nstopsignal=TERM\nstopwaitsecs=30\nredirect_stderr=true\nstdout_logfile=%s/worker%s.log\n' "$dir" "$n"
-  done
+  supervised_header
+  postgres_program "$pg_port" 127.0.0.1
+  rabbitmq_program "$node" "$amqp_port" 25698
+  for n in 1 2; do gantry_program "api$n" "$bin/gantry-api" "GANTRY_API__PORT=\"$((3100 + n))\""; done
+  # Each worker its own Git cache, as on separate hosts.
+  for n in 1 2 3; do gantry_program "worker$n" "$run/worker.sh" "GANTRY_WORKER__GIT_CACHE_DIR=\"$run/git-cache-$n\""; done
 } > "$conf"
 ctl() { supervisorctl -c "$conf" "$@"; }
 cleanup() {
@@ -107,11 +77,6 @@ cleanup() {
   for _ in $(seq 1 60); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
 }
 trap cleanup EXIT
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq 1 $((secs * 4))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
-  echo "error: $name did not become ready in ${secs}s" >&2; return 1
-}
 amqp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$amqp_port") 2>/dev/null && as_root rabbitmqctl -q -n "$node" await_startup; }
 beam_pid() { # the suite's RabbitMQ's Erlang VM: the program supervisord started, or its child
   local pid; pid=$(ctl pid rabbitmq 2>/dev/null || echo 0)
@@ -147,7 +112,8 @@ worker_pid() { ctl pid "$1" 2>/dev/null || echo 0; }
 stop_job() {
   local children; children=$(pgrep -P "$1" || true)
   kill "$1" 2>/dev/null || true
-  [ -n "$children" ] && kill $children 2>/dev/null
+  # (Between two of its sleeps a job has no child: `[ -n "" ] && …` would fail the script.)
+  if [ -n "$children" ]; then kill $children 2>/dev/null || true; fi
   wait "$1" 2>/dev/null || true
 }
 

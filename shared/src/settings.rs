@@ -189,6 +189,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("worker.roles")
+                    .with_list_parse_key("api.trusted_proxies")
                     .try_parsing(true),
             )
             .build()

@@ -93,6 +93,8 @@ pub struct ReliabilityReport {
     pub retried_submissions: usize,
     /// Submissions answered 503 (the database away), and other 5xx answers (I7: none).
     pub unavailable_answers: usize,
+    /// Submissions a load balancer answered 502 or 504 (its api host unreachable), retried.
+    pub gateway_answers: usize,
     pub server_errors: usize,
     /// I4: succeeded steps whose patch is not in exactly one version, steps with two versions,
     /// the versions contiguous from 1, the last version the current document.
@@ -195,6 +197,7 @@ pub async fn run(
         drained,
         retried_submissions: submitted.retried,
         unavailable_answers: submitted.unavailable,
+        gateway_answers: submitted.gateway,
         server_errors: submitted.server_errors,
         patches_not_once: effects.patches_not_once,
         versions: effects.versions,
@@ -271,6 +274,7 @@ struct Submitted {
     ids: Vec<String>,
     retried: usize,
     unavailable: usize,
+    gateway: usize,
     server_errors: usize,
 }
 
@@ -287,6 +291,7 @@ async fn submit(
         ids: Vec::with_capacity(params.changes),
         retried: 0,
         unavailable: 0,
+        gateway: 0,
         server_errors: 0,
     };
     for n in 0..params.changes {
@@ -305,6 +310,10 @@ async fn submit(
                 Ok(answer) => {
                     if answer.status == 503 {
                         submitted.unavailable += 1;
+                    } else if answer.status == 502 || answer.status == 504 {
+                        // A load balancer's: Gantry never answers these; its api host was cut
+                        // off or gone mid-request (make cluster). Retried with the same key.
+                        submitted.gateway += 1;
                     } else if answer.status >= 500 {
                         submitted.server_errors += 1;
                         eprintln!(
