@@ -159,7 +159,7 @@ loadtest --json "$dir/raw.json" raw --lifecycles 5 --churn 48 --inserts 100 --ve
 
 a1_down=$(grep -c 'apis/a1 is DOWN' "$dir/lb.log" || true)
 dropped=$(grep -c 'its outcome is dropped' "$dir/worker1.log" || true)
-reaped=$(cat "$dir"/worker[23].log | sed 's/\x1b\[[0-9;]*m//g' | grep -oP 'whose lease expired count=\K[0-9]+' | paste -sd+ | bc)
+reaped=$(cat "$dir"/worker[23].log | sed 's/\x1b\[[0-9;]*m//g' | grep -oP 'whose lease expired count=\K[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
 python3 scripts/cluster_report.py "$dir" "$alive_after" "$status" "$a1_down" "$dropped" "${reaped:-0}" > docs/cluster.md
 cat docs/cluster.md
 exit "$status"

@@ -22,7 +22,11 @@ build_base() {
   if [ "$(docker image inspect -f '{{index .Config.Labels "gantry.base.recipe"}}' "$BASE" 2>/dev/null)" = "$RECIPE" ]; then
     log "$BASE is up to date"; return
   fi
-  command -v debootstrap >/dev/null || { log "installing debootstrap"; as_root apt-get install -y -qq debootstrap >/dev/null; }
+  if ! command -v debootstrap >/dev/null; then
+    log "installing debootstrap"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
   local rootfs; rootfs=$(mktemp -d /tmp/gantry-base.XXXXXX)
   log "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
   as_root debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" >"$rootfs.log" 2>&1 \
