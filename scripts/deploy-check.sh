@@ -12,19 +12,16 @@ root=$PWD
 venv=$root/.local/venv
 version=1.37.0
 kubernetes=1.31.0
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=lib/supervised.sh
+. scripts/lib/supervised.sh # log, as_root, ensure_package
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if ! "$venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -q "^Version: $version$"; then
   log "installing kubernetes-validate $version into $venv"
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$version"
 fi
-if ! command -v docker-compose >/dev/null; then
-  log "installing docker-compose"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
-fi
+ensure_package docker-compose docker-compose
 
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 validate() { "$venv/bin/kubernetes-validate" --strict --quiet --no-warn -k "$kubernetes" "$@"; }

@@ -14,19 +14,15 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=ca-certificates,git,openssh-client,curl
 RECIPE="debootstrap minbase $SUITE $PACKAGES v1" # changing it rebuilds the base
 
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=lib/supervised.sh
+. scripts/lib/supervised.sh # log, as_root, ensure_package
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 build_base() {
   if [ "$(docker image inspect -f '{{index .Config.Labels "gantry.base.recipe"}}' "$BASE" 2>/dev/null)" = "$RECIPE" ]; then
     log "$BASE is up to date"; return
   fi
-  if ! command -v debootstrap >/dev/null; then
-    log "installing debootstrap"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  fi
+  ensure_package debootstrap debootstrap
   local rootfs; rootfs=$(mktemp -d /tmp/gantry-base.XXXXXX)
   log "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
   as_root debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" >"$rootfs.log" 2>&1 \

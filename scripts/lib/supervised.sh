@@ -1,4 +1,5 @@
-# Sourced by scripts/reliability.sh and scripts/cluster.sh: one supervisord (Debian's
+# Sourced by scripts/reliability.sh and scripts/cluster.sh (and, for log, as_root and
+# ensure_package, by images.sh and deploy-check.sh): one supervisord (Debian's
 # `supervisor`, the restart policy a user would give these processes) running a PostgreSQL and a
 # RabbitMQ of the script's own beside the Gantry processes. The caller sets:
 #   dir   logs and supervisord's files        run   the data directories (under /tmp)
@@ -15,7 +16,7 @@ ensure_package() { # command, Debian package
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 rabbit_bin=/usr/lib/rabbitmq/bin
 
 # Stops what an interrupted run left, and makes fresh data directories and a database cluster
