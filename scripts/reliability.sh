@@ -401,7 +401,7 @@ fi
   echo "* One host: every process shares one Docker engine, so a later attempt removes an earlier"
   echo "  attempt's container itself; on separate hosts the earlier container is stopped by its own"
   echo "  worker when its heartbeat finds the lease lost, or by the sweeper of its host's next worker."
-  echo "  Network partitions between hosts are the deployment issue's (make cluster)."
+  echo "  Network partitions between hosts: make cluster (docs/cluster.md)."
   echo "* One RabbitMQ node: the quorum queues' replication across nodes is not exercised."
   echo "* A step's home volume has no size limit (the scratch directory /tmp is a tmpfs with one):"
   echo "  a step can fill the engine's disk through \$HOME. Docker offers a volume quota only on"
