@@ -4,7 +4,8 @@
 # them with make stop), waits until the api is ready, then runs `gantry-loadtest bench`, which
 # measures the raw limits of this machine and every Gantry scenario and writes
 # docs/benchmarks.md, docs/benchmarks-latency.png and docs/benchmarks.json.
-# BENCH_SIZE=tiny|small|medium (default medium) sets the size of the run.
+# BENCH_SIZE=tiny|small|medium (default medium) sets the size of the run; BENCH_RUNS (default 3)
+# how often every scenario runs (each comparison row is then the median run, with the spread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,8 +18,8 @@ cargo build --release --quiet -p gantry-api -p gantry-worker -p gantry-loadtest 
 stack_start "$root/target/release"
 echo "==> the worker runs 8 steps at once (release build)"
 
-echo "==> gantry-loadtest bench --size ${BENCH_SIZE:-medium}"
+echo "==> gantry-loadtest bench --size ${BENCH_SIZE:-medium} --runs ${BENCH_RUNS:-3}"
 started=$(date +%s)
-"$root/target/release/gantry-loadtest" bench --size "${BENCH_SIZE:-medium}" --out docs
+"$root/target/release/gantry-loadtest" bench --size "${BENCH_SIZE:-medium}" --runs "${BENCH_RUNS:-3}" --out docs
 echo "==> the bench took $(( $(date +%s) - started ))s; results in docs/benchmarks.md"
 echo "==> the api and worker keep running; stop them with: make stop"

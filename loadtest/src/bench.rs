@@ -66,6 +66,33 @@ async fn settle(settings: &Settings, errors: &mut Vec<ScenarioError>) {
     }
 }
 
+/// [`run`] `runs` times: the report of the last run, with each comparison row the median run's
+/// and the spread of all (`targets::median_of_runs`), and every run's rows kept in `runs`; so that
+/// one noisy run does not flip a row. The failures of every run are kept.
+pub async fn run_repeated(
+    api: &Api,
+    settings: &Settings,
+    params: &BenchParams,
+    runs: usize,
+) -> Report {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut last = Report::new();
+    for n in 1..=runs.max(1) {
+        eprintln!("gantry-loadtest: bench run {n} of {}", runs.max(1));
+        last = run(api, settings, params).await;
+        rows.push(std::mem::take(&mut last.comparisons));
+        errors.extend(last.errors.drain(..).map(|mut e| {
+            e.scenario = format!("run {n}: {}", e.scenario);
+            e
+        }));
+    }
+    last.comparisons = targets::median_of_runs(&rows);
+    last.runs = rows;
+    last.errors = errors;
+    last
+}
+
 /// Runs everything; a failed scenario is recorded in the report and the others still run. Each
 /// raw figure is measured right before and right after the Gantry scenario it is compared with,
 /// and the two measurements are pooled, so that both see the machine in the same state: container

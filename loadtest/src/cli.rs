@@ -313,6 +313,9 @@ pub struct BenchArgs {
     /// Sequential steps of the chain scenario.
     #[arg(long)]
     pub chain_steps: Option<usize>,
+    /// Runs of every scenario: the comparison shows each figure's median run and the spread.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub runs: u16,
     /// The worker's Prometheus endpoint, read around the chain for the per-step breakdown.
     #[arg(long, env = "GANTRY_WORKER_METRICS", default_value = WORKER_METRICS)]
     pub worker_metrics: String,

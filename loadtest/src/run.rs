@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 params.chain.steps = steps;
             }
             params.chain.worker_metrics = Some(args.worker_metrics.clone());
-            report = bench::run(&api, &settings()?, &params).await;
+            report = bench::run_repeated(&api, &settings()?, &params, usize::from(args.runs)).await;
             markdown::write(&report, &args.out)?;
             let json = cli
                 .json

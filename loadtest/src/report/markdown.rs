@@ -60,13 +60,22 @@ pub fn render(report: &Report) -> String {
         .as_ref()
         .map_or("an unknown date", |m| m.date.as_str());
     let size = report.size.as_deref().unwrap_or("custom");
+    let runs = report.runs.len().max(1);
+    let repeated = if runs > 1 {
+        format!(
+            "Every scenario ran {runs} times: each row is its median run (the rest of this page \
+             is of the last run), with the least and the most of the figure its target judges. "
+        )
+    } else {
+        "One run. ".to_owned()
+    };
     let _ = writeln!(
         md,
         "# Gantry benchmarks\n\n\
-         Measured by `make bench` (`gantry-loadtest bench --size {size}`) on {date}, Gantry {}: \
-         the release api and worker (8 concurrent steps) against PostgreSQL, RabbitMQ and Docker \
-         on the same machine, beside the raw figures of that machine without Gantry. One run on \
-         one machine: compare runs on the same machine only. The full results are in \
+         Measured by `make bench` (`gantry-loadtest bench --size {size} --runs {runs}`) on {date}, \
+         Gantry {}: the release api and worker (8 concurrent steps) against PostgreSQL, RabbitMQ \
+         and Docker on the same machine, beside the raw figures of that machine without Gantry. \
+         {repeated}One machine: compare runs on the same machine only. The full results are in \
          `benchmarks.json`.\n",
         report.gantry_version
     );

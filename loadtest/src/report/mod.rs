@@ -43,8 +43,12 @@ pub struct Report {
     pub lifecycle: Option<LifecycleReport>,
     #[serde(default)]
     pub follow: Option<FollowReport>,
-    /// Gantry against the raw figures and the targets (filled by `bench`).
+    /// Gantry against the raw figures and the targets (filled by `bench`): over several runs,
+    /// each row the median run's, with the spread.
     pub comparisons: Vec<Comparison>,
+    /// Every run's rows, when `bench` ran more than once.
+    #[serde(default)]
+    pub runs: Vec<Vec<Comparison>>,
     /// Scenarios that failed, with the reason.
     pub errors: Vec<ScenarioError>,
 }

@@ -30,6 +30,7 @@ pub fn comparisons(rows: &[Comparison], markdown: bool) -> Table {
             "ratio",
             "target",
             "met?",
+            "runs: least – most",
         ],
     );
     for c in rows {
@@ -45,9 +46,31 @@ pub fn comparisons(rows: &[Comparison], markdown: bool) -> Table {
                 Some(false) => "no".into(),
                 None => "—".into(),
             },
+            spread(c),
         ]);
     }
     t
+}
+
+/// The spread of a row's judged number over the runs of a bench, in its unit ("—" for one run).
+fn spread(c: &Comparison) -> String {
+    let Some(s) = c.spread.filter(|s| s.runs > 1) else {
+        return "—".into();
+    };
+    let decimals = match c.unit.as_str() {
+        "×" => 3,
+        " ms" => 1,
+        _ => 0,
+    };
+    format!(
+        "{}: {:.*}{unit} – {:.*}{unit}",
+        s.runs,
+        decimals,
+        s.min,
+        decimals,
+        s.max,
+        unit = c.unit
+    )
 }
 
 /// Percentiles of latency sets, in milliseconds.

@@ -27,6 +27,67 @@ pub struct Comparison {
     pub target: String,
     /// `None` when the figure has no target or was not measured.
     pub met: Option<bool>,
+    /// The number `met` judges (the ratio where there is no target), in `unit`: what the runs
+    /// of a bench are ordered by to find the median row.
+    #[serde(default)]
+    pub judged: Option<f64>,
+    #[serde(default)]
+    pub unit: String,
+    /// Over several runs: their number and the least and greatest `judged`.
+    #[serde(default)]
+    pub spread: Option<Spread>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub runs: usize,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Comparison {
+    /// What identifies a row across runs: its figure without what varies from run to run (the
+    /// create row names its closed-loop rate in parentheses).
+    fn key(&self) -> &str {
+        self.gantry_figure
+            .split(" (")
+            .next()
+            .unwrap_or(&self.gantry_figure)
+    }
+}
+
+/// One row per figure from the rows of several runs: the run whose judged number is the median
+/// (the lower one of an even count), with the spread of all; a row without a number in some run
+/// (not measured there) counts only the runs that have one. The order is the first run's.
+pub fn median_of_runs(runs: &[Vec<Comparison>]) -> Vec<Comparison> {
+    let mut keys: Vec<&str> = Vec::new();
+    for row in runs.iter().flatten() {
+        if !keys.contains(&row.key()) {
+            keys.push(row.key());
+        }
+    }
+    keys.into_iter()
+        .filter_map(|key| {
+            let mut rows: Vec<&Comparison> =
+                runs.iter().flatten().filter(|r| r.key() == key).collect();
+            let mut measured: Vec<&Comparison> = rows
+                .iter()
+                .copied()
+                .filter(|r| r.judged.is_some())
+                .collect();
+            if measured.is_empty() {
+                return rows.pop().cloned();
+            }
+            measured.sort_by(|a, b| a.judged.partial_cmp(&b.judged).expect("no NaN"));
+            let mut median = measured[(measured.len() - 1) / 2].clone();
+            median.spread = Some(Spread {
+                runs: measured.len(),
+                min: measured[0].judged.unwrap_or_default(),
+                max: measured[measured.len() - 1].judged.unwrap_or_default(),
+            });
+            Some(median)
+        })
+        .collect()
 }
 
 fn ratio(gantry: f64, raw: f64) -> Option<f64> {
@@ -65,6 +126,9 @@ fn lifecycle_rows(lifecycle: &LifecycleReport, raw: Option<&RawReport>) -> [Comp
             ratio: raw.and_then(|r| ratio(gap.p50_ms, r.lifecycle.p50_ms)),
             target: "— (no target)".into(),
             met: None,
+            judged: raw.and_then(|r| ratio(gap.p50_ms, r.lifecycle.p50_ms)),
+            unit: "×".into(),
+            spread: None,
         },
         Comparison {
             gantry_figure: "cancel request → its container gone, max".into(),
@@ -77,6 +141,9 @@ fn lifecycle_rows(lifecycle: &LifecycleReport, raw: Option<&RawReport>) -> [Comp
             ratio: None,
             target: "≤ 2 s".into(),
             met: Some(lifecycle.cancel_to_gone.max_ms <= CANCEL_TARGET_MS),
+            judged: Some(lifecycle.cancel_to_gone.max_ms),
+            unit: " ms".into(),
+            spread: None,
         },
     ]
 }
@@ -103,6 +170,9 @@ fn follow_row(follow: &FollowReport) -> Comparison {
             follow.delivered == follow.params.followers * follow.lines
                 && reads < follow.lines as f64,
         ),
+        judged: Some(reads),
+        unit: " reads".into(),
+        spread: None,
     }
 }
 
@@ -125,6 +195,9 @@ fn chain_rows(chain: &ChainReport, raw: Option<&RawReport>) -> [Comparison; 2] {
             ratio: single,
             target: "≤ 1.25× raw".into(),
             met: single.map(|r| r <= 1.25),
+            judged: single,
+            unit: "×".into(),
+            spread: None,
         },
         Comparison {
             gantry_figure: format!(
@@ -139,6 +212,9 @@ fn chain_rows(chain: &ChainReport, raw: Option<&RawReport>) -> [Comparison; 2] {
             ratio: lifecycle.and_then(|l| ratio(chain.chain_per_step_ms, l)),
             target: "≤ 12 ms per step".into(),
             met: overhead.map(|o| o <= 12.0),
+            judged: overhead,
+            unit: " ms".into(),
+            spread: None,
         },
     ]
 }
@@ -159,6 +235,9 @@ fn steps_row(steps: &StepsReport, raw: Option<&RawReport>) -> Comparison {
         ratio: r,
         target: "≥ 0.9× raw".into(),
         met: r.map(|r| r >= 0.9),
+        judged: r,
+        unit: "×".into(),
+        spread: None,
     }
 }
 
@@ -185,6 +264,9 @@ fn create_row(create: &CreateReport, raw: Option<&RawReport>) -> Comparison {
             open.per_second >= 0.99 * CREATE_TARGET_RATE
                 && open.latency.p99_ms <= CREATE_TARGET_P99_MS,
         ),
+        judged: Some(open.per_second),
+        unit: "/s".into(),
+        spread: None,
     }
 }
 
@@ -210,6 +292,9 @@ fn results_row(results: &ResultsReport, raw: Option<&RawReport>) -> Comparison {
         ratio: r,
         target: "≥ 0.5× raw".into(),
         met: r.map(|r| r >= 0.5),
+        judged: r,
+        unit: "×".into(),
+        spread: None,
     }
 }
 
@@ -229,6 +314,9 @@ fn props_row(props: &PropsReport, raw: Option<&RawReport>) -> Comparison {
         ratio: per_second.and_then(|v| ratio(props.updates_per_second, v)),
         target: "— (no target)".into(),
         met: None,
+        judged: per_second.and_then(|v| ratio(props.updates_per_second, v)),
+        unit: "×".into(),
+        spread: None,
     }
 }
 
@@ -299,6 +387,57 @@ mod tests {
         // 110 ms per step, 10 ms above the raw lifecycle: within 12 ms.
         assert!(rows[1].gantry_value.starts_with("10.0 ms"), "{rows:?}");
         assert_eq!(rows[1].met, Some(true));
+    }
+
+    fn row(figure: &str, judged: Option<f64>, met: Option<bool>) -> Comparison {
+        Comparison {
+            gantry_figure: figure.into(),
+            gantry_value: format!("{judged:?}"),
+            raw_figure: String::new(),
+            raw_value: String::new(),
+            ratio: judged,
+            target: String::new(),
+            met,
+            judged,
+            unit: "×".into(),
+            spread: None,
+        }
+    }
+
+    #[test]
+    fn the_median_run_of_each_row_is_kept_with_the_spread_of_all() {
+        let runs = vec![
+            vec![
+                row("steps/s", Some(0.95), Some(true)),
+                row("creations (closed loop: 1200/s)", Some(1500.0), Some(false)),
+            ],
+            vec![
+                row("steps/s", Some(0.85), Some(false)),
+                row("creations (closed loop: 1900/s)", None, None),
+            ],
+            vec![
+                row("steps/s", Some(0.92), Some(true)),
+                row("creations (closed loop: 1300/s)", Some(1700.0), Some(false)),
+            ],
+        ];
+
+        let rows = median_of_runs(&runs);
+
+        assert_eq!(rows.len(), 2, "one row per figure: {rows:?}");
+        // 0.85, 0.92, 0.95: the noisy 0.85 does not flip the row.
+        assert_eq!(rows[0].judged, Some(0.92));
+        assert_eq!(rows[0].met, Some(true));
+        assert_eq!(
+            rows[0].spread,
+            Some(Spread {
+                runs: 3,
+                min: 0.85,
+                max: 0.95
+            })
+        );
+        // Two measured runs of three: the lower of the two middle ones.
+        assert_eq!(rows[1].judged, Some(1500.0));
+        assert_eq!(rows[1].spread.map(|s| s.runs), Some(2));
     }
 
     #[test]
