@@ -115,6 +115,10 @@ pub struct WorkerSettings {
     /// How often expired records are removed (`Idempotency-Key`s past `api.idempotency_key_hours`).
     #[serde(default = "default_retention_interval_seconds")]
     pub retention_interval_seconds: u64,
+    /// The OCI runtime of step containers, as registered with the Docker engine (`crun` after
+    /// `dockerd --add-runtime crun=/usr/bin/crun`); empty: the engine's default (runc).
+    #[serde(default)]
+    pub container_runtime: String,
     /// How often the worker reports itself in the `workers` table (`GET /api/workers`); three
     /// missed reports and it shows as lost.
     #[serde(default = "default_heartbeat_seconds")]

@@ -234,6 +234,9 @@ pub fn host_config(settings: &WorkerSettings, limits: &EffectiveSettings) -> Hos
         memory_swap: Some(limits.memory_bytes),
         nano_cpus: Some(limits.nano_cpus()),
         pids_limit: Some(limits.pids_limit),
+        // The engine's default (runc) unless the settings name another registered runtime.
+        runtime: (!settings.container_runtime.is_empty())
+            .then(|| settings.container_runtime.clone()),
         ..Default::default()
     }
 }
@@ -478,4 +481,30 @@ fn parse_result_archive(archive: &[u8]) -> Result<Option<serde_json::Value>, Str
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| format!("The {STEP_RESULT_FILE} is not valid JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> WorkerSettings {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../configuration"));
+        gantry_shared::settings::Settings::load_from(dir, "local")
+            .expect("the local configuration loads")
+            .worker
+    }
+
+    #[test]
+    fn step_containers_use_the_engines_default_runtime_unless_one_is_named() {
+        let mut settings = settings();
+        let limits = EffectiveSettings::defaults(&settings);
+        assert_eq!(host_config(&settings, &limits).runtime, None);
+
+        settings.container_runtime = "crun".into();
+        let hardened = host_config(&settings, &limits);
+
+        assert_eq!(hardened.runtime.as_deref(), Some("crun"));
+        assert_eq!(hardened.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(hardened.readonly_rootfs, Some(true));
+    }
 }
