@@ -55,8 +55,7 @@ network_up() {
 link() { as_root ip -n "$bridge" link set "b-$1" "$2"; }
 
 if [ "$mode" = down ]; then
-  if [ -e "$dir/supervisord.conf" ]; then supervisorctl -c "$dir/supervisord.conf" shutdown >/dev/null 2>&1 || true; fi
-  sleep 2; network_down; log "the cluster is down"; exit 0
+  supervised_shutdown; network_down; log "the cluster is down"; exit 0
 fi
 
 ensure_package haproxy haproxy
@@ -101,12 +100,7 @@ exec_in() { echo "ip netns exec $(ns "$1") "; }
       "GANTRY_WORKER__HOST=\"w$n\",GANTRY_WORKER__GIT_CACHE_DIR=\"$run/git-cache-$n\""
   done
 } > "$conf"
-ctl() { supervisorctl -c "$conf" "$@"; }
-cleanup() {
-  ctl shutdown >/dev/null 2>&1 || true
-  for _ in $(seq 1 60); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
-  network_down
-}
+cleanup() { supervised_shutdown; network_down; }
 [ "$mode" = up ] || trap cleanup EXIT
 amqp_up() { in_ns cl bash -c "exec 3<>/dev/tcp/$net.2/5672" 2>/dev/null && in_ns db rabbitmqctl -q -n "$node" await_startup; }
 

@@ -71,12 +71,7 @@ conf=$dir/supervisord.conf
   # Each worker its own Git cache, as on separate hosts.
   for n in 1 2 3; do gantry_program "worker$n" "$run/worker.sh" "GANTRY_WORKER__GIT_CACHE_DIR=\"$run/git-cache-$n\""; done
 } > "$conf"
-ctl() { supervisorctl -c "$conf" "$@"; }
-cleanup() {
-  ctl shutdown >/dev/null 2>&1 || true
-  for _ in $(seq 1 60); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
-}
-trap cleanup EXIT
+trap supervised_shutdown EXIT
 amqp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$amqp_port") 2>/dev/null && as_root rabbitmqctl -q -n "$node" await_startup; }
 beam_pid() { # the suite's RabbitMQ's Erlang VM: the program supervisord started, or its child
   local pid; pid=$(ctl pid rabbitmq 2>/dev/null || echo 0)

@@ -19,13 +19,19 @@ ensure_package() { # command, Debian package
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 rabbit_bin=/usr/lib/rabbitmq/bin
 
+ctl() { supervisorctl -c "$dir/supervisord.conf" "$@"; }
+
+# Shuts the supervisord of $dir down, with everything it runs, and waits until it has exited.
+supervised_shutdown() {
+  [ -e "$dir/supervisord.pid" ] && ctl shutdown >/dev/null 2>&1 || return 0
+  for _ in $(seq 1 120); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
+}
+
 # Stops what an interrupted run left, and makes fresh data directories and a database cluster
 # that trusts the given network (besides loopback).
 supervised_prepare() { # [trusted network]
   ensure_package supervisord supervisor
-  if [ -e "$dir/supervisord.pid" ] && supervisorctl -c "$dir/supervisord.conf" shutdown >/dev/null 2>&1; then
-    for _ in $(seq 1 120); do [ -e "$dir/supervisord.pid" ] || break; sleep 0.5; done
-  fi
+  supervised_shutdown
   rm -rf "$dir" && mkdir -p "$dir"
   as_root rm -rf "$run" && mkdir -p "$run/pg" "$run/rabbitmq" && chmod 755 "$run"
   as_root chown postgres "$run/pg" && as_root chown rabbitmq "$run/rabbitmq"

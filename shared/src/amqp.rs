@@ -268,6 +268,24 @@ pub fn header_text(properties: &BasicProperties, key: &str) -> Option<String> {
     }
 }
 
+/// How often a message was delivered before, as a quorum queue counts it in `x-delivery-count`,
+/// plus this delivery: 1 on the first.
+pub fn deliveries(properties: &BasicProperties) -> u32 {
+    let count = properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+    let before = match count {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::ShortUInt(n)) => u32::from(n),
+        _ => 0,
+    };
+    before.saturating_add(1)
+}
+
 fn headers_table(headers: &serde_json::Map<String, serde_json::Value>) -> FieldTable {
     let mut table = FieldTable::default();
     for (key, value) in headers {
@@ -283,4 +301,34 @@ pub async fn set_prefetch(channel: &Channel, prefetch: u16) -> Result<(), AmqpEr
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_count(value: Option<AMQPValue>) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        if let Some(value) = value {
+            headers.insert("x-delivery-count".into(), value);
+        }
+        BasicProperties::default().with_headers(headers)
+    }
+
+    #[test]
+    fn a_first_delivery_has_no_count_and_later_ones_add_the_brokers() {
+        assert_eq!(deliveries(&BasicProperties::default()), 1);
+        assert_eq!(deliveries(&with_count(None)), 1);
+        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongLongInt(2)))), 3);
+        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongInt(4)))), 5);
+        assert_eq!(
+            deliveries(&with_count(Some(AMQPValue::LongLongInt(-1)))),
+            u32::MAX
+        );
+        assert_eq!(
+            deliveries(&with_count(Some(AMQPValue::Boolean(true)))),
+            1,
+            "a count of another type is not one"
+        );
+    }
 }

@@ -16,6 +16,17 @@ pub use deadpool_postgres::{GenericClient, Object as Client, Transaction};
 #[error("invalid database configuration: {0}")]
 pub struct PoolError(String);
 
+/// Whether the database answers a trivial statement through the pool (the api's `/ready`, the
+/// worker's wait before it requeues a failed message).
+pub async fn answers(pool: &Pool) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .execute("SELECT 1", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Builds the pool. Connections are made lazily; waits are bounded so that a database outage
 /// turns into an error (503 at the API) instead of a hang.
 pub fn pool(settings: &DatabaseSettings) -> Result<Pool, PoolError> {

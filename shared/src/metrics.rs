@@ -164,6 +164,20 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some((user + system) / 100.0)
 }
 
+/// This process's resident memory in bytes, from `VmRSS` of `/proc/self/status` (in kB).
+pub fn process_resident_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The host's load average over the last minute, from `/proc/loadavg`.
+pub fn host_load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Renders `/metrics`: refreshes the shared-state gauges, then the whole registry.
@@ -303,6 +317,12 @@ impl Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_and_load_are_read_from_proc() {
+        assert!(process_resident_bytes().is_some_and(|b| b > 1 << 20));
+        assert!(host_load_average().is_some_and(|l| l >= 0.0));
+    }
 
     #[test]
     fn the_process_cpu_time_grows_while_the_process_computes() {

@@ -83,6 +83,17 @@ pub enum Role {
     Results,
 }
 
+impl Role {
+    /// Its name in the settings (and in `GET /api/workers`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Planner => "planner",
+            Role::Runner => "runner",
+            Role::Results => "results",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
     pub roles: Vec<Role>,

@@ -67,44 +67,20 @@ pub fn requeue_delay(deliveries: u32) -> Duration {
     Duration::from_millis(500) * 2u32.pow(deliveries.clamp(1, 5) - 1)
 }
 
-/// How often this message was delivered before this delivery (quorum queues count it in
-/// `x-delivery-count`), plus this one.
-fn deliveries(properties: &lapin::BasicProperties) -> u32 {
-    use lapin::types::AMQPValue;
-    let count = properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned());
-    let before = match count {
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongUInt(n)) => n,
-        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::ShortUInt(n)) => u32::from(n),
-        _ => 0,
-    };
-    before.saturating_add(1)
-}
-
 async fn settle(
     ack: &EarlyAck,
     disposition: Disposition,
     deliveries: u32,
     shutdown: &CancellationToken,
 ) {
-    if !matches!(disposition, Disposition::Requeue) || ack.0.lock().await.is_none() {
-        return settle_now(ack, disposition).await;
+    if disposition == Disposition::Requeue {
+        // Held meanwhile, the message counts against the prefetch: a failing queue slows down
+        // instead of spinning. On shutdown it goes back at once (closing the channel would).
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(requeue_delay(deliveries)) => {}
+        }
     }
-    // Held meanwhile, the message counts against the prefetch: a failing queue slows down
-    // instead of spinning. On shutdown it goes back at once (closing the channel would anyway).
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        _ = tokio::time::sleep(requeue_delay(deliveries)) => {}
-    }
-    settle_now(ack, disposition).await
-}
-
-async fn settle_now(ack: &EarlyAck, disposition: Disposition) {
     let Some(acker) = ack.0.lock().await.take() else {
         return;
     };
@@ -208,7 +184,7 @@ where
         );
         let traceparent = amqp::header_text(&delivery.properties, TRACEPARENT_HEADER);
         telemetry::continue_trace(&span, traceparent.as_deref());
-        let deliveries = deliveries(&delivery.properties);
+        let deliveries = amqp::deliveries(&delivery.properties);
         let shutdown = shutdown.clone();
         let task = async move {
             let started = Instant::now();
@@ -234,33 +210,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lapin::BasicProperties;
-    use lapin::types::AMQPValue;
-
-    fn with_count(value: Option<AMQPValue>) -> BasicProperties {
-        let mut headers = FieldTable::default();
-        if let Some(value) = value {
-            headers.insert("x-delivery-count".into(), value);
-        }
-        BasicProperties::default().with_headers(headers)
-    }
-
-    #[test]
-    fn a_first_delivery_has_no_count_and_later_ones_add_the_brokers() {
-        assert_eq!(deliveries(&BasicProperties::default()), 1);
-        assert_eq!(deliveries(&with_count(None)), 1);
-        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongLongInt(2)))), 3);
-        assert_eq!(deliveries(&with_count(Some(AMQPValue::LongInt(4)))), 5);
-        assert_eq!(
-            deliveries(&with_count(Some(AMQPValue::LongLongInt(-1)))),
-            u32::MAX
-        );
-        assert_eq!(
-            deliveries(&with_count(Some(AMQPValue::Boolean(true)))),
-            1,
-            "a count of another type is not one"
-        );
-    }
 
     #[test]
     fn the_requeue_delay_doubles_from_half_a_second_to_eight() {

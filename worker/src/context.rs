@@ -20,7 +20,9 @@ pub struct Context {
     pub signal: OutboxSignal,
     /// Wakes log followers after lines are stored.
     pub notifier: Notifier,
-    /// Unique per process: the lease owner written on claimed steps.
+    /// The host this worker reports (`worker.host`, else the kernel's host name).
+    pub host: String,
+    /// Unique per process (`<host>-<uuid>`): the lease owner written on claimed steps.
     pub worker_id: String,
     pub docker: Option<Docker>,
     /// The Docker engine's id (empty without one): what the image collector's records are of.

@@ -6,31 +6,10 @@
 use std::time::Duration;
 
 use gantry_shared::db::CachedStatements;
+use gantry_shared::metrics;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Ctx;
-
-/// What a worker says of itself: its host, roles and capacity.
-pub struct Identity {
-    pub host: String,
-    pub roles: Vec<String>,
-}
-
-impl Identity {
-    pub fn of(ctx: &Ctx) -> Self {
-        let roles = ctx
-            .settings
-            .worker
-            .roles
-            .iter()
-            .map(|r| format!("{r:?}").to_lowercase())
-            .collect();
-        Identity {
-            host: host_name(&ctx.settings.worker.host),
-            roles,
-        }
-    }
-}
 
 /// The configured name, else the kernel's host name (that of the process's UTS namespace, so a
 /// worker in a container or a namespace of its own reports that host).
@@ -51,10 +30,16 @@ pub fn host_name(configured: &str) -> String {
 /// Reports every `heartbeat_seconds` until shutdown, then marks the row stopped. A failed report
 /// (the database away) is retried at the next beat.
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
-    let identity = Identity::of(&ctx);
+    let roles: Vec<&str> = ctx
+        .settings
+        .worker
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
     let period = Duration::from_secs(ctx.settings.worker.heartbeat_seconds.max(1));
     loop {
-        if let Err(e) = report(&ctx, &identity).await {
+        if let Err(e) = report(&ctx, &roles).await {
             tracing::warn!(error = ?e, "reporting this worker in the workers table failed; will try again");
         }
         tokio::select! {
@@ -68,7 +53,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
 }
 
 /// Writes the worker's row (once, or again after the retention job removed it) with its load.
-pub async fn report(ctx: &Ctx, identity: &Identity) -> anyhow::Result<()> {
+async fn report(ctx: &Ctx, roles: &[&str]) -> anyhow::Result<()> {
     let client = ctx.pool.get().await?;
     let running = ctx.running.count() as i32;
     let concurrency = ctx.settings.worker.concurrency as i32;
@@ -81,13 +66,13 @@ pub async fn report(ctx: &Ctx, identity: &Identity) -> anyhow::Result<()> {
              heartbeat_seconds = $9, heartbeat_at = now(), stopped_at = NULL",
             &[
                 &ctx.worker_id,
-                &identity.host,
+                &ctx.host,
                 &gantry_shared::VERSION,
-                &identity.roles,
+                &roles,
                 &concurrency,
                 &running,
-                &load_average(),
-                &resident_bytes(),
+                &metrics::host_load_average(),
+                &metrics::process_resident_bytes(),
                 &heartbeat,
             ],
         )
@@ -106,19 +91,6 @@ async fn stopped(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The host's load average over the last minute (`/proc/loadavg`).
-fn load_average() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// The process's resident memory (`/proc/self/statm`, in pages of 4 KiB).
-fn resident_bytes() -> Option<i64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: i64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,11 +100,5 @@ mod tests {
         assert_eq!(host_name("worker-7"), "worker-7");
         let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
         assert_eq!(host_name(""), kernel.trim());
-    }
-
-    #[test]
-    fn load_and_memory_are_read_from_proc() {
-        assert!(load_average().is_some_and(|l| l >= 0.0));
-        assert!(resident_bytes().is_some_and(|b| b > 1 << 20));
     }
 }

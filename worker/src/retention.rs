@@ -1,5 +1,6 @@
 //! Retention: records kept for a while, then removed — `Idempotency-Key`s of `POST /api/changes`
-//! past `api.idempotency_key_hours`, and the rows of workers that stopped reporting a day ago. Every worker runs it; the deletes are idempotent.
+//! past `api.idempotency_key_hours`, and the rows of workers that stopped reporting a day ago.
+//! Every worker runs it; the deletes are idempotent.
 
 use std::time::Duration;
 

@@ -53,11 +53,8 @@ impl Worker {
                 .unwrap_or_else(|| "docker".to_owned()),
             None => String::new(),
         };
-        let worker_id = format!(
-            "{}-{}",
-            crate::registry::host_name(&settings.worker.host),
-            uuid::Uuid::new_v4().simple()
-        );
+        let host = crate::registry::host_name(&settings.worker.host);
+        let worker_id = format!("{host}-{}", uuid::Uuid::new_v4().simple());
         let git = GitCache::new(settings.worker.git_cache_dir.clone());
         let notifier = Notifier::spawn(gantry_shared::db::config(&settings.database)?);
         let (ops, ops_port) =
@@ -69,6 +66,7 @@ impl Worker {
             settings,
             signal: OutboxSignal::default(),
             notifier,
+            host,
             worker_id,
             docker,
             engine_id,
@@ -222,11 +220,7 @@ async fn wait_for_database(pool: &deadpool_postgres::Pool, shutdown: &Cancellati
     let mut backoff = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
     loop {
-        let answered = match pool.get().await {
-            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
-        };
-        if answered {
+        if gantry_shared::db::answers(pool).await.is_ok() {
             if !waited.is_zero() {
                 tracing::info!(?waited, "the database answers again; requeueing");
             }

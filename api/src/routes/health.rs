@@ -39,20 +39,11 @@ pub async fn health() -> HttpResponse {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match tokio::time::timeout(READY_TIMEOUT, database_answers(&state)).await {
+    match tokio::time::timeout(READY_TIMEOUT, gantry_shared::db::answers(&state.pool)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Ok(Err(error)) => not_ready(&error),
         Err(_) => not_ready(&"the database did not answer in time"),
     }
-}
-
-async fn database_answers(state: &AppState) -> Result<(), String> {
-    let client = state.pool.get().await.map_err(|e| e.to_string())?;
-    client
-        .execute("SELECT 1", &[])
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 #[utoipa::path(

@@ -51,27 +51,18 @@ struct WorkerRow {
     attributes: WorkerAttributes,
 }
 
-fn status_filter(filters: &[(String, String)]) -> Result<Option<String>, ApiError> {
-    let mut status = None;
-    for (key, value) in filters {
-        let parameter = format!("filter[{key}]");
-        match key.as_str() {
-            "status_eq" if STATUSES.contains(&value.as_str()) => status = Some(value.clone()),
-            "status_eq" => {
-                return Err(ApiError::bad_parameter(
-                    &parameter,
-                    format!("`{value}` is not a worker status (alive, lost, stopped)"),
-                ));
-            }
-            other => {
-                return Err(ApiError::bad_parameter(
-                    &parameter,
-                    format!("unknown filter `{other}`"),
-                ));
-            }
-        }
+/// The `status_eq` filter, the only one `ListQuery` admits here (once at most).
+fn status_filter(filters: &[(String, String)]) -> Result<Option<&str>, ApiError> {
+    let Some((key, value)) = filters.first() else {
+        return Ok(None);
+    };
+    if !STATUSES.contains(&value.as_str()) {
+        return Err(ApiError::bad_parameter(
+            &format!("filter[{key}]"),
+            format!("`{value}` is not a worker status (alive, lost, stopped)"),
+        ));
     }
-    Ok(status)
+    Ok(Some(value))
 }
 
 #[utoipa::path(
@@ -92,14 +83,9 @@ pub async fn list_workers(
     let query = ListQuery::parse(&req, &SPEC)?;
     let status = status_filter(&query.filters)?;
     let client = state.client().await?;
-    let rows = select_workers(
-        &client,
-        status.as_deref(),
-        query.after.as_deref(),
-        query.fetch_limit(),
-    )
-    .await
-    .context("listing workers")?;
+    let rows = select_workers(&client, status, query.after.as_deref(), query.fetch_limit())
+        .await
+        .context("listing workers")?;
     let page = query.page(rows, "/api/workers", |w| w.id.clone());
     Ok(jsonapi::list(page, |w| {
         Resource::unlinked("workers", w.id, w.attributes)

@@ -70,20 +70,19 @@ pub fn median_of_runs(runs: &[Vec<Comparison>]) -> Vec<Comparison> {
         .filter_map(|key| {
             let mut rows: Vec<&Comparison> =
                 runs.iter().flatten().filter(|r| r.key() == key).collect();
-            let mut measured: Vec<&Comparison> = rows
+            let mut measured: Vec<(f64, &Comparison)> = rows
                 .iter()
-                .copied()
-                .filter(|r| r.judged.is_some())
+                .filter_map(|r| r.judged.map(|judged| (judged, *r)))
                 .collect();
             if measured.is_empty() {
                 return rows.pop().cloned();
             }
-            measured.sort_by(|a, b| a.judged.partial_cmp(&b.judged).expect("no NaN"));
-            let mut median = measured[(measured.len() - 1) / 2].clone();
+            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut median = measured[(measured.len() - 1) / 2].1.clone();
             median.spread = Some(Spread {
                 runs: measured.len(),
-                min: measured[0].judged.unwrap_or_default(),
-                max: measured[measured.len() - 1].judged.unwrap_or_default(),
+                min: measured[0].0,
+                max: measured[measured.len() - 1].0,
             });
             Some(median)
         })

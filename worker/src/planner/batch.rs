@@ -299,6 +299,7 @@ mod tests {
             ),
             signal: Default::default(),
             notifier: gantry_shared::logs::Notifier::detached(),
+            host: "test".into(),
             worker_id: "batch-test".into(),
             docker: None,
             engine_id: String::new(),
