@@ -16,7 +16,10 @@ kubernetes=1.31.0
 . scripts/lib/supervised.sh # log, as_root, ensure_package
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-if ! "$venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -q "^Version: $version$"; then
+# (Not `pip show | grep -q`: grep's early exit fails the pipeline under pipefail, and the
+# package was installed again on every run.)
+installed=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null || true)
+if [ "$installed" != "$version" ]; then
   log "installing kubernetes-validate $version into $venv"
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$version"
