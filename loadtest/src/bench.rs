@@ -139,7 +139,7 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
     settle(settings, &mut errors).await;
     report.lifecycle = measured(
         "lifecycle",
-        lifecycle::run(api, &fixture, &params.lifecycle).await,
+        lifecycle::run(api, settings, &fixture, &params.lifecycle).await,
         &mut errors,
     );
     settle(settings, &mut errors).await;

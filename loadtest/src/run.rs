@@ -38,7 +38,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             report.results = Some(results::run(&api, &fixture, &settings, &args.params()).await?);
         }
         Command::Lifecycle(args) => {
-            report.lifecycle = Some(lifecycle::run(&api, &fixture, &args.params()).await?)
+            report.lifecycle =
+                Some(lifecycle::run(&api, &settings()?, &fixture, &args.params()).await?)
         }
         Command::Follow(args) => {
             report.follow = Some(follow::run(&api, &fixture, &args.params()).await?)
@@ -68,7 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             let params = hostile::HostileParams {
                 timeout: std::time::Duration::from_secs(args.timeout_seconds),
             };
-            let outcome = hostile::run(&api, &fixture, &params).await?;
+            let outcome = hostile::run(&api, &settings()?, &fixture, &params).await?;
             let json = serde_json::to_string_pretty(&outcome).context("serialising the report")?;
             match cli.json.as_deref() {
                 Some(path) => std::fs::write(path, &json)

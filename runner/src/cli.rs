@@ -46,6 +46,11 @@ pub enum Commands {
     /// Run a step: prepare properties, files and env, run the prerequisites and the action, and
     /// write step_result.json when they succeed.
     Run { action: String },
+    /// Wait, started but idle, until the worker that made this container gives it a step: one
+    /// line of JSON on stdin (the action and its variables); then `run` it in a child process
+    /// while watching stdin, whose end means that worker is gone and stops the step. Without a
+    /// step before stdin ends, exit unused (86).
+    Park,
     /// Show or edit the step's project and environment properties.
     #[command(subcommand)]
     Properties(PropertiesCommand),

@@ -38,6 +38,8 @@ pub mod names {
     pub const IMAGES: &str = "gantry_step_images_total";
     pub const CONTAINER_SECONDS: &str = "gantry_container_phase_duration_seconds";
     pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
+    pub const PARKED_TAKEN: &str = "gantry_parked_containers_taken_total";
+    pub const PARKED_CONTAINERS: &str = "gantry_parked_containers";
     pub const PROTOCOL_COPIES: &str = "gantry_step_protocol_copies_total";
     pub const SCRAPE_ERRORS: &str = "gantry_metrics_scrape_errors_total";
     pub const PROCESS_CPU_SECONDS: &str = "gantry_process_cpu_seconds";
@@ -125,7 +127,15 @@ fn describe() {
     describe_histogram!(
         CONTAINER_SECONDS,
         Unit::Seconds,
-        "Step container lifecycle phases (create, start, run, result, remove)"
+        "Step container lifecycle phases (create, start, run, result, remove; take: a claimed step's wait for its container)"
+    );
+    describe_counter!(
+        PARKED_TAKEN,
+        "Step containers taken by claimed steps, by whether one was parked ready (yes) or the step waited for one (no)"
+    );
+    describe_gauge!(
+        PARKED_CONTAINERS,
+        "Started step containers parked idle on this worker, waiting for a step"
     );
     describe_counter!(LEASE_EXPIRIES, "Step leases found expired by the reaper");
     describe_counter!(

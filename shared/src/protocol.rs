@@ -30,6 +30,27 @@ pub const SECRET_NAMES_ENV: &str = "GANTRY_SECRET_NAMES";
 /// The uid and gid the step runs as (user `gantry` in every runner image).
 pub const RUNNER_UID: u32 = 10001;
 
+/// What a parked step container (`gantry-runner park`) is told once its step is claimed: one line
+/// of JSON on its standard input. Nothing in a parked container runs before this line arrives,
+/// and only the worker that holds the container's attachment can write it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StepStart {
+    /// The action `gantry-runner run` runs.
+    pub action: String,
+    /// Variables for that run, over the container's own (the step's runner secrets, its trace
+    /// context): never in the container's configuration, where `docker inspect` would show them.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `gantry-runner park` exits with this code when its standard input closes before a step was
+/// given to it: the worker let the parked container go (or died), and nothing ran in it.
+pub const EXIT_RELEASED_UNUSED: u8 = 86;
+/// `gantry-runner park` exits with this code when its standard input closes while the step runs:
+/// the worker that ran it is gone, and the step's processes end with the container (its lease
+/// expires and another attempt runs it).
+pub const EXIT_WORKER_GONE: u8 = 87;
+
 /// How a step's children run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -130,6 +130,11 @@ pub struct WorkerSettings {
     /// `dockerd --add-runtime crun=/usr/bin/crun`); empty: the engine's default (runc).
     #[serde(default)]
     pub container_runtime: String,
+    /// Step containers started ahead and parked until a claimed step takes one: the most idle
+    /// ones this worker keeps (0: none; every step waits for a container made for it).
+    pub parked_containers: usize,
+    /// Idle parked containers of a shape no step took for this long are removed.
+    pub parked_idle_seconds: u64,
     /// How often the worker reports itself in the `workers` table (`GET /api/workers`); three
     /// missed reports and it shows as lost.
     #[serde(default = "default_heartbeat_seconds")]

@@ -307,6 +307,24 @@ impl TestStack {
         client
     }
 
+    /// The containers the steps of `change_id` ran in (`step_containers`), in the order they
+    /// were given their steps: step containers are parked before their steps are claimed, so
+    /// their labels do not name the change.
+    pub async fn containers_of(&self, change_id: &str) -> Vec<String> {
+        self.db()
+            .await
+            .query(
+                "SELECT c.container FROM step_containers c JOIN steps s ON s.id = c.step_id \
+                 WHERE s.change_id = $1::text::uuid ORDER BY c.created_at, c.container",
+                &[&change_id],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         for task in self.tasks {

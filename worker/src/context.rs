@@ -32,6 +32,8 @@ pub struct Context {
     pub images: crate::runner::ImageCache,
     /// The steps this worker runs, to stop those of a cancelled change.
     pub running: Arc<crate::runner::RunningSteps>,
+    /// Step containers started ahead for the steps this worker will claim.
+    pub parking: crate::runner::pool::ParkingPool,
 }
 
 pub type Ctx = Arc<Context>;

@@ -73,6 +73,7 @@ impl Worker {
             git,
             images: Default::default(),
             running: Default::default(),
+            parking: Default::default(),
         });
         Ok(Self { ctx, ops, ops_port })
     }
@@ -122,6 +123,10 @@ impl Worker {
             tasks.spawn(crate::control::run(ctx.clone(), shutdown.clone()));
             tasks.spawn(crate::runner::gc::run(ctx.clone(), shutdown.clone()));
             tasks.spawn(crate::runner::sweeper::run(ctx.clone(), shutdown.clone()));
+            tasks.spawn(crate::runner::pool::run_expiry(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
         }
         // Its loop ends when the consumers, which hold the other clones, have stopped.
         let (plans, planning) = crate::planner::Batcher::start(ctx.clone());
@@ -177,6 +182,9 @@ impl Worker {
         });
         while tasks.join_next().await.is_some() {}
         hand_back.abort();
+        // No step takes a parked container any more: they go, before the worker's row says it
+        // stopped.
+        ctx.parking.close(Duration::from_secs(10)).await;
         registry_stop.cancel();
         let _ = registry.await;
         relay_stop.cancel();

@@ -10,15 +10,16 @@
 //!
 //! The worker's memory while it streams the flood is sampled by the script around it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bollard::query_parameters::{KillContainerOptions, ListContainersOptionsBuilder};
+use bollard::query_parameters::KillContainerOptions;
+use gantry_shared::settings::Settings;
 use serde::{Deserialize, Serialize};
 
 use super::raw::connect_docker;
+use super::recorded;
 use crate::client::{Api, status_of};
 use crate::fixture::Fixture;
 
@@ -134,6 +135,7 @@ fn manifest() -> String {
 
 pub async fn run(
     api: &Api,
+    settings: &Settings,
     fixture: &Fixture,
     params: &HostileParams,
 ) -> anyhow::Result<HostileReport> {
@@ -141,6 +143,7 @@ pub async fn run(
         .project(api, "hostile", Some(&manifest()), true)
         .await?;
     let docker = connect_docker().await?;
+    let db = recorded::connect(settings).await?;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let probe = tokio::spawn(probe(api.clone(), seen.clone()));
     let mut changes = Vec::new();
@@ -152,7 +155,7 @@ pub async fn run(
         changes.push((case, id, Instant::now()));
     }
     let killed = &changes[0].1;
-    kill_when_running(&docker, killed, params.timeout).await?;
+    kill_when_running(&docker, &db, killed, params.timeout).await?;
 
     let mut cases = Vec::new();
     let (mut exit_kept, mut bad_bytes) = (false, false);
@@ -194,7 +197,7 @@ pub async fn run(
     probe.abort();
     let latencies = seen.lock().expect("not poisoned").clone();
     let ids: Vec<String> = changes.iter().map(|(_, id, _)| id.clone()).collect();
-    let containers_left = containers_left(&docker, &ids, params.timeout).await?;
+    let containers_left = containers_left(&docker, &db, &ids, params.timeout).await?;
     let mut answered: Vec<f64> = latencies.iter().filter_map(|l| *l).collect();
     answered.sort_by(f64::total_cmp);
     Ok(HostileReport {
@@ -224,49 +227,42 @@ async fn probe(api: Api, seen: Arc<Mutex<Vec<Option<f64>>>>) {
     }
 }
 
-/// Waits for the container of change `id` to run, then kills it from outside, as an operator
-/// or another program on the host would.
+/// Waits for the container of change `id` to be given its step, then kills it from outside, as
+/// an operator or another program on the host would.
 async fn kill_when_running(
     docker: &bollard::Docker,
+    db: &tokio_postgres::Client,
     id: &str,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let label = format!("gantry.change_id={id}");
-        let options = ListContainersOptionsBuilder::default()
-            .filters(&HashMap::from([("label", vec![label.as_str()])]))
-            .build();
-        let running = docker.list_containers(Some(options)).await?;
-        if let Some(container) = running.first().and_then(|c| c.id.clone()) {
-            // Let the step get past its start before the kill.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            docker
-                .kill_container(&container, None::<KillContainerOptions>)
-                .await
-                .context("killing the step container from outside")?;
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the container of change {id} never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let container = recorded::wait_given(db, id.parse()?, timeout).await?;
+    // Let the step get past its start before the kill.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    docker
+        .kill_container(&container, None::<KillContainerOptions>)
+        .await
+        .context("killing the step container from outside")?;
+    Ok(())
 }
 
 /// Step containers of `ids` still there once the changes ended (given time to be removed).
 async fn containers_left(
     docker: &bollard::Docker,
+    db: &tokio_postgres::Client,
     ids: &[String],
     timeout: Duration,
 ) -> anyhow::Result<usize> {
+    let changes = ids
+        .iter()
+        .map(|id| id.parse())
+        .collect::<Result<Vec<uuid::Uuid>, _>>()?;
     let deadline = Instant::now() + timeout.min(Duration::from_secs(60));
     loop {
+        let given = recorded::recorded(db, &changes).await?;
         let left = super::raw::step_containers(docker)
             .await?
             .iter()
-            .filter(|change| ids.contains(change))
+            .filter(|name| given.contains_key(*name))
             .count();
         if left == 0 || Instant::now() > deadline {
             return Ok(left);

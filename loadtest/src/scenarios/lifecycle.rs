@@ -1,12 +1,13 @@
 //! `lifecycle`: two latencies of the change lifecycle, timed by the Docker engine's own events
-//! (`start`, `die`, `destroy` of the step containers, with nanosecond timestamps of the engine's
-//! clock, the clock of this host):
+//! (`die`, `destroy` of the step containers, with nanosecond timestamps of the engine's clock, the
+//! clock of this host) and by the worker's record of the container it gives a step
+//! (`step_containers`, see `recorded`: containers are started parked, before their steps):
 //!
-//! * a step's exit to its next sibling's container start: a chain of `siblings` trivial steps;
-//!   each gap is from one container's `die` to the next one's `start`;
+//! * a step's exit to its next sibling's start: a chain of `siblings` trivial steps; each gap is
+//!   from one container's `die` to the time the next sibling's container was given its step;
 //! * a cancel request to the container gone: `cancels` times, a change whose step sleeps is
-//!   cancelled once its container started, timed from just before `DELETE /api/changes/{id}` to
-//!   the container's `destroy`.
+//!   cancelled once its container was given the step, timed from just before
+//!   `DELETE /api/changes/{id}` to the container's `destroy`.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,10 +16,11 @@ use anyhow::{Context, bail};
 use bollard::Docker;
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::{Stream, StreamExt};
+use gantry_shared::settings::Settings;
 use serde::{Deserialize, Serialize};
 
 use super::raw::connect_docker;
-use super::{POLL_ONE, finish};
+use super::{POLL_ONE, finish, recorded};
 use crate::client::Api;
 use crate::fixture::Fixture;
 use crate::progress;
@@ -33,7 +35,7 @@ pub struct LifecycleParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LifecycleReport {
     pub params: LifecycleParams,
-    /// A step container's `die` to the next sibling's `start`.
+    /// A step container's `die` to the next sibling's container given its step.
     pub exit_to_next_start: Latency,
     /// The cancel request to the step container's `destroy`.
     pub cancel_to_gone: Latency,
@@ -42,8 +44,8 @@ pub struct LifecycleReport {
 /// One engine event about a step container.
 pub struct ContainerEvent {
     pub action: String,
-    pub change_id: String,
-    pub step_id: String,
+    /// The container's name (what `step_containers` records).
+    pub name: String,
     /// The container's id.
     pub container: String,
     /// Nanoseconds since the epoch, on the engine's clock.
@@ -84,8 +86,7 @@ fn container_event(
     let attributes = actor.attributes?;
     Some(ContainerEvent {
         action: event.action?,
-        change_id: attributes.get("gantry.change_id")?.clone(),
-        step_id: attributes.get("gantry.step_id")?.clone(),
+        name: attributes.get("name")?.clone(),
         container: actor.id.unwrap_or_default(),
         at: event.time_nano?,
     })
@@ -111,15 +112,15 @@ fn now_nanos() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// Waits for the engine event `action` about a container of `change`; its time.
+/// Waits for the engine event `action` about the container `name`; its time.
 async fn wait_for(
     events: &mut (impl Stream<Item = ContainerEvent> + Unpin),
-    change: &str,
+    name: &str,
     action: &str,
 ) -> anyhow::Result<i64> {
     let wanted = async {
         while let Some(event) = events.next().await {
-            if event.change_id == change && event.action == action {
+            if event.name == name && event.action == action {
                 return Ok(event.at);
             }
         }
@@ -127,15 +128,17 @@ async fn wait_for(
     };
     tokio::time::timeout(Duration::from_secs(300), wanted)
         .await
-        .with_context(|| format!("no `{action}` of a container of change {change}"))?
+        .with_context(|| format!("no `{action}` of container {name}"))?
 }
 
 pub async fn run(
     api: &Api,
+    settings: &Settings,
     fixture: &Fixture,
     params: &LifecycleParams,
 ) -> anyhow::Result<LifecycleReport> {
     let docker = connect_docker().await?;
+    let db = recorded::connect(settings).await?;
     let siblings = params.siblings.max(2);
     let manifest = format!(
         "actions:\n  t: {{ run: \"true\" }}\n  sleepy: {{ run: \"sleep 600\" }}\n  chain: {{ steps: [{}] }}\n",
@@ -155,16 +158,16 @@ pub async fn run(
     finish(api, &chain, POLL_ONE)
         .await?
         .check_success(siblings + 1)?;
-    let gaps = sibling_gaps(&mut events, &chain, siblings).await?;
+    let gaps = sibling_gaps(&db, &mut events, chain.parse()?, siblings).await?;
     bar.inc(1);
 
     let mut cancels = Recorder::default();
     for _ in 0..params.cancels {
         let id = api.create_change(code, environment, "sleepy").await?;
-        wait_for(&mut events, &id, "start").await?;
+        let container = recorded::wait_given(&db, id.parse()?, Duration::from_secs(300)).await?;
         let requested = now_nanos();
         api.cancel_change(&id).await?;
-        let gone = wait_for(&mut events, &id, "destroy").await?;
+        let gone = wait_for(&mut events, &container, "destroy").await?;
         cancels.record(Duration::from_nanos((gone - requested).max(0) as u64));
         let cancelled = finish(api, &id, POLL_ONE).await?;
         if cancelled.status != "cancelled" {
@@ -180,30 +183,30 @@ pub async fn run(
     })
 }
 
-/// The chain's containers in start order, each from its `start` to its `die`; the gaps between.
+/// The chain's containers in the order they were given their steps, each from then to its `die`;
+/// the gaps between.
 async fn sibling_gaps(
+    db: &tokio_postgres::Client,
     events: &mut (impl Stream<Item = ContainerEvent> + Unpin),
-    chain: &str,
+    chain: uuid::Uuid,
     siblings: usize,
 ) -> anyhow::Result<Recorder> {
-    // step id -> (start, die)
-    let mut containers: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::new();
-    let complete = |c: &HashMap<String, (Option<i64>, Option<i64>)>| {
-        c.len() == siblings && c.values().all(|(s, d)| s.is_some() && d.is_some())
-    };
+    let given = recorded::recorded(db, &[chain]).await?;
+    if given.len() != siblings {
+        bail!(
+            "{} of the chain's {siblings} steps were given containers",
+            given.len()
+        );
+    }
+    // container -> its die
+    let mut died: HashMap<String, i64> = HashMap::new();
     let collected = async {
-        while !complete(&containers) {
+        while died.len() < siblings {
             let Some(event) = events.next().await else {
                 bail!("the engine's event stream ended");
             };
-            if event.change_id != chain {
-                continue;
-            }
-            let entry = containers.entry(event.step_id).or_default();
-            match event.action.as_str() {
-                "start" => entry.0 = Some(event.at),
-                "die" => entry.1 = Some(event.at),
-                _ => {}
+            if event.action == "die" && given.contains_key(&event.name) {
+                died.insert(event.name, event.at);
             }
         }
         Ok(())
@@ -211,9 +214,9 @@ async fn sibling_gaps(
     tokio::time::timeout(Duration::from_secs(60), collected)
         .await
         .context("the chain's container events did not all arrive")??;
-    let mut spans: Vec<(i64, i64)> = containers
-        .into_values()
-        .filter_map(|(start, die)| Some((start?, die?)))
+    let mut spans: Vec<(i64, i64)> = given
+        .iter()
+        .filter_map(|(name, step)| Some((step.given_at, *died.get(name)?)))
         .collect();
     spans.sort();
     let mut gaps = Recorder::default();

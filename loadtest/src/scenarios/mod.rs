@@ -9,6 +9,7 @@ pub mod hostile;
 pub mod lifecycle;
 pub mod props;
 pub mod raw;
+pub mod recorded;
 pub mod reliability;
 pub mod results;
 pub mod steps;

@@ -23,7 +23,7 @@
 //! next api, so a change is never made twice and never lost to the client. The checks' own
 //! database connection reconnects (a scenario restarts PostgreSQL).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 use super::lifecycle::{ContainerEvent, step_events};
 use super::raw::connect_docker;
+use super::recorded;
 use crate::client::{Api, properties_id, resource_id};
 use crate::fixture::Fixture;
 
@@ -191,7 +192,10 @@ pub async fn run(
         succeeded,
         lost: ids.len() - final_,
         duplicated: duplicated(&db, &ids).await?,
-        overlapping: overlapping(&events, &ids),
+        overlapping: overlapping(
+            &events,
+            &recorded::from_rows(&db.query(recorded::SQL, &[&ids]).await?),
+        ),
         recovery_seconds,
         peak_outbox_depth: peak.load(std::sync::atomic::Ordering::Relaxed),
         drained,
@@ -364,7 +368,6 @@ async fn wait_drained(
     timeout: Duration,
 ) -> anyhow::Result<bool> {
     let deadline = Instant::now() + timeout;
-    let changes: HashSet<String> = ids.iter().map(Uuid::to_string).collect();
     loop {
         let row = db
             .query_one(
@@ -374,8 +377,9 @@ async fn wait_drained(
             )
             .await?;
         let (outbox, leases): (i64, i64) = (row.get(0), row.get(1));
+        let given = recorded::from_rows(&db.query(recorded::SQL, &[&ids]).await?);
         let containers = super::raw::step_containers(docker).await?;
-        let left = containers.iter().filter(|c| changes.contains(*c)).count();
+        let left = containers.iter().filter(|c| given.contains_key(*c)).count();
         if outbox == 0 && leases == 0 && left == 0 {
             return Ok(true);
         }
@@ -449,23 +453,21 @@ async fn duplicated(db: &Db, ids: &[Uuid]) -> anyhow::Result<usize> {
     Ok((twice + extra) as usize)
 }
 
-/// I3 on the engine's clock: pairs of attempts of one step whose containers ran at once.
-fn overlapping(events: &[ContainerEvent], ids: &[Uuid]) -> usize {
-    let changes: HashSet<String> = ids.iter().map(Uuid::to_string).collect();
-    let mut runs: HashMap<(String, String), (i64, i64)> = HashMap::new();
-    for event in events.iter().filter(|e| changes.contains(&e.change_id)) {
-        let run = runs
-            .entry((event.step_id.clone(), event.container.clone()))
-            .or_insert((i64::MAX, i64::MAX));
-        match event.action.as_str() {
-            "start" => run.0 = event.at,
-            "die" => run.1 = event.at,
-            _ => {}
-        }
+/// I3 on this host's clock: pairs of attempts of one step whose containers ran them at once, each
+/// from the time its container was given the step (`recorded`) to the container's `die` (a
+/// container that never died ran until the end).
+fn overlapping(events: &[ContainerEvent], given: &HashMap<String, recorded::Recorded>) -> usize {
+    let mut died: HashMap<&str, i64> = HashMap::new();
+    for event in events.iter().filter(|e| e.action == "die") {
+        died.insert(&event.name, event.at);
     }
-    let mut by_step: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for ((step, _), interval) in &runs {
-        by_step.entry(step).or_default().push(*interval);
+    let mut by_step: HashMap<Uuid, Vec<(i64, i64)>> = HashMap::new();
+    for (name, run) in given {
+        let end = died.get(name.as_str()).copied().unwrap_or(i64::MAX);
+        by_step
+            .entry(run.step)
+            .or_default()
+            .push((run.given_at, end));
     }
     by_step
         .values_mut()

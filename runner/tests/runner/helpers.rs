@@ -94,6 +94,24 @@ impl Step {
         Run(output)
     }
 
+    /// `gantry-runner args…` as [`Step::runner`] sets it up, with a piped stdin, not waited for.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let bin_dir = Path::new(BINARY).parent().expect("the binary's directory");
+        Command::new(BINARY)
+            .args(args)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("GANTRY_HOME", &self.home)
+            .env("GANTRY_PROTOCOL_DIR", &self.protocol)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gantry-runner starts")
+    }
+
     pub fn run(&self, action: &str) -> Run {
         self.runner(&["run", action])
     }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod helpers;
+mod park;
 mod run_commands;
 mod run_result;
 mod run_setup;

@@ -306,6 +306,7 @@ mod tests {
             git: GitCache::new(git_cache.path().to_owned()),
             images: Default::default(),
             running: Default::default(),
+            parking: Default::default(),
         });
         (stack, ctx, git_cache)
     }

@@ -373,3 +373,24 @@ pub async fn hand_over(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Records the container an attempt this worker owns is about to run in, before the container is
+/// given the step: the sweeper and the step's later attempts find it by this row. `false` when
+/// the attempt is no longer this worker's (cancelled, or its lease taken over).
+pub async fn record_container(
+    client: &impl GenericClient,
+    step_id: Uuid,
+    attempt: i32,
+    worker_id: &str,
+    container: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let recorded = client
+        .execute_cached(
+            "INSERT INTO step_containers (container, step_id, attempt, worker_id) \
+             SELECT $4, id, attempt, lease_owner FROM steps \
+             WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status_code = 'running'",
+            &[&step_id, &attempt, &worker_id, &container],
+        )
+        .await?;
+    Ok(recorded == 1)
+}

@@ -1,4 +1,5 @@
-//! The hardened step container (DESIGN §5.2): created, given its `step_context.json`, started,
+//! The hardened step container (DESIGN §5.2): created and started parked (`gantry-runner park`,
+//! see `pool`), then, once a step is claimed, given its `step_context.json` and its start line,
 //! its output streamed into the step log, waited for (with the step timeout), its
 //! `step_result.json` copied out with a size cap and without following symlinks, and removed.
 
@@ -18,24 +19,48 @@ use futures_util::StreamExt;
 use gantry_shared::metrics::names;
 use gantry_shared::project_settings::EffectiveSettings;
 use gantry_shared::protocol::{
-    CONTAINER_HOME, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID, SCRATCH_DIR, STEP_RESULT_FILE,
+    CONTAINER_HOME, EXIT_RELEASED_UNUSED, MAX_STEP_RESULT_BYTES, PROTOCOL_DIR, RUNNER_UID,
+    SCRATCH_DIR, STEP_RESULT_FILE, StepStart,
 };
 use gantry_shared::settings::WorkerSettings;
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::volume;
 use crate::steplog::{Output, StepLog, Stream};
 
-pub struct ContainerSpec<'a> {
-    pub name: String,
-    pub image: &'a str,
-    pub action: &'a str,
-    pub labels: HashMap<String, String>,
-    pub env: Vec<String>,
+/// What makes step containers interchangeable: a parked container of one shape can take any
+/// step of that shape. Everything else of a step (its action, context, variables) reaches the
+/// container after the claim.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub image: String,
+    /// The network and limits in force for the step.
+    pub limits: EffectiveSettings,
+}
+
+impl Shape {
+    /// Equal for equal shapes: the parking pool's key.
+    pub fn key(&self) -> String {
+        let l = &self.limits;
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.image,
+            l.runner_network,
+            l.memory_bytes,
+            l.nano_cpus(),
+            l.pids_limit
+        )
+    }
+}
+
+/// One claimed step for a container.
+pub struct StepRun<'a> {
+    pub start: StepStart,
     pub step_context_json: Vec<u8>,
     pub timeout: Duration,
-    /// The network and limits in force for the step.
-    pub limits: &'a EffectiveSettings,
+    pub memory_bytes: i64,
+    pub ends: Ends<'a>,
 }
 
 /// How the container ended.
@@ -47,8 +72,10 @@ pub enum Ended {
     TimedOut,
     /// This worker lost the step's lease: the container was killed and nothing is reported.
     LeaseLost,
-    /// The step's change was cancelled: the container was killed (or never started).
+    /// The step's change was cancelled: the container was killed (or never given the step).
     Stopped,
+    /// The container ended before it read its step: nothing of the step ran.
+    Unused,
 }
 
 /// What ends a run before its container does.
@@ -58,35 +85,57 @@ pub struct Ends<'a> {
     pub stop: &'a CancellationToken,
 }
 
-/// A created step container. [`Created::remove`] follows once the outcome is handed over: the
-/// removal is off the step's critical path.
-pub struct Created {
+/// A started step container parked in `gantry-runner park`: it runs nothing until [`Parked::run`]
+/// writes its step's start line on the stdin this handle holds. [`Parked::remove`] follows the
+/// hand-over of the step's outcome: the removal is off the step's critical path.
+pub struct Parked {
     docker: Docker,
     id: String,
-    created: Instant,
+    pub name: String,
+    /// When it was parked (or its step's run began: the start of the next lifecycle phase).
+    phase: Instant,
     /// The step volume as a directory of this host, when the fast path of [`volume`] may be tried.
     volume: Option<PathBuf>,
+    /// Its stdin, stdout and stderr, attached before it started; taken by its run.
+    attached: Option<bollard::container::AttachContainerResults>,
 }
 
-/// Creates the hardened container of `spec`.
-pub async fn create(
+/// Labels of every parked container: `gantry=true` for the sweeper and the collectors, the
+/// worker that holds it, and that it was parked.
+fn parked_labels(worker_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("gantry".to_owned(), "true".to_owned()),
+        ("gantry.worker".to_owned(), worker_id.to_owned()),
+        ("gantry.parked".to_owned(), "true".to_owned()),
+    ])
+}
+
+/// Creates, attaches and starts a hardened container of `shape` running `gantry-runner park`.
+/// A container that fails half-way is removed.
+pub async fn park(
     docker: &Docker,
     settings: &WorkerSettings,
-    spec: &ContainerSpec<'_>,
-) -> Result<Created, bollard::errors::Error> {
+    shape: &Shape,
+    worker_id: &str,
+) -> Result<Parked, bollard::errors::Error> {
     let started = Instant::now();
-    let id = create_container(docker, settings, spec).await?;
-    let volume = if settings.local_volume_access {
-        local_volume(docker, &id).await
-    } else {
-        None
-    };
-    Ok(Created {
+    let name = format!("gantry-parked-{}", uuid::Uuid::new_v4().simple());
+    let id = create_container(docker, settings, shape, &name, worker_id).await?;
+    let mut parked = Parked {
         docker: docker.clone(),
         id,
-        created: record_phase("create", started),
-        volume,
-    })
+        name,
+        phase: started,
+        volume: None,
+        attached: None,
+    };
+    match parked.start(settings.local_volume_access).await {
+        Ok(()) => Ok(parked),
+        Err(e) => {
+            parked.remove().await;
+            Err(e)
+        }
+    }
 }
 
 /// Where the engine keeps the container's home volume, if that directory exists on this host.
@@ -104,28 +153,65 @@ async fn local_volume(docker: &Docker, id: &str) -> Option<PathBuf> {
     path.is_dir().then_some(path)
 }
 
-impl Created {
-    /// Uploads the step context, starts the container, streams its logs and waits for its end
-    /// (or the timeout, or the loss of the lease), then reads `step_result.json`.
+impl Parked {
+    async fn start(&mut self, local_volume_access: bool) -> Result<(), bollard::errors::Error> {
+        if local_volume_access {
+            self.volume = local_volume(&self.docker, &self.id).await;
+        }
+        self.phase = record_phase("create", self.phase);
+        self.attached = Some(attach(&self.docker, &self.id).await?);
+        self.docker
+            .start_container(
+                &self.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await?;
+        self.phase = record_phase("start", self.phase);
+        Ok(())
+    }
+
+    /// Whether it still waits for a step: its output has not ended, and it printed nothing (a
+    /// parked runner is silent; one that prints, an image whose gantry-runner does not know
+    /// `park`, is about to exit).
+    pub fn waits(&mut self) -> bool {
+        use futures_util::FutureExt;
+        match &mut self.attached {
+            Some(attached) => attached.output.next().now_or_never().is_none(),
+            None => false,
+        }
+    }
+
+    /// Puts the step context into the container's volume, gives it its step, streams its output
+    /// into the step log and waits for its end (or the timeout, or the loss of the lease), then
+    /// reads `step_result.json`.
     pub async fn run(
-        &self,
+        &mut self,
         settings: &WorkerSettings,
-        spec: ContainerSpec<'_>,
+        step: StepRun<'_>,
         log: &StepLog,
-        ends: Ends<'_>,
     ) -> Result<Ended, bollard::errors::Error> {
-        let (docker, id, phase) = (&self.docker, self.id.as_str(), self.created);
-        deliver_context(self, &spec.step_context_json).await?;
-        let phase = record_phase("upload", phase);
-        let attached = attach(docker, id).await?;
-        // A cancel that came while the container was made: it is not started at all.
+        let StepRun {
+            start,
+            step_context_json,
+            timeout,
+            memory_bytes,
+            ends,
+        } = step;
+        let (docker, id) = (&self.docker, self.id.as_str());
+        self.phase = Instant::now();
+        let Some(mut attached) = self.attached.take() else {
+            return Ok(Ended::Unused);
+        };
+        // A cancel that came while the container was found: it is not given the step at all.
         if ends.stop.is_cancelled() {
             return Ok(Ended::Stopped);
         }
-        docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await?;
-        let phase = record_phase("start", phase);
+        deliver_context(self.place(), &step_context_json).await?;
+        let mut line = serde_json::to_vec(&start).expect("serialisable");
+        line.push(b'\n');
+        attached.input.write_all(&line).await?;
+        attached.input.flush().await?;
+        let phase = record_phase("upload", self.phase);
         fail::fail_point!("runner::after_start", |_| gantry_shared::crash::now(
             "runner::after_start"
         ));
@@ -136,7 +222,7 @@ impl Created {
         ));
         let code = tokio::select! {
             code = wait(docker, id) => code?,
-            _ = tokio::time::sleep(spec.timeout) => {
+            _ = tokio::time::sleep(timeout) => {
                 kill(docker, id).await;
                 let _ = logs.await;
                 return Ok(Ended::TimedOut);
@@ -156,17 +242,20 @@ impl Created {
         fail::fail_point!("runner::after_exit", |_| gantry_shared::crash::now(
             "runner::after_exit"
         ));
+        if code == i64::from(EXIT_RELEASED_UNUSED) {
+            return Ok(Ended::Unused);
+        }
         let result = if code == 0 {
-            collect_result(self).await
+            collect_result(self.place()).await
         } else {
-            explain_exit(docker, id, code, spec.limits.memory_bytes, log).await;
+            explain_exit(docker, id, code, memory_bytes, log).await;
             Ok(None)
         };
         record_phase("result", phase);
         Ok(Ended::Exited { code, result })
     }
 
-    /// Removes the container and its anonymous volume.
+    /// Removes the container and its anonymous volume (killing it first when it runs).
     pub async fn remove(self) {
         let phase = Instant::now();
         let remove = RemoveContainerOptionsBuilder::default()
@@ -244,25 +333,32 @@ pub fn host_config(settings: &WorkerSettings, limits: &EffectiveSettings) -> Hos
 async fn create_container(
     docker: &Docker,
     settings: &WorkerSettings,
-    spec: &ContainerSpec<'_>,
+    shape: &Shape,
+    name: &str,
+    worker_id: &str,
 ) -> Result<String, bollard::errors::Error> {
-    let host_config = host_config(settings, spec.limits);
+    let host_config = host_config(settings, &shape.limits);
     let body = ContainerCreateBody {
-        image: Some(spec.image.to_owned()),
-        cmd: Some(vec!["run".into(), spec.action.to_owned()]),
+        image: Some(shape.image.clone()),
+        cmd: Some(vec!["park".into()]),
         user: Some(format!("{RUNNER_UID}:{RUNNER_UID}")),
-        env: Some(spec.env.clone()),
-        labels: Some(spec.labels.clone()),
+        env: Some(vec![
+            format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
+            format!("HOME={CONTAINER_HOME}"),
+        ]),
+        labels: Some(parked_labels(worker_id)),
         working_dir: Some(CONTAINER_HOME.to_owned()),
         // An anonymous volume: writable, filled from the image's /opt/gantry, removed with the
         // container; uploads into it work although the root filesystem is read-only.
         volumes: Some(vec![CONTAINER_HOME.to_owned()]),
+        // The step's start line arrives on stdin, which closes when the worker lets go of it.
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        attach_stdin: Some(true),
         host_config: Some(host_config),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::default()
-        .name(&spec.name)
-        .build();
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
     Ok(docker.create_container(Some(options), body).await?.id)
 }
 
@@ -322,15 +418,17 @@ async fn kill(docker: &Docker, id: &str) {
     }
 }
 
-/// Attaches to the created container's stdout and stderr before it starts, as `docker run` does:
-/// nothing it prints is missed, and the stream ends when its output closes, with its process. (A
-/// followed log stream, opened after the start, ended 5.7 ms after the wait returned here, on
-/// the path of every step: mean of `chain --size medium`'s 51 containers.)
+/// Attaches to the created container's stdin, stdout and stderr before it starts, as `docker run`
+/// does: nothing it prints is missed, the stream ends when its output closes, with its process,
+/// and the stdin its step's start line goes to is this worker's alone. (A followed log stream,
+/// opened after the start, ended 5.7 ms after the wait returned here, on the path of every step:
+/// mean of `chain --size medium`'s 51 containers.)
 async fn attach(
     docker: &Docker,
     id: &str,
 ) -> Result<bollard::container::AttachContainerResults, bollard::errors::Error> {
     let options = AttachContainerOptionsBuilder::default()
+        .stdin(true)
         .stdout(true)
         .stderr(true)
         .stream(true)
@@ -346,7 +444,8 @@ async fn stream_output(
     id: String,
     mut output: Output,
 ) {
-    // The input half is kept, unused, until the output ends: the container has no stdin.
+    // The input half is held open until the output ends: its end would tell the runner that
+    // this worker is gone (see gantry-runner park).
     let bollard::container::AttachContainerResults {
         output: mut logs,
         input: _input,
@@ -367,13 +466,31 @@ async fn stream_output(
     output.finish();
 }
 
-/// Puts `step_context.json` into the stopped container's volume: straight into the local
-/// directory when possible, else through the Docker API.
+/// Where a container's files are: its engine, its id and, when usable, its volume's directory.
+/// (Apart from the [`Parked`] handle, whose attachment is not `Sync`.)
+struct Place<'a> {
+    docker: &'a Docker,
+    id: &'a str,
+    volume: Option<&'a std::path::Path>,
+}
+
+impl Parked {
+    fn place(&self) -> Place<'_> {
+        Place {
+            docker: &self.docker,
+            id: &self.id,
+            volume: self.volume.as_deref(),
+        }
+    }
+}
+
+/// Puts `step_context.json` into the container's volume: straight into the local directory when
+/// possible, else through the Docker API.
 async fn deliver_context(
-    container: &Created,
+    container: Place<'_>,
     step_context: &[u8],
 ) -> Result<(), bollard::errors::Error> {
-    if let Some(volume) = &container.volume {
+    if let Some(volume) = container.volume {
         match volume::write_context(volume, step_context) {
             Ok(()) => {
                 count_copy("in", "volume");
@@ -391,7 +508,7 @@ async fn deliver_context(
     container
         .docker
         .upload_to_container(
-            &container.id,
+            container.id,
             Some(upload),
             bollard::body_full(context_tar(step_context).into()),
         )
@@ -399,8 +516,8 @@ async fn deliver_context(
 }
 
 /// Reads `step_result.json` from the exited container, locally when possible.
-async fn collect_result(container: &Created) -> Result<Option<serde_json::Value>, String> {
-    if let Some(volume) = &container.volume {
+async fn collect_result(container: Place<'_>) -> Result<Option<serde_json::Value>, String> {
+    if let Some(volume) = container.volume {
         match volume::read_result(volume) {
             Ok(result) => {
                 count_copy("out", "volume");
@@ -412,7 +529,7 @@ async fn collect_result(container: &Created) -> Result<Option<serde_json::Value>
         }
     }
     count_copy("out", "docker_api");
-    read_result(&container.docker, &container.id).await
+    read_result(container.docker, container.id).await
 }
 
 fn count_copy(direction: &'static str, route: &'static str) {

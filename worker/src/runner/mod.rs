@@ -7,15 +7,15 @@ pub mod container;
 pub mod gc;
 mod hand_back;
 mod image;
+pub mod pool;
 mod running;
 pub mod sweeper;
 mod volume;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use gantry_shared::messages::{Message, SealedResult, StepOutcome};
-use gantry_shared::protocol::{SECRET_NAMES_ENV, StepContextEnv};
+use gantry_shared::protocol::{SECRET_NAMES_ENV, StepContextEnv, StepStart};
 use gantry_shared::telemetry;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ use crate::context::Ctx;
 use crate::mask::Masker;
 use crate::steplog::StepLog;
 use claim::Claimed;
-use container::{ContainerSpec, Ended};
+use container::{Ended, Shape};
 pub use image::ImageCache;
 use image::{ImageError, ImageRequest};
 pub use running::RunningSteps;
@@ -187,7 +187,7 @@ async fn execute(
     claimed: &Claimed,
     log: &StepLog,
     ending: Ending<'_>,
-    created: &mut Option<container::Created>,
+    created: &mut Option<container::Parked>,
 ) -> Attempt {
     let outcome = |exit_code, result: Option<serde_json::Value>, error: Option<String>, system| {
         StepOutcome {
@@ -267,42 +267,25 @@ async fn execute(
     let timeout = claimed
         .timeout_seconds
         .unwrap_or(claimed.settings.step_timeout);
-    let mut env = vec![
-        format!("GANTRY_REPO_FOLDER={}", settings.repo_folder),
-        "HOME=/opt/gantry".to_owned(),
-    ];
+    // The step's own variables go with its start line, not into the container's configuration.
+    let mut env = std::collections::BTreeMap::new();
     // gantry-runner passes it on to the action: a traced tool in the step joins the change's trace.
     if let Some(traceparent) = telemetry::current_traceparent() {
-        env.push(format!("TRACEPARENT={traceparent}"));
+        env.insert("TRACEPARENT".to_owned(), traceparent);
     }
-    // Runner secrets are container variables; their names (not values) tell gantry-runner not to
+    // Runner secrets are the run's variables; their names (not values) tell gantry-runner not to
     // override them with `gantry.env` properties of the same name (a secret wins).
     let runner_secrets = secrets.runner_env();
     if !runner_secrets.is_empty() {
         let names: Vec<&str> = runner_secrets.keys().map(String::as_str).collect();
-        env.push(format!("{SECRET_NAMES_ENV}={}", names.join(",")));
-        env.extend(runner_secrets.iter().map(|(k, v)| format!("{k}={v}")));
+        env.insert(SECRET_NAMES_ENV.to_owned(), names.join(","));
+        env.extend(runner_secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let spec = ContainerSpec {
-        name: format!("gantry-step-{}-{}", claimed.step_id, claimed.attempt),
-        image: &image,
-        action: &claimed.action,
-        labels: HashMap::from([
-            ("gantry".to_owned(), "true".to_owned()),
-            ("gantry.change_id".to_owned(), claimed.change_id.to_string()),
-            ("gantry.step_id".to_owned(), claimed.step_id.to_string()),
-            ("gantry.attempt".to_owned(), claimed.attempt.to_string()),
-            ("gantry.worker".to_owned(), ctx.worker_id.clone()),
-        ]),
-        env,
-        step_context_json: serde_json::to_vec(context).expect("serialisable"),
-        timeout: Duration::from_secs(timeout),
-        limits: &claimed.settings,
-    };
     // A worker that died or was paused may have left an earlier attempt's container running:
     // it goes before this one starts, so two attempts never run at once on this engine.
     if claimed.attempt > 1 {
-        match sweeper::remove_earlier_attempts(docker, claimed.step_id, claimed.attempt).await {
+        match sweeper::remove_earlier_attempts(ctx, docker, claimed.step_id, claimed.attempt).await
+        {
             Ok(0) => {}
             Ok(n) => log.system(format!(
                 "===> Removed {n} container(s) of an earlier attempt of this step"
@@ -319,23 +302,48 @@ async fn execute(
             }
         }
     }
-    let ended = match container::create(docker, settings, &spec).await {
-        Ok(container) => {
-            let ends = container::Ends {
-                lease_lost: ending.lease_lost,
-                stop: ending.stop,
-            };
-            created
-                .insert(container)
-                .run(settings, spec, log, ends)
-                .await
-        }
+    let shape = Shape {
+        image: image.clone(),
+        limits: claimed.settings.clone(),
+    };
+    let taken = tokio::select! {
+        taken = ctx.parking.take(ctx, &shape) => taken,
+        _ = ending.stop.cancelled() => return Attempt::Stopped,
+    };
+    let container = match taken {
+        Ok(container) => created.insert(container),
         Err(e) => {
             // Perhaps the image was removed behind this worker's back: the retry checks again.
             ctx.images.forget(&image);
-            Err(e)
+            return Attempt::Ran(outcome(None, None, Some(e), true));
         }
     };
+    match record(ctx, claimed, &container.name).await {
+        Ok(true) => {}
+        Ok(false) => return Attempt::Stopped,
+        Err(e) => {
+            return Attempt::Ran(outcome(
+                None,
+                None,
+                Some(format!("Recording the step's container failed: {e}")),
+                true,
+            ));
+        }
+    }
+    let run = container::StepRun {
+        start: StepStart {
+            action: claimed.action.clone(),
+            env,
+        },
+        step_context_json: serde_json::to_vec(context).expect("serialisable"),
+        timeout: Duration::from_secs(timeout),
+        memory_bytes: claimed.settings.memory_bytes,
+        ends: container::Ends {
+            lease_lost: ending.lease_lost,
+            stop: ending.stop,
+        },
+    };
+    let ended = container.run(settings, run, log).await;
     match ended {
         Ok(Ended::Exited {
             code: 0,
@@ -356,6 +364,12 @@ async fn execute(
         )),
         Ok(Ended::LeaseLost) => Attempt::LeaseLost,
         Ok(Ended::Stopped) => Attempt::Stopped,
+        Ok(Ended::Unused) => Attempt::Ran(outcome(
+            None,
+            None,
+            Some("The step's container ended before it was given the step".to_owned()),
+            true,
+        )),
         Err(e) => Attempt::Ran(outcome(
             None,
             None,
@@ -363,6 +377,19 @@ async fn execute(
             true,
         )),
     }
+}
+
+/// Records the attempt's container (see `claim::record_container`).
+async fn record(ctx: &Ctx, claimed: &Claimed, container: &str) -> anyhow::Result<bool> {
+    let client = ctx.pool.get().await?;
+    Ok(claim::record_container(
+        &client,
+        claimed.step_id,
+        claimed.attempt,
+        &ctx.worker_id,
+        container,
+    )
+    .await?)
 }
 
 /// How the heartbeat tells the attempt it must end.

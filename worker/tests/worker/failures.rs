@@ -121,19 +121,14 @@ async fn a_step_past_its_timeout_is_killed_and_fails_with_the_reason_and_its_con
     let log = stack.log(&change_id).await;
     assert_logged(&log, "The step timed out after 2 seconds and was killed");
     assert!(log.iter().any(|l| l == "waiting"));
-    let containers = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=gantry.change_id={change_id}"),
-        ])
+    let containers = stack.containers_of(&change_id).await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    let inspected = std::process::Command::new("docker")
+        .args(["inspect", &containers[0]])
         .output()
         .unwrap();
-    assert!(containers.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&containers.stdout).trim(),
-        "",
+    assert!(
+        !inspected.status.success(),
         "the step container was left behind"
     );
     stack.stop().await;

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
-use std::collections::HashMap;
+use bollard::query_parameters::InspectContainerOptions;
 
 use crate::helpers::{assert_logged, assert_status, spawn_stack};
 
@@ -34,18 +33,10 @@ async fn a_step_container_is_hardened_as_seen_from_outside_and_from_inside() {
     let worker = stack.settings.worker.clone();
 
     let change_id = stack.create_change("default", "main").await;
-    let filters = HashMap::from([
-        ("label", vec!["gantry=true".to_owned()]),
-        ("label", vec![format!("gantry.change_id={change_id}")]),
-    ]);
-    let options = ListContainersOptionsBuilder::default()
-        .filters(&filters)
-        .build();
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
-        let running = docker.list_containers(Some(options.clone())).await.unwrap();
-        if let Some(id) = running.into_iter().find_map(|c| c.id) {
-            break id;
+        if let Some(name) = stack.containers_of(&change_id).await.pop() {
+            break name;
         }
         assert!(Instant::now() < deadline, "the step container never ran");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,13 +2,11 @@
 //! specialised runner image chosen by an environment's settings (the runner images seed), the
 //! container limits of the settings, and the collector of unused step images.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    BuildImageOptionsBuilder, InspectContainerOptions, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use gantry_testkit::{Repo, TestStack};
@@ -97,24 +95,20 @@ async fn build_specialised_runner(docker: &Docker, base: &str, tag: &str) {
 
 /// The running step container of `change`, inspected.
 async fn running_container(
+    stack: &TestStack,
     docker: &Docker,
     change: &str,
 ) -> bollard::models::ContainerInspectResponse {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("gantry.change_id={change}")],
-    )]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let options = ListContainersOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let running = docker.list_containers(Some(options)).await.unwrap();
-        if let Some(id) = running.into_iter().find_map(|c| c.id) {
-            return docker
-                .inspect_container(&id, None::<InspectContainerOptions>)
+        for name in stack.containers_of(change).await {
+            let inspected = docker
+                .inspect_container(&name, None::<InspectContainerOptions>)
                 .await
                 .unwrap();
+            if inspected.state.as_ref().and_then(|s| s.running) == Some(true) {
+                return inspected;
+            }
         }
         assert!(
             Instant::now() < deadline,
@@ -151,7 +145,7 @@ async fn an_environments_runner_image_and_limits_apply_to_its_steps_only() {
         .await;
 
     let special = create_change(&stack, "special").await;
-    let inspected = running_container(&docker, &special).await;
+    let inspected = running_container(&stack, &docker, &special).await;
     let special_document = stack.wait_final(&special).await;
     let (default_id, default_document) = stack.run_change("default", "main").await;
 
@@ -214,13 +208,15 @@ async fn image_of(stack: &TestStack, change: &str) -> String {
         .to_owned()
 }
 
-/// With a TTL of two seconds: the image of a finished change is removed, the image of a step still
+/// With a TTL of two seconds: the image of a finished change is removed (once the containers
+/// parked for its steps expired, three seconds after its last step), the image of a step still
 /// running is not (its container uses it) until that step is gone too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unused_step_images_are_collected_after_their_ttl_but_never_one_in_use() {
     let stack = spawn_stack_with(|s| {
         s.worker.image_ttl_seconds = 2;
         s.worker.image_gc_interval_seconds = 1;
+        s.worker.parked_idle_seconds = 3;
     })
     .await;
     let docker = gantry_worker::runner::connect_docker().await.unwrap();
@@ -240,7 +236,7 @@ async fn unused_step_images_are_collected_after_their_ttl_but_never_one_in_use()
         "sleep",
     );
     let sleeping = stack.create_change("default", "main").await;
-    running_container(&docker, &sleeping).await;
+    running_container(&stack, &docker, &sleeping).await;
     let new_image = image_of(&stack, &sleeping).await;
     assert_ne!(old_image, new_image);
 

@@ -1,34 +1,29 @@
 //! The change lifecycle end to end (DESIGN §3): cancel, retry, wait steps, one change at a time per
 //! environment (or several), through real containers.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::query_parameters::InspectContainerOptions;
 use chrono::{DateTime, Utc};
 use gantry_testkit::TestStack;
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_logged, assert_status, spawn_stack, step_named, step_statuses};
 
-/// The ids of the containers (running or not) of `change`.
-async fn containers_of(change: &str) -> Vec<String> {
+/// The containers (running or not) the steps of `change` were given to that still exist.
+async fn containers_of(stack: &TestStack, change: &str) -> Vec<String> {
     let docker = gantry_worker::runner::connect_docker().await.unwrap();
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!("gantry.change_id={change}")],
-    )]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    docker
-        .list_containers(Some(options))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
+    let mut existing = Vec::new();
+    for name in stack.containers_of(change).await {
+        if docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .is_ok()
+        {
+            existing.push(name);
+        }
+    }
+    existing
 }
 
 /// Waits until `change` has `count` running containers.
@@ -46,7 +41,7 @@ async fn wait_for_containers(stack: &TestStack, change: &str, count: usize) {
             .await
             .unwrap()
             .get::<_, i64>(0);
-        if running as usize == count && containers_of(change).await.len() == count {
+        if running as usize == count && containers_of(stack, change).await.len() == count {
             // The containers exist; their processes start right after.
             tokio::time::sleep(Duration::from_millis(500)).await;
             return;
@@ -71,7 +66,7 @@ async fn cancel_and_time(stack: &TestStack, change: &str) -> Duration {
         .await;
     assert_eq!(status, 204, "{body}");
     loop {
-        if containers_of(change).await.is_empty() {
+        if containers_of(stack, change).await.is_empty() {
             return started.elapsed();
         }
         assert!(

@@ -8,6 +8,7 @@ mod images;
 mod leases;
 mod lifecycle;
 mod outages;
+mod parking;
 mod pipeline;
 mod properties;
 mod protocol;

@@ -153,7 +153,9 @@ async fn a_change_created_after_a_push_runs_the_pushed_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_image_removed_behind_the_workers_back_is_rebuilt_on_the_retry() {
-    let mut stack = spawn_stack().await;
+    // Without parked containers: one parked before the removal would run the step from the
+    // removed image's layers, which the engine keeps while a container uses them.
+    let mut stack = spawn_stack_with(|s| s.worker.parked_containers = 0).await;
     stack
         .project_with_manifest("actions:\n  default:\n    run: echo image-removed-then-rebuilt\n")
         .await;

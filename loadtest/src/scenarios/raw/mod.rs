@@ -157,7 +157,7 @@ where
     })
 }
 
-/// The change ids of the step containers (label `gantry=true`) the engine has, running or not.
+/// The names of the step containers (label `gantry=true`) the engine has, running or not.
 pub async fn step_containers(docker: &bollard::Docker) -> anyhow::Result<Vec<String>> {
     let filters = std::collections::HashMap::from([("label", vec!["gantry=true"])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
@@ -167,7 +167,7 @@ pub async fn step_containers(docker: &bollard::Docker) -> anyhow::Result<Vec<Str
     let listed = docker.list_containers(Some(options)).await?;
     Ok(listed
         .into_iter()
-        .filter_map(|c| c.labels?.get("gantry.change_id").cloned())
+        .filter_map(|c| Some(c.names?.first()?.trim_start_matches('/').to_owned()))
         .collect())
 }
 
