@@ -85,10 +85,13 @@ fn chain(c: &ChainReport) -> Section {
             )
         };
         for (phase, mean) in &b.container_phases {
-            let note = if phase == "remove" {
-                ", after the hand-over"
-            } else {
-                ""
+            // Containers are created and started parked, beside the steps, and removed after
+            // the hand-over: only the wait for one (take) and what follows are on a step's path.
+            let note = match phase.as_str() {
+                "create" | "start" => ", parked ahead (beside the steps)",
+                "remove" => ", after the hand-over",
+                "take" => ", the claimed step's wait for one",
+                _ => "",
             };
             rows.push((format!("per step: container {phase}{note}"), share(*mean)));
         }

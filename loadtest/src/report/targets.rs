@@ -118,7 +118,8 @@ fn lifecycle_rows(lifecycle: &LifecycleReport, raw: Option<&RawReport>) -> [Comp
     let gap = &lifecycle.exit_to_next_start;
     [
         Comparison {
-            gantry_figure: "step exit → next sibling's container start, p50".into(),
+            gantry_figure: "step exit → next sibling's start (its container given the step), p50"
+                .into(),
             gantry_value: format!("{:.1} ms (p99 {:.1} ms)", gap.p50_ms, gap.p99_ms),
             raw_figure: LIFECYCLE.into(),
             raw_value: lifecycle_value(raw),
@@ -181,10 +182,12 @@ fn lifecycle_value(raw: Option<&RawReport>) -> String {
     raw.map_or("—".into(), |r| format!("{:.1} ms", r.lifecycle.p50_ms))
 }
 
+/// The chain's per-step target (issue 18): a fresh container per step at nearly a process's cost.
+pub const CHAIN_STEP_TARGET_MS: f64 = 100.0;
+
 fn chain_rows(chain: &ChainReport, raw: Option<&RawReport>) -> [Comparison; 2] {
     let lifecycle = raw.map(|r| r.lifecycle.p50_ms);
     let single = lifecycle.and_then(|l| ratio(chain.single.p50_ms, l));
-    let overhead = lifecycle.map(|l| chain.chain_per_step_ms - l);
     [
         Comparison {
             gantry_figure: "trivial one-step change, create→final p50".into(),
@@ -192,26 +195,32 @@ fn chain_rows(chain: &ChainReport, raw: Option<&RawReport>) -> [Comparison; 2] {
             raw_figure: LIFECYCLE.into(),
             raw_value: lifecycle_value(raw),
             ratio: single,
-            target: "≤ 1.25× raw".into(),
-            met: single.map(|r| r <= 1.25),
+            target: "≤ 1.0× raw".into(),
+            met: single.map(|r| r <= 1.0),
             judged: single,
             unit: "×".into(),
             spread: None,
         },
         Comparison {
             gantry_figure: format!(
-                "chain orchestration per step (chain ÷ {} − raw lifecycle)",
+                "{}-step sequential chain, per step (one container each)",
                 chain.params.steps
             ),
-            gantry_value: overhead.map_or("—".into(), |o| {
-                format!("{o:.1} ms ({:.1} ms per step)", chain.chain_per_step_ms)
+            gantry_value: format!("{:.1} ms", chain.chain_per_step_ms),
+            // Beside the lifecycle of one container alone, what one container costs the engine
+            // when it makes them 8 at a time: no chain of fresh containers goes faster.
+            raw_figure: format!("{LIFECYCLE} (at 8 concurrent: one per)"),
+            raw_value: raw.map_or("—".into(), |r| {
+                format!(
+                    "{:.1} ms ({:.1} ms)",
+                    r.lifecycle.p50_ms,
+                    1000.0 / r.churn.per_second
+                )
             }),
-            raw_figure: LIFECYCLE.into(),
-            raw_value: lifecycle_value(raw),
             ratio: lifecycle.and_then(|l| ratio(chain.chain_per_step_ms, l)),
-            target: "≤ 12 ms per step".into(),
-            met: overhead.map(|o| o <= 12.0),
-            judged: overhead,
+            target: format!("≤ {CHAIN_STEP_TARGET_MS:.0} ms per step"),
+            met: Some(chain.chain_per_step_ms <= CHAIN_STEP_TARGET_MS),
+            judged: Some(chain.chain_per_step_ms),
             unit: " ms".into(),
             spread: None,
         },
@@ -232,8 +241,8 @@ fn steps_row(steps: &StepsReport, raw: Option<&RawReport>) -> Comparison {
         }),
         raw_value: churn.map_or("—".into(), |c| format!("{:.1}/s", c.per_second)),
         ratio: r,
-        target: "≥ 0.9× raw".into(),
-        met: r.map(|r| r >= 0.9),
+        target: "≥ 1.0× raw".into(),
+        met: r.map(|r| r >= 1.0),
         judged: r,
         unit: "×".into(),
         spread: None,
@@ -380,11 +389,18 @@ mod tests {
         let rows = compare(&report);
 
         assert_eq!(rows.len(), 2);
-        // 130 ms against 100 ms: 1.3× misses the 1.25× target.
+        // 130 ms against 100 ms: 1.3× misses the 1.0× target.
         assert_eq!(rows[0].ratio, Some(1.3));
         assert_eq!(rows[0].met, Some(false));
-        // 110 ms per step, 10 ms above the raw lifecycle: within 12 ms.
-        assert!(rows[1].gantry_value.starts_with("10.0 ms"), "{rows:?}");
+        // 110 ms per step misses 100 ms; beside it the lifecycle and the churn's 100 ms each.
+        assert_eq!(rows[1].gantry_value, "110.0 ms");
+        assert_eq!(rows[1].raw_value, "100.0 ms (100.0 ms)");
+        assert_eq!(rows[1].judged, Some(110.0));
+        assert_eq!(rows[1].met, Some(false));
+        report.chain.as_mut().unwrap().chain_per_step_ms = 95.0;
+        report.chain.as_mut().unwrap().single = latency(90.0);
+        let rows = compare(&report);
+        assert_eq!(rows[0].met, Some(true));
         assert_eq!(rows[1].met, Some(true));
     }
 
@@ -455,6 +471,8 @@ mod tests {
             breakdown: None,
         });
         let rows = compare(&report);
-        assert!(rows.iter().all(|r| r.ratio.is_none() && r.met.is_none()));
+        assert!(rows.iter().all(|r| r.ratio.is_none()));
+        assert_eq!(rows[0].met, None, "a ratio target needs the raw figure");
+        assert_eq!(rows[1].met, Some(true), "the per-step target is absolute");
     }
 }

@@ -30,7 +30,7 @@ const SERIES: [(&str, &str); 2] = [
 ];
 
 /// Phases on a step's critical path.
-const ON_PATH: [&str; 5] = ["create", "upload", "start", "run", "result"];
+const ON_PATH: [&str; 4] = ["take", "upload", "run", "result"];
 
 impl Snapshot {
     /// Reads the sums and counts of [`SERIES`] from Prometheus text.
@@ -102,16 +102,16 @@ mod tests {
     use super::*;
 
     const BEFORE: &str = "\
-gantry_container_phase_duration_seconds_sum{phase=\"start\"} 1.0
-gantry_container_phase_duration_seconds_count{phase=\"start\"} 4
+gantry_container_phase_duration_seconds_sum{phase=\"take\"} 1.0
+gantry_container_phase_duration_seconds_count{phase=\"take\"} 4
 gantry_message_duration_seconds_sum{queue=\"gantry.steps\"} 2.0
 gantry_message_duration_seconds_count{queue=\"gantry.steps\"} 4
-gantry_container_phase_duration_seconds_bucket{phase=\"start\",le=\"0.5\"} 4
+gantry_container_phase_duration_seconds_bucket{phase=\"take\",le=\"0.5\"} 4
 ";
     const AFTER: &str = "\
 # TYPE gantry_container_phase_duration_seconds histogram
-gantry_container_phase_duration_seconds_sum{phase=\"start\"} 3.0
-gantry_container_phase_duration_seconds_count{phase=\"start\"} 14
+gantry_container_phase_duration_seconds_sum{phase=\"take\"} 3.0
+gantry_container_phase_duration_seconds_count{phase=\"take\"} 14
 gantry_container_phase_duration_seconds_sum{phase=\"run\"} 0.5
 gantry_container_phase_duration_seconds_count{phase=\"run\"} 10
 gantry_message_duration_seconds_sum{queue=\"gantry.steps\"} 5.0
@@ -125,7 +125,7 @@ gantry_message_duration_seconds_count{queue=\"gantry.steps\"} 14
 
         let breakdown = after.since(&before, 10, 300.0);
 
-        assert_eq!(breakdown.container_phases["start"], 200.0);
+        assert_eq!(breakdown.container_phases["take"], 200.0);
         assert_eq!(breakdown.container_phases["run"], 50.0);
         assert_eq!(breakdown.message_handling["gantry.steps"], 300.0);
         assert_eq!(breakdown.outside_container_ms, 50.0);

@@ -92,6 +92,8 @@ pub struct Parked {
     docker: Docker,
     id: String,
     pub name: String,
+    /// The key of its shape.
+    pub shape: String,
     /// When it was parked (or its step's run began: the start of the next lifecycle phase).
     phase: Instant,
     /// The step volume as a directory of this host, when the fast path of [`volume`] may be tried.
@@ -125,6 +127,7 @@ pub async fn park(
         docker: docker.clone(),
         id,
         name,
+        shape: shape.key(),
         phase: started,
         volume: None,
         attached: None,

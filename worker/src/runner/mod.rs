@@ -154,7 +154,9 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
         Attempt::Stopped => release(ctx, &claimed).await,
     }
     if let Some(container) = container {
+        let shape = container.shape.clone();
         container.remove().await;
+        ctx.parking.replenish(ctx, &shape);
     }
 }
 

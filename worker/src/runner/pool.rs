@@ -11,8 +11,10 @@
 //! * After every take, the pool parks containers of that shape again, up to
 //!   `worker.parked_containers` idle ones for the whole worker (0: every step waits for a
 //!   container made for it). They are hardened and limited as any step container, and count
-//!   against that cap until a step takes them. A shape needed now evicts the least recently used
-//!   shape's idle containers. Unused for `worker.parked_idle_seconds`, they are removed.
+//!   against the worker's `concurrency` with its steps: a worker whose steps fill it parks
+//!   nothing (its engine is busy with their containers; parking would only slow them down), one
+//!   with room parks into it. A shape needed now evicts the least recently used shape's idle
+//!   containers. Unused for `worker.parked_idle_seconds`, they are removed.
 //! * A step that finds none ready waits for one already being made, or has one made: it never
 //!   waits longer than a container made for it would take.
 //! * On shutdown the idle containers are removed, and the ones still being made once they are.
@@ -128,10 +130,22 @@ impl ParkingPool {
         taken
     }
 
+    /// After a step of the shape of `key` ended: parks containers of its shape again, as after a
+    /// take (its slot was busy with that step until now).
+    pub fn replenish(&self, ctx: &Ctx, key: &str) {
+        self.refill(ctx, key);
+    }
+
     /// Parks containers of the shape of `key` until the worker's idle cap, evicting the least
-    /// recently used other shapes' idle containers to make room.
+    /// recently used other shapes' idle containers to make room, while the steps this worker
+    /// runs and its idle containers leave room in its concurrency.
     fn refill(&self, ctx: &Ctx, key: &str) {
         let cap = ctx.settings.worker.parked_containers;
+        let room = ctx
+            .settings
+            .worker
+            .concurrency
+            .saturating_sub(ctx.running.count());
         let mut evicted = Vec::new();
         {
             let mut state = self.state();
@@ -142,7 +156,7 @@ impl ParkingPool {
                 let Some(slot) = state.shapes.get(key) else {
                     return;
                 };
-                if slot.spare() >= cap {
+                if slot.spare() >= cap || state.idle() >= room {
                     break;
                 }
                 if state.idle() >= cap {
