@@ -59,8 +59,8 @@ pub async fn reap_once(ctx: &Ctx) -> anyhow::Result<usize> {
 async fn reap_step(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<bool> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let change = rows::lock_change(&tx, change_id).await?;
-    let (Some(change), Some(step)) = (change, rows::lock_step(&tx, step_id).await?) else {
+    let (change, step) = rows::lock_change_and_step(&tx, change_id, step_id).await?;
+    let (Some(change), Some(step)) = (change, step) else {
         return Ok(false);
     };
     // Re-checked under the lock: the runner may have renewed or handed over meanwhile.

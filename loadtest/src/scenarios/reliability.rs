@@ -149,8 +149,22 @@ pub async fn run(
     let environment_properties: Uuid = properties_id(&environment)?.parse()?;
     let db = Db::new(settings.database.url.expose_secret());
     let docker = connect_docker().await?;
-    let events = step_events(&docker);
-    let events = tokio::spawn(events.collect::<Vec<ContainerEvent>>());
+    // Collected until told to stop (the engine's stream never ends): the events, not an aborted
+    // task's nothing, are what the overlap check reads.
+    let (stop_events, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut stream = step_events(&docker);
+    let events = tokio::spawn(async move {
+        let mut seen = Vec::<ContainerEvent>::new();
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => seen.push(event),
+                    None => return seen,
+                },
+                _ = &mut stopped => return seen,
+            }
+        }
+    });
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let sampler = tokio::spawn(sample_outbox(settings.clone(), peak.clone()));
     let dead_letters_before = dead_letters(first)
@@ -183,8 +197,8 @@ pub async fn run(
         None => 0,
     };
     sampler.abort();
-    events.abort();
-    let events = events.await.unwrap_or_default();
+    let _ = stop_events.send(());
+    let events = events.await.context("collecting the engine's events")?;
     Ok(ReliabilityReport {
         submitted: params.changes,
         accepted: ids.len(),
@@ -652,4 +666,51 @@ pub fn verdict(report: &ReliabilityReport) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn died(name: &str, at: i64) -> ContainerEvent {
+        ContainerEvent {
+            action: "die".into(),
+            name: name.into(),
+            container: format!("id-{name}"),
+            at,
+        }
+    }
+
+    fn given(step: Uuid, attempt: i32, at: i64) -> recorded::Recorded {
+        recorded::Recorded {
+            change: Uuid::nil(),
+            step,
+            attempt,
+            given_at: at,
+        }
+    }
+
+    #[test]
+    fn attempts_of_one_step_overlap_only_when_a_later_one_was_given_the_step_before_the_earlier_died()
+     {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut runs = HashMap::from([
+            ("a1".to_owned(), given(a, 1, 100)),
+            ("a2".to_owned(), given(a, 2, 300)),
+            // Another step at the same time: no overlap of one step's attempts.
+            ("b1".to_owned(), given(b, 1, 150)),
+        ]);
+        let mut events = vec![died("a1", 200), died("a2", 400), died("b1", 350)];
+        assert_eq!(overlapping(&events, &runs), 0);
+
+        // The first attempt's container died only after the second was given the step.
+        events[0] = died("a1", 320);
+        assert_eq!(overlapping(&events, &runs), 1);
+
+        // A container that never died ran until the end: the next attempt overlaps it.
+        events.remove(0);
+        assert_eq!(overlapping(&events, &runs), 1);
+        runs.remove("a2");
+        assert_eq!(overlapping(&events, &runs), 0);
+    }
 }

@@ -53,10 +53,10 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     // Every transaction that changes a step tree locks its change first, so the results of
-    // parallel siblings serialise instead of deadlocking on each other's step rows. (Awaited in
-    // turn: joined statements may overtake one another while some are not prepared yet.)
-    let change = rows::lock_change(&tx, outcome.change_id).await?;
-    let (Some(change), Some(step)) = (change, rows::lock_step(&tx, outcome.step_id).await?) else {
+    // parallel siblings serialise instead of deadlocking on each other's step rows.
+    let (change, step) =
+        rows::lock_change_and_step(&tx, outcome.change_id, outcome.step_id).await?;
+    let (Some(change), Some(step)) = (change, step) else {
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
         return Ok(0);
     };

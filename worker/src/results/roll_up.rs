@@ -28,8 +28,8 @@ pub async fn handle_roll_up(ctx: Ctx, change_id: Uuid, step_id: Uuid) -> Disposi
 async fn roll_up(ctx: &Ctx, change_id: Uuid, step_id: Uuid) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let change = rows::lock_change(&tx, change_id).await?;
-    let (Some(change), Some(step)) = (change, rows::lock_step(&tx, step_id).await?) else {
+    let (change, step) = rows::lock_change_and_step(&tx, change_id, step_id).await?;
+    let (Some(change), Some(step)) = (change, step) else {
         tracing::warn!(%step_id, "not rolling up an unknown step");
         return Ok(0);
     };

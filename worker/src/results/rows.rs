@@ -6,6 +6,7 @@ use gantry_shared::domain::StepStatus;
 use gantry_shared::manifest::Manifest;
 use gantry_shared::protocol::ExecutionStrategy;
 use gantry_shared::transitions::StepRef;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -93,32 +94,47 @@ pub fn manifest_of(step_tree: Option<serde_json::Value>) -> anyhow::Result<Manif
 /// concurrent inserts (`FOR KEY SHARE`: new changes of an environment, log lines of a change or
 /// step, versions of a properties row) go on instead of waiting for the lock holder's commit. No
 /// worker transaction deletes these rows or changes their keys.
-pub async fn lock_change(
+const LOCK_CHANGE: &str = "SELECT c.step_tree, pp.id, ep.id FROM changes c \
+     JOIN properties pp ON pp.project_id = c.project_id \
+     JOIN properties ep ON ep.environment_id = c.environment_id \
+     WHERE c.id = $1 FOR NO KEY UPDATE OF c";
+
+fn lock_step_sql() -> String {
+    format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR NO KEY UPDATE")
+}
+
+/// Locks the change and then its step, in one round trip: both statements are prepared first
+/// (when they are not cached yet), then sent together, the change's first — tokio-postgres sends
+/// each on its future's first poll, and `try_join!` polls in order — so the change's lock is
+/// taken first as ever. `None`s for an unknown change or step.
+pub async fn lock_change_and_step(
     client: &impl GenericClient,
-    id: Uuid,
-) -> Result<Option<LockedChange>, tokio_postgres::Error> {
-    let row = client
-        .query_opt_cached(
-            "SELECT c.step_tree, pp.id, ep.id FROM changes c \
-             JOIN properties pp ON pp.project_id = c.project_id \
-             JOIN properties ep ON ep.environment_id = c.environment_id \
-             WHERE c.id = $1 FOR NO KEY UPDATE OF c",
-            &[&id],
-        )
-        .await?;
-    Ok(row.map(|row| LockedChange {
-        step_tree: row.get(0),
-        properties_ids: (row.get(1), row.get(2)),
-    }))
+    change_id: Uuid,
+    step_id: Uuid,
+) -> Result<(Option<LockedChange>, Option<StepRow>), tokio_postgres::Error> {
+    let change = client.prepare_cached(LOCK_CHANGE).await?;
+    let step = client.prepare_cached(&lock_step_sql()).await?;
+    let (change_params, step_params): (&[&(dyn ToSql + Sync)], &[&(dyn ToSql + Sync)]) =
+        (&[&change_id], &[&step_id]);
+    let (change, step) = tokio::try_join!(
+        client.query_opt(&change, change_params),
+        client.query_opt(&step, step_params)
+    )?;
+    Ok((
+        change.map(|row| LockedChange {
+            step_tree: row.get(0),
+            properties_ids: (row.get(1), row.get(2)),
+        }),
+        step.as_ref().map(step_from_row),
+    ))
 }
 
 pub async fn lock_step(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<StepRow>, tokio_postgres::Error> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR NO KEY UPDATE");
     Ok(client
-        .query_opt_cached(&sql, &[&id])
+        .query_opt_cached(&lock_step_sql(), &[&id])
         .await?
         .as_ref()
         .map(step_from_row))

@@ -33,8 +33,9 @@ pub async fn requeue(ctx: &Ctx, claimed: &Claimed) {
 async fn try_requeue(ctx: &Ctx, claimed: &Claimed) -> anyhow::Result<bool> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let change = rows::lock_change(&tx, claimed.change_id).await?;
-    let (Some(_), Some(step)) = (change, rows::lock_step(&tx, claimed.step_id).await?) else {
+    let (change, step) =
+        rows::lock_change_and_step(&tx, claimed.change_id, claimed.step_id).await?;
+    let (Some(_), Some(step)) = (change, step) else {
         return Ok(false);
     };
     let owned = tx
