@@ -348,8 +348,8 @@ fi
   echo "scenario \`gantry-loadtest reliability\` checks the invariants of ../shared/RELIABILITY.md:"
   echo
   echo "* lost: I1, an accepted change that never ended; duplicated: a step finished twice or a change"
-  echo "  with extra steps; overlapping: I3, two attempts of a step running at once on the Docker"
-  echo "  engine's clock (its start/die events);"
+  echo "  with extra steps; overlapping: I3, two attempts of a step running at once, each from the"
+  echo "  moment its container was given the step (step_containers) to the container's die event;"
   echo "* I4: every succeeded step's patch in exactly one property version, no step with two, the"
   echo "  versions contiguous from 1 and the last one the current document;"
   echo "* 503 / other 5xx: submissions answered 503 (the database away; retried) and any other 5xx (I7);"
