@@ -96,7 +96,7 @@ impl ParkingPool {
                 }
                 stale.push(parked);
             }
-            match found {
+            let taken = match found {
                 Some(parked) => (Ok(parked), stale),
                 None => {
                     let (tx, rx) = oneshot::channel();
@@ -107,7 +107,9 @@ impl ParkingPool {
                     }
                     (Err(rx), stale)
                 }
-            }
+            };
+            metrics::gauge!(names::PARKED_CONTAINERS).set(state.ready() as f64);
+            taken
         };
         for parked in stale {
             tracing::warn!(container = %parked.name, "a parked container ended while it waited; removing it");
