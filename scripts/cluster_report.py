@@ -30,7 +30,8 @@ print("200 two-step changes (the first step sleeps 1 s and adds a key to the env
 print("properties) through the load balancer, one every 150 ms; 5 s in, api host `a1` is cut off")
 print("(its veth link down on the bridge) for 15 s; 10 s in, worker host `w1` for 25 s, past its")
 print("10 s lease. Checked as in docs/reliability.md: lost, duplicated, overlapping attempts")
-print("(Docker's events), I4 on the property versions, dead-lettered messages, drained.\n")
+print("(from a container given its step to its die event), I4 on the property versions,")
+print("dead-lettered messages, drained.\n")
 if p is None:
     print("gantry-loadtest failed before its report; see .local/cluster/partition.log\n")
 else:

@@ -59,7 +59,8 @@ pub enum Command {
     Props(PropsArgs),
     /// Step results applied per second by the results role (needs the database and broker).
     Results(ResultsArgs),
-    /// Step exit to the next sibling's start, and a cancel to the container gone (Docker's events).
+    /// Step exit to the next sibling's start, and a cancel to the container gone (Docker's events
+    /// and the containers' records).
     Lifecycle(LifecycleArgs),
     /// Many SSE followers of one change's log: every line once, reads and api CPU they cost.
     Follow(FollowArgs),
