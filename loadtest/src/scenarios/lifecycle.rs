@@ -46,8 +46,6 @@ pub struct ContainerEvent {
     pub action: String,
     /// The container's name (what `step_containers` records).
     pub name: String,
-    /// The container's id.
-    pub container: String,
     /// Nanoseconds since the epoch, on the engine's clock.
     pub at: i64,
 }
@@ -87,7 +85,6 @@ fn container_event(
     Some(ContainerEvent {
         action: event.action?,
         name: attributes.get("name")?.clone(),
-        container: actor.id.unwrap_or_default(),
         at: event.time_nano?,
     })
 }

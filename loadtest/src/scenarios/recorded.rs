@@ -12,17 +12,14 @@ use secrecy::ExposeSecret;
 use tokio_postgres::{Client, NoTls, Row};
 use uuid::Uuid;
 
-/// The recorded containers of the changes `$1`, with their step's change, step, attempt, and
-/// the time (nanoseconds since the epoch) the container was given its step.
-pub const SQL: &str = "SELECT c.container, s.change_id, c.step_id, c.attempt, \
-     (extract(epoch FROM c.created_at) * 1e9)::bigint \
+/// The recorded containers of the changes `$1`, with their step and the time (nanoseconds since
+/// the epoch) the container was given it.
+pub const SQL: &str = "SELECT c.container, c.step_id, (extract(epoch FROM c.created_at) * 1e9)::bigint \
      FROM step_containers c JOIN steps s ON s.id = c.step_id WHERE s.change_id = ANY($1)";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    pub change: Uuid,
     pub step: Uuid,
-    pub attempt: i32,
     /// When the container was given its step: nanoseconds since the epoch.
     pub given_at: i64,
 }
@@ -34,10 +31,8 @@ pub fn from_rows(rows: &[Row]) -> HashMap<String, Recorded> {
             (
                 r.get(0),
                 Recorded {
-                    change: r.get(1),
-                    step: r.get(2),
-                    attempt: r.get(3),
-                    given_at: r.get(4),
+                    step: r.get(1),
+                    given_at: r.get(2),
                 },
             )
         })

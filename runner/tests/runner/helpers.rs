@@ -79,15 +79,8 @@ impl Step {
     /// Runs `gantry-runner args…` with a clean environment: PATH (with the runner on it),
     /// GANTRY_HOME, GANTRY_PROTOCOL_DIR and the variables added with `with_env`.
     pub fn runner(&self, args: &[&str]) -> Run {
-        let bin_dir = Path::new(BINARY).parent().expect("the binary's directory");
-        let output = Command::new(BINARY)
-            .args(args)
-            .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
-            .env("GANTRY_HOME", &self.home)
-            .env("GANTRY_PROTOCOL_DIR", &self.protocol)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&self.home)
+        let output = self
+            .command(args)
             .stdin(Stdio::null())
             .output()
             .expect("gantry-runner starts");
@@ -96,20 +89,27 @@ impl Step {
 
     /// `gantry-runner args…` as [`Step::runner`] sets it up, with a piped stdin, not waited for.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gantry-runner starts")
+    }
+
+    /// The command line of `gantry-runner args…` in this step's environment.
+    fn command(&self, args: &[&str]) -> Command {
         let bin_dir = Path::new(BINARY).parent().expect("the binary's directory");
-        Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .args(args)
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
             .env("GANTRY_HOME", &self.home)
             .env("GANTRY_PROTOCOL_DIR", &self.protocol)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&self.home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gantry-runner starts")
+            .current_dir(&self.home);
+        command
     }
 
     pub fn run(&self, action: &str) -> Run {

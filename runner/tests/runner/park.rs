@@ -8,6 +8,15 @@ use std::time::{Duration, Instant};
 const RELEASED_UNUSED: i32 = 86;
 const WORKER_GONE: i32 = 87;
 
+/// `gantry-runner park` in `step`, given `input` on its stdin, which stays open.
+fn park(step: &Step, input: &[u8]) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = step.spawn(&["park"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    stdin.flush().unwrap();
+    (child, stdin)
+}
+
 /// Waits up to `limit` for the process to exit; its code.
 fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
     let deadline = Instant::now() + limit;
@@ -50,10 +59,8 @@ fn a_parked_runner_runs_nothing_until_its_start_line_and_then_the_action_with_it
 fn stdin_closed_before_a_step_exits_unused_and_nothing_runs() {
     let step = Step::new("actions:\n  build:\n    run: touch ran.txt\n");
     for input in [&b""[..], b"{\"action\":\"build\""] {
-        let mut child = step.spawn(&["park"]);
-        let mut stdin = child.stdin.take().unwrap();
         // Nothing, or half a line from a worker that died writing it.
-        stdin.write_all(input).unwrap();
+        let (mut child, stdin) = park(&step, input);
         drop(stdin);
         assert_eq!(
             exit_within(&mut child, Duration::from_secs(5)),
@@ -66,9 +73,7 @@ fn stdin_closed_before_a_step_exits_unused_and_nothing_runs() {
 #[test]
 fn stdin_closed_while_the_step_runs_ends_the_runner_at_once() {
     let step = Step::new("actions:\n  build:\n    run: sleep 30\n");
-    let mut child = step.spawn(&["park"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"{\"action\":\"build\"}\n").unwrap();
+    let (mut child, stdin) = park(&step, b"{\"action\":\"build\"}\n");
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "the step runs");
     let closed = Instant::now();
@@ -85,9 +90,7 @@ fn stdin_closed_while_the_step_runs_ends_the_runner_at_once() {
 #[test]
 fn a_malformed_start_line_is_refused_before_anything_runs() {
     let step = Step::new("actions:\n  build:\n    run: touch ran.txt\n");
-    let mut child = step.spawn(&["park"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"{\"act\":1}\n").unwrap();
+    let (child, stdin) = park(&step, b"{\"act\":1}\n");
     drop(stdin);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));

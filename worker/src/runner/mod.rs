@@ -156,7 +156,7 @@ async fn run_claimed(ctx: &Ctx, claimed: Claimed, stop: &CancellationToken) {
     if let Some(container) = container {
         let shape = container.shape.clone();
         container.remove().await;
-        ctx.parking.replenish(ctx, &shape);
+        ctx.parking.refill(ctx, &shape);
     }
 }
 
@@ -205,31 +205,24 @@ async fn execute(
             system,
         }
     };
+    // An attempt that ended before or without its command's exit: only why, and whether the
+    // infrastructure is to blame (retried) or the step (failed).
+    let failed = |reason: String, system| Attempt::Ran(outcome(None, None, Some(reason), system));
     if ending.stop.is_cancelled() {
         return Attempt::Stopped;
     }
     let Some(docker) = ctx.docker.as_ref() else {
-        return Attempt::Ran(outcome(
-            None,
-            None,
-            Some("this worker has no Docker engine".into()),
-            true,
-        ));
+        return failed("this worker has no Docker engine".into(), true);
     };
     let settings = &ctx.settings.worker;
     let (remote, context, secrets) = match &claimed.inputs {
         Ok(inputs) => (&inputs.remote, &inputs.context, &inputs.secrets),
-        Err(reason) => return Attempt::Ran(outcome(None, None, Some(reason.clone()), false)),
+        Err(reason) => return failed(reason.clone(), false),
     };
     let env_file = match StepContextEnv::from_step_context(context) {
         Ok(env) => serde_json::to_vec_pretty(&env).expect("serialisable"),
         Err(e) => {
-            return Attempt::Ran(outcome(
-                None,
-                None,
-                Some(format!("Invalid properties: {e}")),
-                false,
-            ));
+            return failed(format!("Invalid properties: {e}"), false);
         }
     };
     let request = ImageRequest {
@@ -254,15 +247,10 @@ async fn execute(
             tag
         }
         Err(ImageError::Build(msg)) => {
-            return Attempt::Ran(outcome(
-                None,
-                None,
-                Some(format!("The step image build failed: {msg}")),
-                false,
-            ));
+            return failed(format!("The step image build failed: {msg}"), false);
         }
         Err(ImageError::Infrastructure(msg)) => {
-            return Attempt::Ran(outcome(None, None, Some(msg), true));
+            return failed(msg, true);
         }
     };
     log.system(format!("===> Starting step \"{}\"", claimed.name));
@@ -293,14 +281,10 @@ async fn execute(
                 "===> Removed {n} container(s) of an earlier attempt of this step"
             )),
             Err(e) => {
-                return Attempt::Ran(outcome(
-                    None,
-                    None,
-                    Some(format!(
-                        "Docker failed removing an earlier attempt's container: {e}"
-                    )),
+                return failed(
+                    format!("Docker failed removing an earlier attempt's container: {e}"),
                     true,
-                ));
+                );
             }
         }
     }
@@ -317,19 +301,14 @@ async fn execute(
         Err(e) => {
             // Perhaps the image was removed behind this worker's back: the retry checks again.
             ctx.images.forget(&image);
-            return Attempt::Ran(outcome(None, None, Some(e), true));
+            return failed(e, true);
         }
     };
     match record(ctx, claimed, &container.name).await {
         Ok(true) => {}
         Ok(false) => return Attempt::Stopped,
         Err(e) => {
-            return Attempt::Ran(outcome(
-                None,
-                None,
-                Some(format!("Recording the step's container failed: {e}")),
-                true,
-            ));
+            return failed(format!("Recording the step's container failed: {e}"), true);
         }
     }
     let run = container::StepRun {
@@ -356,28 +335,20 @@ async fn execute(
             result: Err(msg),
         }) => Attempt::Ran(outcome(Some(0), None, Some(msg), false)),
         Ok(Ended::Exited { code, .. }) => Attempt::Ran(outcome(Some(code), None, None, false)),
-        Ok(Ended::TimedOut) => Attempt::Ran(outcome(
-            None,
-            None,
-            Some(format!(
-                "The step timed out after {timeout} seconds and was killed"
-            )),
+        Ok(Ended::TimedOut) => failed(
+            format!("The step timed out after {timeout} seconds and was killed"),
             false,
-        )),
+        ),
         Ok(Ended::LeaseLost) => Attempt::LeaseLost,
         Ok(Ended::Stopped) => Attempt::Stopped,
-        Ok(Ended::Unused) => Attempt::Ran(outcome(
-            None,
-            None,
-            Some("The step's container ended before it was given the step".to_owned()),
+        Ok(Ended::Unused) => failed(
+            "The step's container ended before it was given the step".to_owned(),
             true,
-        )),
-        Err(e) => Attempt::Ran(outcome(
-            None,
-            None,
-            Some(format!("Docker failed running the step container: {e}")),
+        ),
+        Err(e) => failed(
+            format!("Docker failed running the step container: {e}"),
             true,
-        )),
+        ),
     }
 }
 

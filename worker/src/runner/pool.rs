@@ -132,16 +132,11 @@ impl ParkingPool {
         taken
     }
 
-    /// After a step of the shape of `key` ended: parks containers of its shape again, as after a
-    /// take (its slot was busy with that step until now).
-    pub fn replenish(&self, ctx: &Ctx, key: &str) {
-        self.refill(ctx, key);
-    }
-
     /// Parks containers of the shape of `key` until the worker's idle cap, evicting the least
     /// recently used other shapes' idle containers to make room, while the steps this worker
-    /// runs and its idle containers leave room in its concurrency.
-    fn refill(&self, ctx: &Ctx, key: &str) {
+    /// runs and its idle containers leave room in its concurrency. After every take, and after
+    /// every step of that shape (its slot was busy with the step until then).
+    pub fn refill(&self, ctx: &Ctx, key: &str) {
         let cap = ctx.settings.worker.parked_containers;
         let room = ctx
             .settings
@@ -255,11 +250,6 @@ impl ParkingPool {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         metrics::gauge!(names::PARKED_CONTAINERS).set(0.0);
-    }
-
-    /// The containers parked now (ready, not taken).
-    pub fn ready(&self) -> usize {
-        self.state().ready()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

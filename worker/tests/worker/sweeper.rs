@@ -49,6 +49,16 @@ async fn exists(docker: &Docker, id: &str) -> bool {
         .is_ok()
 }
 
+/// Waits up to 15 s (the sweeper runs every second) until none of `ids` exists.
+async fn wait_gone(docker: &Docker, ids: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for id in ids {
+        while exists(docker, id).await && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 async fn remove(docker: &Docker, id: &str) {
     let options = RemoveContainerOptionsBuilder::default().force(true).build();
     let _ = docker.remove_container(id, Some(options)).await;
@@ -89,12 +99,7 @@ async fn orphaned_step_containers_are_removed_and_no_other_container_is_touched(
     let of_unknown_step = container(&docker, &step_labels(&Uuid::now_v7().to_string(), 1)).await;
     let unlabelled = container(&docker, &[]).await;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while (exists(&docker, &of_finished_step).await || exists(&docker, &of_stale_attempt).await)
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&docker, &[&of_finished_step, &of_stale_attempt]).await;
     assert!(
         !exists(&docker, &of_finished_step).await,
         "a finished step's container is removed"
@@ -122,10 +127,7 @@ async fn orphaned_step_containers_are_removed_and_no_other_container_is_touched(
             "UPDATE steps SET lease_expires_at = now() - interval '1 second' WHERE id = '{live}'"
         ))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while exists(&docker, &of_live_attempt).await && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&docker, &[&of_live_attempt]).await;
     assert!(
         !exists(&docker, &of_live_attempt).await,
         "an expired lease's container is removed"
@@ -201,14 +203,11 @@ async fn recorded_and_parked_containers_are_swept_by_their_step_and_their_worker
     let parked_by_live = container(&docker, &parked("live-worker")).await;
     let parked_by_stranger = container(&docker, &parked("another-installation")).await;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while (exists(&docker, &of_finished_step).await
-        || exists(&docker, &of_earlier_attempt).await
-        || exists(&docker, &parked_by_stopped).await)
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(
+        &docker,
+        &[&of_finished_step, &of_earlier_attempt, &parked_by_stopped],
+    )
+    .await;
     assert!(
         !exists(&docker, &of_finished_step).await,
         "a finished step's container goes"
