@@ -32,6 +32,8 @@ pub struct AppState {
     pub admin_token_digest: [u8; 32],
     /// Failed authentications per client address (429 past the configured number a minute).
     pub auth_failures: crate::auth::FailureLimiter,
+    /// The group commit of change creations.
+    pub creations: crate::routes::changes::Creations,
 }
 
 impl AppState {
@@ -45,7 +47,11 @@ impl AppState {
     ) -> Self {
         let api = settings.api.clone();
         let admin_token_digest = Sha256::digest(api.admin_token.expose_secret().as_bytes()).into();
+        // The loop ends with the last handle of the sender, when the state is dropped.
+        let (creations, writing) = crate::routes::changes::Creations::start(pool.clone());
+        tokio::spawn(writing);
         Self {
+            creations,
             notifier,
             logs: std::sync::Arc::new(crate::follow::LogHub::new(pool.clone())),
             pool,

@@ -42,6 +42,9 @@ impl Queue {
 pub enum Message {
     /// A change was created: resolve its commit, read the manifest, plan the root step.
     PlanChangeV1 { change_id: Uuid },
+    /// Changes were created together (the api's group commit, see `PLAN_CHANGES_SQL`): plan
+    /// each, as `plan_change_v1` would.
+    PlanChangesV1 { change_ids: Vec<Uuid> },
     /// A step is queued: claim it and run its container.
     RunStepV1 { change_id: Uuid, step_id: Uuid },
     /// A step attempt finished: apply its outcome.
@@ -56,6 +59,12 @@ pub enum Message {
     StopChangeV1 { change_id: Uuid },
 }
 
+/// The SQL expression of a `plan_changes_v1` payload for the change ids of the column `id` of
+/// the rows it aggregates, for a statement that creates the changes and the message at once (the
+/// api's group commit): the JSON `Message::PlanChangesV1` serialises to, as outbox bytes.
+pub const PLAN_CHANGES_SQL: &str = "convert_to(json_build_object('type', 'plan_changes_v1', \
+     'change_ids', json_agg(id ORDER BY id))::text, 'UTF8')";
+
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -69,9 +78,9 @@ pub enum Route {
 impl Message {
     pub fn route(&self) -> Route {
         match self {
-            Message::PlanChangeV1 { .. } | Message::StartNextChangesV1 { .. } => {
-                Route::Queue(Queue::Changes)
-            }
+            Message::PlanChangeV1 { .. }
+            | Message::PlanChangesV1 { .. }
+            | Message::StartNextChangesV1 { .. } => Route::Queue(Queue::Changes),
             Message::RunStepV1 { .. } => Route::Queue(Queue::Steps),
             Message::StepResultV1(_) | Message::RollUpV1 { .. } => Route::Queue(Queue::Results),
             Message::StopChangeV1 { .. } => Route::Broadcast,

@@ -35,6 +35,7 @@ pub mod names {
     pub const MESSAGES: &str = "gantry_messages_total";
     pub const MESSAGE_SECONDS: &str = "gantry_message_duration_seconds";
     pub const PLAN_BATCH_SIZE: &str = "gantry_plan_batch_size";
+    pub const CREATE_BATCH_SIZE: &str = "gantry_create_batch_size";
     pub const IMAGES: &str = "gantry_step_images_total";
     pub const CONTAINER_SECONDS: &str = "gantry_container_phase_duration_seconds";
     pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
@@ -55,7 +56,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Buckets of `gantry_plan_batch_size`, in changes: up to the planner's largest batch.
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The statuses `gantry_steps` reports (the partial index `steps_not_final` covers them).
 const NOT_FINAL_STEP_STATUSES: [&str; 4] = ["pending", "queued", "running", "waiting"];
@@ -73,6 +74,11 @@ pub fn install() -> PrometheusHandle {
                 .set_buckets(BUCKETS)
                 .expect("the bucket list is not empty")
                 .set_buckets_for_metric(Matcher::Full(names::PLAN_BATCH_SIZE.into()), BATCH_BUCKETS)
+                .expect("the bucket list is not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(names::CREATE_BATCH_SIZE.into()),
+                    BATCH_BUCKETS,
+                )
                 .expect("the bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -119,6 +125,10 @@ fn describe() {
     describe_histogram!(
         PLAN_BATCH_SIZE,
         "Changes planned together in one transaction by a planner"
+    );
+    describe_histogram!(
+        CREATE_BATCH_SIZE,
+        "Changes created together in one statement by an api (POST /api/changes)"
     );
     describe_counter!(
         IMAGES,

@@ -203,6 +203,9 @@ async fn dispatch(
 ) -> Disposition {
     match message {
         Message::PlanChangeV1 { change_id } => crate::planner::handle(&plans, change_id).await,
+        Message::PlanChangesV1 { change_ids } => {
+            crate::planner::handle_all(&plans, change_ids).await
+        }
         Message::StartNextChangesV1 { environment_id } => {
             crate::planner::start_next(&ctx, environment_id).await
         }

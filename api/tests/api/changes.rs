@@ -46,7 +46,7 @@ async fn creating_a_change_answers_201_in_initializing_with_a_plan_message_in_th
     let payload: Value = serde_json::from_slice(&row.get::<_, Vec<u8>>(1)).unwrap();
     assert_eq!(
         payload,
-        json!({ "type": "plan_change_v1", "change_id": id })
+        json!({ "type": "plan_changes_v1", "change_ids": [id] })
     );
     let (_, target, _) = app.event("api:changes:create").await;
     assert_eq!(target, format!("/changes/{id}"));

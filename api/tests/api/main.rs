@@ -6,6 +6,7 @@ mod bodies;
 mod change_lists;
 mod change_properties;
 mod changes;
+mod creation_batches;
 mod encryption;
 mod environments;
 mod fixtures;

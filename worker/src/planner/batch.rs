@@ -23,6 +23,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use gantry_shared::db::CachedStatements;
+use gantry_shared::telemetry;
 use tokio_postgres::error::SqlState;
 
 use super::load::{self, ChangeToPlan};
@@ -41,7 +42,10 @@ const CONCURRENT_BATCHES: usize = 4;
 struct Request {
     change_id: Uuid,
     /// The span of the message's handler: what is written for the change belongs to its trace.
+    /// For a message naming several changes, a span of this change's own, which continues the
+    /// trace of the request that created it once it is loaded (`own_trace`).
     span: tracing::Span,
+    own_trace: bool,
     done: oneshot::Sender<anyhow::Result<()>>,
 }
 
@@ -68,10 +72,27 @@ impl Batcher {
     /// Plans the change with the next batch (a no-op for a change that is unknown or already
     /// planned); an error means it should be tried again later.
     pub async fn plan(&self, change_id: Uuid) -> anyhow::Result<()> {
+        self.send(change_id, tracing::Span::current(), false).await
+    }
+
+    /// [`Self::plan`] for one of the changes a message names together: what is written for it
+    /// belongs to its own trace, not to the message's.
+    pub async fn plan_in_own_trace(&self, change_id: Uuid) -> anyhow::Result<()> {
+        let span = tracing::info_span!("plan_change", %change_id, trace_id = tracing::field::Empty);
+        self.send(change_id, span, true).await
+    }
+
+    async fn send(
+        &self,
+        change_id: Uuid,
+        span: tracing::Span,
+        own_trace: bool,
+    ) -> anyhow::Result<()> {
         let (done, answer) = oneshot::channel();
         let request = Request {
             change_id,
-            span: tracing::Span::current(),
+            span,
+            own_trace,
             done,
         };
         self.0
@@ -131,6 +152,11 @@ async fn plan_batch(ctx: &Ctx, batch: Vec<Request>) {
             return;
         }
     };
+    for request in batch.iter().filter(|r| r.own_trace) {
+        if let Some(change) = changes.get(&request.change_id) {
+            telemetry::continue_trace(&request.span, change.traceparent.as_deref());
+        }
+    }
     // Git is read for every change at once: the changes of one repository share its fetch.
     let reads = join_all(batch.iter().map(|request| {
         let change = changes.remove(&request.change_id);
@@ -318,6 +344,7 @@ mod tests {
         let request = Request {
             change_id,
             span,
+            own_trace: false,
             done,
         };
         (request, answer)

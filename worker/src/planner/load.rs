@@ -28,6 +28,8 @@ pub struct ChangeToPlan {
     /// shortened by `CLOCK_MARGIN`.
     pub created: Instant,
     pub action: String,
+    /// The trace context of the request that created the change.
+    pub traceparent: Option<String>,
     /// The remote, or why it cannot be used: it was deleted (the change is created without
     /// locking it, and its deletion refuses only changes committed before it) or its stored
     /// credentials cannot be read. The change fails: retrying cannot bring either back.
@@ -52,7 +54,7 @@ pub async fn changes_to_plan(
     let sql = format!(
         "SELECT c.id, c.environment_id, c.git_rev, c.action, r.id, r.url, r.username, r.password, r.ssh_key_data, \
          {PARALLEL_CHANGES_SQL}, EXTRACT(EPOCH FROM now() - c.created_at)::float8, c.status_code, c.git_remote_name, \
-         c.commit_sha, c.retried_from \
+         c.commit_sha, c.retried_from, c.traceparent \
          FROM changes c LEFT JOIN git_remotes r ON r.project_id = c.project_id AND r.name = c.git_remote_name \
          JOIN projects p ON p.id = c.project_id JOIN environments e ON e.id = c.environment_id \
          WHERE c.id = ANY($1)"
@@ -84,6 +86,7 @@ fn change_of(cipher: &Cipher, row: &Row, now: Instant) -> ChangeToPlan {
         retried_from: row.get(14),
         created: now.checked_sub(age).unwrap_or(now),
         action: row.get(3),
+        traceparent: row.get(15),
         remote: match row.get::<_, Option<Uuid>>(4) {
             None => Err(format!(
                 "its git remote `{}` was deleted after the change was created",

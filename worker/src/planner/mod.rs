@@ -37,6 +37,25 @@ pub async fn handle(plans: &Batcher, change_id: Uuid) -> Disposition {
     }
 }
 
+/// Plans the changes created together with the next batches; the message is requeued when one
+/// failed (the others are then found planned, and skipped).
+pub async fn handle_all(plans: &Batcher, change_ids: Vec<Uuid>) -> Disposition {
+    let planned = futures_util::future::join_all(
+        change_ids
+            .iter()
+            .map(|&change_id| plans.plan_in_own_trace(change_id)),
+    )
+    .await;
+    let failed = planned.iter().filter(|p| p.is_err()).count();
+    match planned.into_iter().find_map(Result::err) {
+        None => Disposition::Ack,
+        Some(e) => {
+            tracing::error!(error = ?e, changes = change_ids.len(), failed, "planning changes failed; they will be retried");
+            Disposition::Requeue
+        }
+    }
+}
+
 /// Why a change cannot run; the change ends in `error` with this reason in its log.
 struct Invalid(String);
 

@@ -1,7 +1,8 @@
 //! `POST /api/changes`: one statement inserts the change (`initializing`), its audit event and
 //! the outbox message that asks a planner to initialise it; after its commit the relay is woken.
-//! With an `Idempotency-Key` the statement runs in a transaction that also records the key
-//! ([`super::idempotency`]).
+//! Creations arriving together share that statement and its message ([`super::batch`]). With an
+//! `Idempotency-Key` the statement runs, for this change alone, in a transaction that also
+//! records the key ([`super::idempotency`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use deadpool_postgres::GenericClient;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::batch::{Batched, Creation};
 use super::idempotency;
 use super::record::ChangeRecord;
 use crate::auth::{Role, User};
@@ -124,14 +126,15 @@ pub async fn create_change(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key_of(&req)?;
     let change = NewChange::try_from(attributes)?;
-    let mut client = state.client().await?;
     if !user.is_server(Role::Operator) {
+        let client = state.client().await?;
         require_operator(&client, &user, &change).await?;
     }
     let Some(key) = key else {
-        let created = insert(&state, &client, &change, user.name(), Origin::Create).await?;
+        let created = create_batched(&state, &change, user.name()).await?;
         return Ok(jsonapi::created(created.into_resource()));
     };
+    let mut client = state.client().await?;
     let digest = idempotency::digest(&change);
     if let Some(earlier) = idempotency::replay(&client, user.name(), &key, &digest).await? {
         return Ok(jsonapi::ok(earlier.into_resource()));
@@ -155,6 +158,50 @@ pub async fn create_change(
             idempotency::HEADER
         ))),
     }
+}
+
+/// Creates the change with the next batch of creations; when the batch found no valid target for
+/// it, or failed, the change is created on its own (which says which target is missing).
+async fn create_batched(
+    state: &AppState,
+    change: &NewChange,
+    user: &str,
+) -> Result<ChangeRecord, ApiError> {
+    let id = Uuid::now_v7();
+    tracing::Span::current().record("change_id", tracing::field::display(id));
+    let creation = Creation::new(
+        id,
+        change,
+        user,
+        telemetry::current_traceparent(),
+        event_payload(change, Origin::Create),
+    );
+    match state.creations.create(creation).await {
+        Batched::Created(created) => {
+            state.outbox.notify();
+            metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
+            Ok(*created)
+        }
+        Batched::NoTarget | Batched::Failed => {
+            let client = state.client().await?;
+            insert(state, &client, change, user, Origin::Create).await
+        }
+    }
+}
+
+/// The payload of a creation's audit event.
+fn event_payload(change: &NewChange, origin: Origin<'_>) -> Value {
+    let retried_from = match origin {
+        Origin::Create => None,
+        Origin::Retry { from, .. } => Some(from),
+    };
+    json!({
+        "project_code": change.project.as_str(),
+        "environment_code": change.environment.as_str(),
+        "git_rev": change.git_rev.as_str(),
+        "action": change.action.as_str(),
+        "retried_from": retried_from,
+    })
 }
 
 /// Inserts a new change with its plan message and audit event, or says which of its targets is
@@ -209,13 +256,7 @@ async fn insert_change(
         Origin::Retry { from, commit_sha } => (Some(from), commit_sha),
     };
     let message = OutboxRow::of(&Message::PlanChangeV1 { change_id: id });
-    let event = json!({
-        "project_code": change.project.as_str(),
-        "environment_code": change.environment.as_str(),
-        "git_rev": change.git_rev.as_str(),
-        "action": change.action.as_str(),
-        "retried_from": retried_from,
-    });
+    let event = event_payload(change, origin);
     let row = client
         .query_opt_cached(
             "WITH target AS ( \

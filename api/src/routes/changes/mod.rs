@@ -1,8 +1,9 @@
 //! `/api/changes`: running an action of a project's repository against an environment. Creating a
-//! change only records it and queues a `plan_change_v1` message through the outbox; the worker's
-//! planner takes it from there. `DELETE /api/changes/{id}` cancels, `POST …/retry` retries;
+//! change only records it and queues a plan message through the outbox (creations arriving
+//! together are written together: see [`batch`]); the worker's planner takes it from there. `DELETE /api/changes/{id}` cancels, `POST …/retry` retries;
 //! `GET /api/changes/{id}/properties` shows the properties a change used.
 
+mod batch;
 mod cancel;
 mod create;
 mod cursor;
@@ -14,6 +15,7 @@ mod record;
 mod retry;
 mod show;
 
+pub use batch::Creations;
 pub use cancel::{__path_cancel_change, cancel_change};
 pub use create::{__path_create_change, create_change};
 pub use list::{__path_list_changes, list_changes};
