@@ -20,6 +20,8 @@ echo "==> the worker runs 8 steps at once (release build)"
 
 echo "==> gantry-loadtest bench --size ${BENCH_SIZE:-medium} --runs ${BENCH_RUNS:-3}"
 started=$(date +%s)
-"$root/target/release/gantry-loadtest" bench --size "${BENCH_SIZE:-medium}" --runs "${BENCH_RUNS:-3}" --out docs
+# The create scenario stops the worker (SIGSTOP) for its api-alone loops and continues it after.
+"$root/target/release/gantry-loadtest" bench --size "${BENCH_SIZE:-medium}" --runs "${BENCH_RUNS:-3}" \
+  --planner-pid "$(cat .local/worker.pid)" --out docs
 echo "==> the bench took $(( $(date +%s) - started ))s; results in docs/benchmarks.md"
 echo "==> the api and worker keep running; stop them with: make stop"

@@ -1,4 +1,8 @@
-//! One span, one log line and one latency observation per request. The span continues the
+//! One span and one latency observation per request, and a log line for each request refused,
+//! failed or slow; every request's line at `debug` (`telemetry.level:
+//! "info,gantry_api::telemetry=debug"` logs them all: at thousands of requests a second the lines
+//! cost the api a third of its throughput, and stalled requests behind their writes, measured with
+//! `gantry-loadtest create`). Mutating requests are in the audit events anyway. The span continues the
 //! caller's W3C `traceparent` when one is sent (the API is often called by other traced tools),
 //! and the response names the request's own span in a `traceparent` header, so a client can find
 //! the trace of the change it just created.
@@ -13,6 +17,9 @@ use actix_web::middleware::Next;
 use gantry_shared::metrics::names;
 use gantry_shared::telemetry::{self, TRACEPARENT_HEADER};
 use tracing::Instrument;
+
+/// A request that took this long is logged whatever its status.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn trace_request(
     req: ServiceRequest,
@@ -58,11 +65,14 @@ pub async fn trace_request(
             .insert(HeaderName::from_static(TRACEPARENT_HEADER), value);
     }
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            elapsed_ms = elapsed.as_millis() as u64,
-            "request handled"
-        );
+        let (status, elapsed_ms) = (status.as_u16(), elapsed.as_millis() as u64);
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms, "request failed");
+        } else if status >= 400 || elapsed >= SLOW {
+            tracing::info!(status, elapsed_ms, "request handled");
+        } else {
+            tracing::debug!(status, elapsed_ms, "request handled");
+        }
     });
     response
 }

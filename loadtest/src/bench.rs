@@ -31,6 +31,8 @@ pub struct BenchParams {
     pub create: CreateParams,
     pub lifecycle: LifecycleParams,
     pub follow: FollowParams,
+    /// The planner's process, stopped for the api-alone loops of `create`.
+    pub planner_pid: Option<u32>,
 }
 
 impl BenchParams {
@@ -46,6 +48,7 @@ impl BenchParams {
             create: size.create(),
             lifecycle: size.lifecycle(),
             follow: size.follow(),
+            planner_pid: None,
         }
     }
 }
@@ -159,7 +162,10 @@ pub async fn run(api: &Api, settings: &Settings, params: &BenchParams) -> Report
         &mut errors,
         "raw inserts",
         async || raw::postgres(settings, raw::Measure::Inserts, raw_params).await,
-        ("create", create::run(api, &fixture, &params.create)),
+        (
+            "create",
+            create::run(api, &fixture, &params.create, params.planner_pid),
+        ),
     )
     .await;
     report.create = create;

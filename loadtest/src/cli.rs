@@ -124,6 +124,9 @@ pub struct CreateArgs {
     /// Open loop: seconds to hold the rate.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// The planner's process id: the create loops run first with it stopped (the api alone).
+    #[arg(long, env = "GANTRY_PLANNER_PID")]
+    pub planner_pid: Option<u32>,
 }
 
 impl CreateArgs {
@@ -323,4 +326,7 @@ pub struct BenchArgs {
     /// Where benchmarks.md, the plot and (without --json) benchmarks.json are written.
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,
+    /// The planner's process id: the create loops run first with it stopped (the api alone).
+    #[arg(long, env = "GANTRY_PLANNER_PID")]
+    pub planner_pid: Option<u32>,
 }

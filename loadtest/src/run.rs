@@ -22,7 +22,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut report = Report::new();
     match &cli.command {
         Command::Create(args) => {
-            report.create = Some(create::run(&api, &fixture, &args.params()).await?)
+            report.create =
+                Some(create::run(&api, &fixture, &args.params(), args.planner_pid).await?)
         }
         Command::Steps(args) => {
             report.steps = Some(steps::run(&api, &fixture, &args.params()).await?)
@@ -85,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 params.chain.steps = steps;
             }
             params.chain.worker_metrics = Some(args.worker_metrics.clone());
+            params.planner_pid = args.planner_pid;
             report = bench::run_repeated(&api, &settings()?, &params, usize::from(args.runs)).await;
             markdown::write(&report, &args.out)?;
             let json = cli

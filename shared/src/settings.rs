@@ -59,6 +59,10 @@ fn default_heartbeat_seconds() -> u64 {
     10
 }
 
+fn default_git_fetch_interval_ms() -> u64 {
+    0
+}
+
 fn default_idempotency_key_hours() -> u32 {
     24
 }
@@ -102,6 +106,12 @@ pub struct WorkerSettings {
     pub reaper_interval_seconds: u64,
     pub max_attempts: i32,
     pub git_cache_dir: PathBuf,
+    /// Fetches of one Git remote start at least this many milliseconds apart: a change created
+    /// just after a fetch started waits for the next one (it must see the remote as it was when
+    /// the change was created, or later), and a burst of creations costs a fetch per interval,
+    /// not one per batch. 0 (the default): a fetch whenever one is needed.
+    #[serde(default = "default_git_fetch_interval_ms")]
+    pub git_fetch_interval_ms: u64,
     pub step_timeout_seconds: u64,
     pub runner_image: String,
     pub runner_network: String,

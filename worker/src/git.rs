@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gantry_shared::crypto::{Cipher, CryptoError, git_remote_aad};
 use sha2::{Digest, Sha256};
@@ -67,6 +67,8 @@ impl Remote {
 #[derive(Clone)]
 pub struct GitCache {
     root: PathBuf,
+    /// Fetches of one mirror start at least this far apart.
+    fetch_interval: Duration,
     locks: Arc<Mutex<HashMap<PathBuf, MirrorLock>>>,
     /// Files read at a commit. A commit's content never changes, so every step of a change (and
     /// of later changes on the same commit) asks git only once per file.
@@ -95,8 +97,14 @@ const MAX_CACHED_FILES: usize = 4096;
 
 impl GitCache {
     pub fn new(root: PathBuf) -> Self {
+        Self::with_fetch_interval(root, Duration::ZERO)
+    }
+
+    /// A cache whose fetches of one remote start at least `fetch_interval` apart.
+    pub fn with_fetch_interval(root: PathBuf, fetch_interval: Duration) -> Self {
         Self {
             root,
+            fetch_interval,
             locks: Default::default(),
             files: Default::default(),
         }
@@ -171,6 +179,11 @@ impl GitCache {
         let mut mirror = self.lock(dir).lock_owned().await;
         if mirror.fetched.is_some_and(|started| started >= as_of) && dir.join("HEAD").exists() {
             return Ok(mirror);
+        }
+        // Too soon after the last fetch: this one waits, holding the lock, so that what is
+        // created meanwhile is served by it too.
+        if let Some(last) = mirror.fetched {
+            tokio::time::sleep_until((last + self.fetch_interval).into()).await;
         }
         let started = Instant::now();
         fetch(remote, &self.root, dir).await?;
@@ -431,6 +444,33 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// With a fetch interval, a request newer than the last fetch waits until the interval is
+    /// over and is then fetched for: it sees what was pushed before it, never an older state.
+    #[tokio::test]
+    async fn a_fetch_waits_out_the_interval_since_the_last_and_still_sees_the_newer_commit() {
+        let (source, first) = repo_with_one_commit();
+        let cache = tempfile::tempdir().unwrap();
+        let remote = local_remote(&source.path());
+        let interval = Duration::from_millis(400);
+        let git = GitCache::with_fetch_interval(cache.path().to_owned(), interval);
+        let fetched = Instant::now();
+        assert_eq!(git.resolve(&remote, "main", fetched).await.unwrap(), first);
+        let second = source.commit(&[("file", "two")], "two");
+
+        let asked = Instant::now();
+        assert_eq!(git.resolve(&remote, "main", asked).await.unwrap(), second);
+        assert!(
+            fetched.elapsed() >= interval,
+            "fetched again after {:?}",
+            fetched.elapsed()
+        );
+        // The next interval is counted from that fetch, not from the first.
+        let third = source.commit(&[("file", "three")], "three");
+        let again = Instant::now();
+        assert_eq!(git.resolve(&remote, "main", again).await.unwrap(), third);
+        assert!(asked.elapsed() >= interval, "{:?}", asked.elapsed());
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::context::{Context, Ctx};
 use crate::git::GitCache;
 
 /// Plan messages a worker handles at once: the largest batch it can plan together.
-const PLANNER_PERMITS: usize = 64;
+const PLANNER_PERMITS: usize = 256;
 
 pub struct Worker {
     ctx: Ctx,
@@ -55,7 +55,10 @@ impl Worker {
         };
         let host = crate::registry::host_name(&settings.worker.host);
         let worker_id = format!("{host}-{}", uuid::Uuid::new_v4().simple());
-        let git = GitCache::new(settings.worker.git_cache_dir.clone());
+        let git = GitCache::with_fetch_interval(
+            settings.worker.git_cache_dir.clone(),
+            Duration::from_millis(settings.worker.git_fetch_interval_ms),
+        );
         let notifier = Notifier::spawn(gantry_shared::db::config(&settings.database)?);
         let (ops, ops_port) =
             crate::ops::bind(&settings.worker.metrics_host, settings.worker.metrics_port)?;

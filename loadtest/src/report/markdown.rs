@@ -37,7 +37,10 @@ all N changes are final.
 after 10 unmeasured creations per client at the concurrency (the api's and the client's \
 connections opened, statements prepared), a closed loop at that concurrency and an open loop at \
 a target rate (latency from the scheduled send time), then the time the planner needs to finish \
-them all. The planner runs throughout, on the same two cores.
+them all. Both loops run twice: first with the worker's process stopped (`SIGSTOP`; its plan \
+messages wait in the queue), the api alone, then with the planner running on the same two cores, \
+the figure compared with the target. Creations arriving together are written in one statement \
+with one plan message (a group commit), and planned set-based in batches.
 * **lifecycle** — timed by the Docker engine's own container events: a chain of trivial sequential \
 steps, each gap from one container's `die` to the next sibling's `start`; then changes whose step \
 sleeps, each cancelled once its container started, from just before `DELETE /api/changes/{id}` to \

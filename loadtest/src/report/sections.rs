@@ -170,28 +170,66 @@ fn results(r: &ResultsReport) -> Section {
 }
 
 fn create(c: &CreateReport) -> Section {
+    let mut rows = Vec::new();
+    let mut latencies = Vec::new();
+    if let Some(alone) = &c.api_alone {
+        rows.extend([
+            (
+                format!("api alone: closed loop, {} clients", c.params.concurrency),
+                rate(alone.closed_loop.per_second),
+            ),
+            (
+                "api alone: closed loop p99".into(),
+                ms(alone.closed_loop.latency.p99_ms),
+            ),
+            (
+                format!("api alone: open loop at {}/s", c.params.rate),
+                rate(alone.open_loop.per_second),
+            ),
+            (
+                "api alone: open loop p99".into(),
+                ms(alone.open_loop.latency.p99_ms),
+            ),
+            (
+                "planner drain after the api-alone loops".into(),
+                format!("{:.1} s", alone.drain_secs),
+            ),
+        ]);
+        latencies.extend([
+            (
+                "create, api alone: closed".into(),
+                alone.closed_loop.latency.clone(),
+            ),
+            (
+                "create, api alone: open".into(),
+                alone.open_loop.latency.clone(),
+            ),
+        ]);
+    }
+    rows.extend([
+        (
+            format!("closed loop, {} clients", c.params.concurrency),
+            rate(c.closed_loop.per_second),
+        ),
+        ("closed loop p99".into(), ms(c.closed_loop.latency.p99_ms)),
+        (
+            format!("open loop at {}/s", c.params.rate),
+            rate(c.open_loop.per_second),
+        ),
+        ("open loop p99".into(), ms(c.open_loop.latency.p99_ms)),
+        (
+            "planner drain after".into(),
+            format!("{:.1} s", c.drain_secs),
+        ),
+    ]);
+    latencies.extend([
+        ("create: closed".into(), c.closed_loop.latency.clone()),
+        ("create: open".into(), c.open_loop.latency.clone()),
+    ]);
     Section {
         scenario: "create",
-        rows: vec![
-            (
-                format!("closed loop, {} clients", c.params.concurrency),
-                rate(c.closed_loop.per_second),
-            ),
-            ("closed loop p99".into(), ms(c.closed_loop.latency.p99_ms)),
-            (
-                format!("open loop at {}/s", c.params.rate),
-                rate(c.open_loop.per_second),
-            ),
-            ("open loop p99".into(), ms(c.open_loop.latency.p99_ms)),
-            (
-                "planner drain after".into(),
-                format!("{:.1} s", c.drain_secs),
-            ),
-        ],
-        latencies: vec![
-            ("create: closed".into(), c.closed_loop.latency.clone()),
-            ("create: open".into(), c.open_loop.latency.clone()),
-        ],
+        rows,
+        latencies,
     }
 }
 

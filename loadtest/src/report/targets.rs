@@ -253,10 +253,19 @@ fn create_row(create: &CreateReport, raw: Option<&RawReport>) -> Comparison {
     let open = &create.open_loop;
     let inserts = raw.map(|r| &r.inserts);
     Comparison {
-        gantry_figure: format!(
-            "change creations/s, open loop at {}/s (closed loop: {:.0}/s)",
-            create.params.rate, create.closed_loop.per_second
-        ),
+        gantry_figure: match &create.api_alone {
+            None => format!(
+                "change creations/s, open loop at {}/s (closed loop: {:.0}/s)",
+                create.params.rate, create.closed_loop.per_second
+            ),
+            Some(alone) => format!(
+                "change creations/s, open loop at {}/s with the planner (closed loop: {:.0}/s; api alone: {:.0}/s, p99 {:.1} ms)",
+                create.params.rate,
+                create.closed_loop.per_second,
+                alone.open_loop.per_second,
+                alone.open_loop.latency.p99_ms
+            ),
+        },
         gantry_value: format!(
             "{:.0}/s, p99 {:.1} ms",
             open.per_second, open.latency.p99_ms

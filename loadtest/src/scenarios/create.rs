@@ -4,6 +4,10 @@
 //! its queueing). The changes run the manifest action `noop`, which has no command: the smallest
 //! valid change, planned and finished without a container. The scenario waits until the planner
 //! has caught up, so no backlog is left behind for what runs next.
+//!
+//! Given the planner's process, both loops first run with it stopped (`SIGSTOP`, then `SIGCONT`:
+//! its messages wait in the queue meanwhile), so the api alone is measured beside the api with
+//! the planner running on the same cores.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +43,9 @@ pub struct CreateParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateReport {
     pub params: CreateParams,
+    /// Both loops with the planner's process stopped, when it was given.
+    #[serde(default)]
+    pub api_alone: Option<ApiAlone>,
     /// Creations before the measured loops, not measured.
     pub warm_up: usize,
     pub closed_loop: LoopResult,
@@ -48,6 +55,46 @@ pub struct CreateReport {
     /// Changes created in all and how many of them did not end in `success`.
     pub created: usize,
     pub unsuccessful: usize,
+}
+
+/// The loops with the planner stopped, and how long it took to plan what they created once it
+/// went on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiAlone {
+    pub closed_loop: LoopResult,
+    pub open_loop: LoopResult,
+    pub drain_secs: f64,
+}
+
+/// A process stopped with `SIGSTOP` until this is dropped (`SIGCONT`).
+struct Stopped(u32);
+
+impl Stopped {
+    fn new(pid: u32) -> anyhow::Result<Self> {
+        signal(pid, "-STOP")?;
+        Ok(Self(pid))
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Err(e) = signal(self.0, "-CONT") {
+            eprintln!(
+                "gantry-loadtest: the planner (pid {}) could not be continued: {e:#}",
+                self.0
+            );
+        }
+    }
+}
+
+fn signal(pid: u32, which: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("kill {which} {pid}: {status}");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,10 +107,12 @@ pub struct LoopResult {
     pub latency: Latency,
 }
 
+/// Runs the scenario; with `planner_pid`, the loops run first with that process stopped.
 pub async fn run(
     api: &Api,
     fixture: &Fixture,
     params: &CreateParams,
+    planner_pid: Option<u32>,
 ) -> anyhow::Result<CreateReport> {
     let project = fixture
         .project(api, "create", Some(&manifest(&[])), true)
@@ -92,8 +141,65 @@ pub async fn run(
             warm_up.errors
         );
     }
+    let api_alone = match planner_pid {
+        None => None,
+        Some(pid) => {
+            let stopped = Stopped::new(pid)?;
+            let closed_loop = closed_loop(
+                api,
+                &project,
+                params.concurrency,
+                params.count,
+                "closed, api alone",
+            )
+            .await;
+            let open_loop = open_loop(api, &project, params, "open, api alone").await;
+            drop(stopped);
+            check(&closed_loop, &open_loop)?;
+            let drain_secs = drain(api, &project).await?;
+            Some(ApiAlone {
+                closed_loop,
+                open_loop,
+                drain_secs,
+            })
+        }
+    };
     let closed_loop = closed_loop(api, &project, params.concurrency, params.count, "closed").await;
-    let open_loop = open_loop(api, &project, params).await;
+    let open_loop = open_loop(api, &project, params, "open").await;
+    check(&closed_loop, &open_loop)?;
+    let drain_secs = drain(api, &project).await?;
+    let unsuccessful = api.unsuccessful_changes(&project.code).await?.len();
+    let alone = api_alone
+        .as_ref()
+        .map_or(0, |a| a.closed_loop.sent + a.open_loop.sent);
+    let created = 1 + warm_up.sent + alone + closed_loop.sent + open_loop.sent;
+    Ok(CreateReport {
+        params: params.clone(),
+        api_alone,
+        warm_up: warm_up.sent,
+        closed_loop,
+        open_loop,
+        drain_secs,
+        created,
+        unsuccessful,
+    })
+}
+
+/// Fails when a creation of either loop failed.
+fn check(closed: &LoopResult, open: &LoopResult) -> anyhow::Result<()> {
+    if closed.errors + open.errors > 0 {
+        bail!(
+            "{} change creations failed (closed loop {}, open loop {})",
+            closed.errors + open.errors,
+            closed.errors,
+            open.errors
+        );
+    }
+    Ok(())
+}
+
+/// Seconds until the planner has finished every change of the project.
+async fn drain(api: &Api, project: &BenchProject) -> anyhow::Result<f64> {
     let drained = Instant::now();
     let spinner = progress::spinner("create", "waiting for the planner to finish every change");
     api.wait_project_idle(
@@ -103,27 +209,7 @@ pub async fn run(
     )
     .await?;
     spinner.finish_and_clear();
-    let drain_secs = drained.elapsed().as_secs_f64();
-    let unsuccessful = api.unsuccessful_changes(&project.code).await?.len();
-    let created = 1 + warm_up.sent + closed_loop.sent - closed_loop.errors + open_loop.sent
-        - open_loop.errors;
-    if closed_loop.errors + open_loop.errors > 0 {
-        bail!(
-            "{} change creations failed (closed loop {}, open loop {})",
-            closed_loop.errors + open_loop.errors,
-            closed_loop.errors,
-            open_loop.errors
-        );
-    }
-    Ok(CreateReport {
-        params: params.clone(),
-        warm_up: warm_up.sent,
-        closed_loop,
-        open_loop,
-        drain_secs,
-        created,
-        unsuccessful,
-    })
+    Ok(drained.elapsed().as_secs_f64())
 }
 
 /// One creation: whether the API answered 201.
@@ -177,14 +263,19 @@ async fn closed_loop(
     }
 }
 
-async fn open_loop(api: &Api, project: &BenchProject, params: &CreateParams) -> LoopResult {
+async fn open_loop(
+    api: &Api,
+    project: &BenchProject,
+    params: &CreateParams,
+    label: &'static str,
+) -> LoopResult {
     let body = Arc::new(Api::change_body(
         &project.code,
         &project.environment,
         "noop",
     ));
     let total = (params.rate * params.duration_secs).round().max(1.0) as usize;
-    let bar = progress::bar(total as u64, "open");
+    let bar = progress::bar(total as u64, label);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let started = tokio::time::Instant::now();
     let mut requests = JoinSet::new();

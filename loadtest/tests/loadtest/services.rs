@@ -5,12 +5,58 @@ use gantry_loadtest::size::Size;
 
 use crate::helpers::{harness, is_number, json};
 
+/// With a planner process given, both loops run once more first with that process stopped and
+/// it is continued after: here a stand-in process (the test's planner runs in the test's own),
+/// stopped and continued around the api-alone loops; every creation of all four loops is counted
+/// and planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_stops_the_planner_process_for_the_api_alone_loops_and_continues_it() {
+    let h = harness().await;
+    let params = Size::Tiny.create();
+    let mut planner = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+
+    let report = create::run(&h.api, &h.fixture, &params, Some(planner.id()))
+        .await
+        .unwrap();
+
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", planner.id())).unwrap();
+    let state = state
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    planner.kill().unwrap();
+    let _ = planner.wait();
+    assert_ne!(state, "T", "the planner process was left stopped");
+    let alone = report.api_alone.as_ref().expect("the api-alone loops ran");
+    let open = (params.rate * params.duration_secs).round() as usize;
+    assert_eq!(alone.closed_loop.sent, params.count);
+    assert_eq!(alone.open_loop.sent, open);
+    assert_eq!((alone.closed_loop.errors, alone.open_loop.errors), (0, 0));
+    let warm_up = create::WARM_UP_PER_CLIENT * params.concurrency;
+    assert_eq!(report.created, 1 + warm_up + 2 * (params.count + open));
+    assert_eq!(report.unsuccessful, 0);
+    let document = json(&report);
+    assert!(
+        is_number(&document, "/api_alone/open_loop/latency/p99_ms"),
+        "{document}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_counts_every_creation_and_waits_until_the_planner_finished_them_all() {
     let h = harness().await;
     let params = Size::Tiny.create();
 
-    let report = create::run(&h.api, &h.fixture, &params).await.unwrap();
+    let report = create::run(&h.api, &h.fixture, &params, None)
+        .await
+        .unwrap();
 
     assert_eq!(report.closed_loop.sent, params.count);
     assert_eq!(report.closed_loop.latency.count, params.count as u64);

@@ -4,6 +4,7 @@
 //! (duplicate messages are no-ops).
 
 mod batch;
+mod fresh;
 mod load;
 mod retry;
 
