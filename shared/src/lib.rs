@@ -5,7 +5,7 @@
 //! * Behind the `runtime` feature: `settings` (the typed configuration),
 //!   `project_settings` (the settings of projects and environments, layered over its defaults), `crypto` (encryption at
 //!   rest), `db` (pool, error classes), `amqp` (topology, confirming publisher), `messages` (wire
-//!   messages), `outbox` (transactional outbox and its relay), `store` (encrypted, versioned
+//!   messages), `batching` (group commit of requests), `outbox` (transactional outbox and its relay), `store` (encrypted, versioned
 //!   properties documents), `secrets` (the secret store), `domain` (codes, statuses), `lifecycle`
 //!   (the change and step state machine) and `transitions` (writing its transitions), `logs`
 //!   (numbered log lines, a transaction's lines and audit events, follower wake-ups), `telemetry` (tracing, trace propagation) and `metrics` (Prometheus).
@@ -16,6 +16,8 @@ pub mod protocol;
 
 #[cfg(feature = "runtime")]
 pub mod amqp;
+#[cfg(feature = "runtime")]
+pub mod batching;
 #[cfg(feature = "runtime")]
 pub mod crash;
 #[cfg(feature = "runtime")]

@@ -1,8 +1,9 @@
-//! Plans changes in batches, a group commit: every change whose message arrived while the
-//! previous batch was being written is loaded by one query and planned in one transaction, its
-//! statements sent without waiting for the other changes' answers. A burst of creations then
-//! costs one commit and a few wake-ups per batch instead of per change; a lone change is planned
-//! at once, as a batch of one.
+//! Plans changes in batches, a group commit (`gantry_shared::batching`): every change whose
+//! message arrived while the previous batch was being written is loaded by one query and planned
+//! in one transaction — the new ones set-based (see `fresh`), retries and changes that cannot run
+//! one by one, their statements sent without waiting for the other changes' answers. A burst of
+//! creations then costs a few statements, one commit and a few wake-ups per batch instead of
+//! several per change; a lone change is planned at once, as a batch of one.
 //!
 //! The changes of a batch share the transaction's locks, so their plans run interleaved on one
 //! connection. Each is correct under any interleaving, as it is against other transactions: it
@@ -14,14 +15,13 @@
 //! transaction of its own, so one change cannot keep the others from being planned.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use futures_util::future::join_all;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use gantry_shared::batching;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::telemetry;
 use tokio_postgres::error::SqlState;
@@ -71,7 +71,11 @@ impl Batcher {
     /// of the batcher is dropped and the last batch is written.
     pub fn start(ctx: Ctx) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (Self(sender), run(ctx, receiver))
+        let planning = batching::run(receiver, MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
+            let ctx = ctx.clone();
+            async move { plan_batch(&ctx, batch).await }
+        });
+        (Self(sender), planning)
     }
 
     /// Plans the change with the next batch (a no-op for a change that is unknown or already
@@ -107,38 +111,6 @@ impl Batcher {
             .await
             .map_err(|_| anyhow::anyhow!("the planning loop dropped the change"))?
     }
-}
-
-/// Forms a batch of what has arrived whenever a batch may start: while every slot is taken,
-/// the next batch grows.
-async fn run(ctx: Ctx, mut requests: mpsc::UnboundedReceiver<Request>) {
-    let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
-    let mut batches = JoinSet::new();
-    loop {
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let Some(first) = requests.recv().await else {
-            break;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        let ctx = ctx.clone();
-        batches.spawn(async move {
-            plan_batch(&ctx, batch).await;
-            drop(slot);
-        });
-        // Reaps the finished ones as it goes.
-        while batches.try_join_next().is_some() {}
-    }
-    while batches.join_next().await.is_some() {}
 }
 
 async fn plan_batch(ctx: &Ctx, batch: Vec<Request>) {
@@ -326,6 +298,7 @@ mod tests {
     use gantry_shared::settings::Role;
     use gantry_testkit::TestStack;
     use serde_json::json;
+    use std::sync::Arc;
 
     const MANIFEST: &str = "actions:
   default: { steps: [first, pair] }

@@ -243,23 +243,7 @@ fn record(log: &TxLog, row: &Row<'_>) -> anyhow::Result<()> {
         Start::Finish => ChangeStatus::Queued,
         _ => row.status,
     };
-    log.event(transitions::change_event(
-        SYSTEM_ACTOR,
-        change.id,
-        ChangeStatus::Initializing,
-        planned,
-    ));
-    let resolved = format!("Resolved {} to commit {}", change.git_rev, row.plan.sha);
-    match planned {
-        ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
-        _ => log.push(
-            change.id,
-            None,
-            &[&format!(
-                "{resolved}; the change is pending until its environment is free"
-            )],
-        ),
-    }
+    super::log_planned(log, change, row.plan.sha, planned);
     let root = |status| StepRef {
         id: row.root,
         change_id: change.id,

@@ -148,23 +148,7 @@ async fn write_plan(
     if planned == 0 {
         return Ok(0);
     }
-    log.event(transitions::change_event(
-        SYSTEM_ACTOR,
-        change.id,
-        ChangeStatus::Initializing,
-        status,
-    ));
-    let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
-    match status {
-        ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
-        _ => log.push(
-            change.id,
-            None,
-            &[&format!(
-                "{resolved}; the change is pending until its environment is free"
-            )],
-        ),
-    }
+    log_planned(log, change, sha, status);
     let copied = match change.retried_from {
         Some(from) => retry::copy_steps(tx, log, cipher, from, change.id).await?,
         None => None,
@@ -183,6 +167,28 @@ async fn write_plan(
         queued += orchestrate::drive(tx, log, manifest, start).await?;
     }
     Ok(queued)
+}
+
+/// The audit event and log lines of a change planned at `sha` into `status` (queued, or pending
+/// until its environment is free).
+fn log_planned(log: &TxLog, change: &ChangeToPlan, sha: &str, status: ChangeStatus) {
+    log.event(transitions::change_event(
+        SYSTEM_ACTOR,
+        change.id,
+        ChangeStatus::Initializing,
+        status,
+    ));
+    let resolved = format!("Resolved {} to commit {sha}", change.git_rev);
+    match status {
+        ChangeStatus::Queued => log.push(change.id, None, &[&resolved, orchestrate::QUEUED_LINE]),
+        _ => log.push(
+            change.id,
+            None,
+            &[&format!(
+                "{resolved}; the change is pending until its environment is free"
+            )],
+        ),
+    }
 }
 
 /// The root step of a new change: its action, pending.

@@ -9,15 +9,14 @@
 //! of its requests is written again on its own by the caller, and only its own error is answered.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use gantry_shared::batching;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
 use gantry_shared::messages::{EXCHANGE, PLAN_CHANGES_SQL, Queue};
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::create::NewChange;
@@ -97,7 +96,11 @@ impl Creations {
     /// the sender is dropped and the last batch is written.
     pub fn start(pool: Pool) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (Self(sender), run(pool, receiver))
+        let writing = batching::run(receiver, MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
+            let pool = pool.clone();
+            async move { write(&pool, batch).await }
+        });
+        (Self(sender), writing)
     }
 
     /// Writes the creation with the next batch.
@@ -108,37 +111,6 @@ impl Creations {
         }
         answer.await.unwrap_or(Batched::Failed)
     }
-}
-
-/// Forms a batch of what has arrived whenever a batch may start: while every slot is taken,
-/// the next batch grows.
-async fn run(pool: Pool, mut requests: mpsc::UnboundedReceiver<Request>) {
-    let slots = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
-    let mut batches = JoinSet::new();
-    loop {
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let Some(first) = requests.recv().await else {
-            break;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        let pool = pool.clone();
-        batches.spawn(async move {
-            write(&pool, batch).await;
-            drop(slot);
-        });
-        while batches.try_join_next().is_some() {}
-    }
-    while batches.join_next().await.is_some() {}
 }
 
 async fn write(pool: &Pool, batch: Vec<Request>) {
