@@ -1,8 +1,9 @@
 //! One span and one latency observation per request, and a log line for each request refused,
 //! failed or slow; every request's line at `debug` (`telemetry.level:
-//! "info,gantry_api::telemetry=debug"` logs them all: at thousands of requests a second the lines
-//! cost the api a third of its throughput, and stalled requests behind their writes, measured with
-//! `gantry-loadtest create`). Mutating requests are in the audit events anyway. The span continues the
+//! "info,gantry_api::telemetry=debug"` logs them all). Measured with `gantry-loadtest create`,
+//! four runs each: the api alone created 3.9–5.8k changes/s in the closed loop with a line per
+//! request, 5.9–8.1k/s without; with the planner, the open loop's p99 at 3,000/s was 24–114 ms
+//! with them, 18–39 ms without. Mutating requests are in the audit events anyway. The span continues the
 //! caller's W3C `traceparent` when one is sent (the API is often called by other traced tools),
 //! and the response names the request's own span in a `traceparent` header, so a client can find
 //! the trace of the change it just created.

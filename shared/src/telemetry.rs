@@ -139,7 +139,12 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
 
 /// The message headers that carry the current trace context (empty outside a trace).
 pub fn current_trace_headers() -> Map<String, Value> {
-    current_traceparent()
+    trace_headers(current_traceparent())
+}
+
+/// The message headers that carry `traceparent` (none without one).
+pub fn trace_headers(traceparent: Option<String>) -> Map<String, Value> {
+    traceparent
         .map(|value| Map::from_iter([(TRACEPARENT_HEADER.to_owned(), Value::String(value))]))
         .unwrap_or_default()
 }

@@ -20,7 +20,7 @@ const SLOTS: usize = 2;
 
 /// The change ids each plan message in the outbox names, oldest message first.
 async fn plan_messages(app: &TestApp) -> Vec<Vec<Uuid>> {
-    outbox(app)
+    app.outbox()
         .await
         .into_iter()
         .map(|message| match message {
@@ -28,18 +28,6 @@ async fn plan_messages(app: &TestApp) -> Vec<Vec<Uuid>> {
             Message::PlanChangesV1 { change_ids } => change_ids,
             other => panic!("not a plan message: {other:?}"),
         })
-        .collect()
-}
-
-async fn outbox(app: &TestApp) -> Vec<Message> {
-    let rows = app
-        .db()
-        .await
-        .query("SELECT payload FROM outbox ORDER BY id", &[])
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|row| serde_json::from_slice(row.get::<_, &[u8]>(0)).unwrap())
         .collect()
 }
 
@@ -232,7 +220,8 @@ async fn a_creation_the_database_refuses_holds_back_no_other_of_its_batch() {
     // The batch the refusal failed was written again one creation at a time: the five others
     // of it each with a message of its own (the single creation's), the first ones each in a
     // batch of one.
-    let single = outbox(&app)
+    let single = app
+        .outbox()
         .await
         .into_iter()
         .filter(|m| matches!(m, Message::PlanChangeV1 { .. }))

@@ -129,6 +129,18 @@ impl TestApp {
         (row.get(0), row.get(1), row.get(2))
     }
 
+    /// The messages waiting in the outbox, oldest first.
+    pub async fn outbox(&self) -> Vec<gantry_shared::messages::Message> {
+        self.db()
+            .await
+            .query("SELECT payload FROM outbox ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| serde_json::from_slice(row.get::<_, &[u8]>(0)).unwrap())
+            .collect()
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         self.db()
             .await

@@ -8,18 +8,6 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, expect_status, first_error, spawn_app, uuid_of};
 
-/// The messages waiting in the outbox, oldest first.
-async fn outbox(app: &TestApp) -> Vec<Message> {
-    app.db()
-        .await
-        .query("SELECT payload FROM outbox ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| serde_json::from_slice(row.get::<_, &[u8]>(0)).unwrap())
-        .collect()
-}
-
 /// Inserts a step of `change` in `status` behind the API's back, as a planner would.
 async fn insert_step(app: &TestApp, change: Uuid, parent: Option<Uuid>, status: &str) -> Uuid {
     let id = Uuid::now_v7();
@@ -77,7 +65,7 @@ async fn cancelling_cancels_every_unfinished_step_keeps_finished_ones_and_tells_
     for status in ["success", "running", "queued", "pending", "waiting"] {
         insert_step(&app, change, Some(root), status).await;
     }
-    let before = outbox(&app).await.len();
+    let before = app.outbox().await.len();
 
     let response = app.delete(&format!("/api/changes/{change}")).await;
 
@@ -116,7 +104,7 @@ async fn cancelling_cancels_every_unfinished_step_keeps_finished_ones_and_tells_
         .unwrap()
         .get(0);
     assert_eq!(
-        outbox(&app).await[before..],
+        app.outbox().await[before..],
         [
             Message::StopChangeV1 { change_id: change },
             Message::StartNextChangesV1 {
@@ -219,7 +207,7 @@ async fn a_retry_is_a_new_change_on_the_same_commit_linked_to_the_one_it_retries
     let retry = uuid_of(&created);
     assert_ne!(retry, change);
     assert_eq!(
-        outbox(&app).await.last(),
+        app.outbox().await.last(),
         Some(&Message::PlanChangeV1 { change_id: retry })
     );
     let (actor, target, payload) = app.event("api:changes:retry").await;
@@ -272,7 +260,7 @@ async fn continuing_a_waiting_step_succeeds_it_and_asks_for_its_roll_up() {
     assert_eq!(step["data"]["attributes"]["status_code"], "success");
     assert!(step["data"]["attributes"]["finished_at"].is_string());
     assert_eq!(
-        outbox(&app).await.last(),
+        app.outbox().await.last(),
         Some(&Message::RollUpV1 {
             change_id: change,
             step_id: waiting
@@ -294,7 +282,7 @@ async fn continuing_a_step_that_is_not_waiting_is_refused_with_422() {
     app.create_change_targets().await;
     let change = app.create_change().await;
     let running = insert_step(&app, change, None, "running").await;
-    let messages = outbox(&app).await.len();
+    let messages = app.outbox().await.len();
 
     let response = app
         .post_json(&format!("/api/steps/{running}/continue"), &json!({}))
@@ -306,7 +294,7 @@ async fn continuing_a_step_that_is_not_waiting_is_refused_with_422() {
         "the step is running: it cannot continue"
     );
     assert_eq!(statuses(&app, change).await, ["running"]);
-    assert_eq!(outbox(&app).await.len(), messages);
+    assert_eq!(app.outbox().await.len(), messages);
     let unknown = app
         .post_json(
             &format!("/api/steps/{}/continue", Uuid::now_v7()),

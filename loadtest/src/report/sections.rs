@@ -3,7 +3,7 @@
 
 use super::Report;
 use crate::scenarios::chain::ChainReport;
-use crate::scenarios::create::CreateReport;
+use crate::scenarios::create::{CreateReport, Loops};
 use crate::scenarios::follow::FollowReport;
 use crate::scenarios::lifecycle::LifecycleReport;
 use crate::scenarios::props::PropsReport;
@@ -170,67 +170,58 @@ fn results(r: &ResultsReport) -> Section {
 }
 
 fn create(c: &CreateReport) -> Section {
-    let mut rows = Vec::new();
-    let mut latencies = Vec::new();
-    if let Some(alone) = &c.api_alone {
-        rows.extend([
-            (
-                format!("api alone: closed loop, {} clients", c.params.concurrency),
-                rate(alone.closed_loop.per_second),
-            ),
-            (
-                "api alone: closed loop p99".into(),
-                ms(alone.closed_loop.latency.p99_ms),
-            ),
-            (
-                format!("api alone: open loop at {}/s", c.params.rate),
-                rate(alone.open_loop.per_second),
-            ),
-            (
-                "api alone: open loop p99".into(),
-                ms(alone.open_loop.latency.p99_ms),
-            ),
-            (
-                "planner drain after the api-alone loops".into(),
-                format!("{:.1} s", alone.drain_secs),
-            ),
-        ]);
-        latencies.extend([
-            (
-                "create, api alone: closed".into(),
-                alone.closed_loop.latency.clone(),
-            ),
-            (
-                "create, api alone: open".into(),
-                alone.open_loop.latency.clone(),
-            ),
-        ]);
-    }
-    rows.extend([
-        (
-            format!("closed loop, {} clients", c.params.concurrency),
-            rate(c.closed_loop.per_second),
-        ),
-        ("closed loop p99".into(), ms(c.closed_loop.latency.p99_ms)),
-        (
-            format!("open loop at {}/s", c.params.rate),
-            rate(c.open_loop.per_second),
-        ),
-        ("open loop p99".into(), ms(c.open_loop.latency.p99_ms)),
-        (
-            "planner drain after".into(),
-            format!("{:.1} s", c.drain_secs),
-        ),
-    ]);
-    latencies.extend([
-        ("create: closed".into(), c.closed_loop.latency.clone()),
-        ("create: open".into(), c.open_loop.latency.clone()),
-    ]);
-    Section {
+    let mut section = Section {
         scenario: "create",
-        rows,
-        latencies,
+        rows: Vec::new(),
+        latencies: Vec::new(),
+    };
+    if let Some(alone) = &c.api_alone {
+        let labels = (
+            "api alone: ",
+            "planner drain after the api-alone loops",
+            "create, api alone",
+        );
+        add_loops(&mut section, c, alone, labels);
     }
+    let with_planner = Loops {
+        closed_loop: c.closed_loop.clone(),
+        open_loop: c.open_loop.clone(),
+        drain_secs: c.drain_secs,
+    };
+    add_loops(
+        &mut section,
+        c,
+        &with_planner,
+        ("", "planner drain after", "create"),
+    );
+    section
+}
+
+/// The rows and latencies of one closed and one open loop and the drain after them; `labels`:
+/// the rows' prefix, the drain's row and the latencies' prefix.
+fn add_loops(section: &mut Section, c: &CreateReport, loops: &Loops, labels: (&str, &str, &str)) {
+    let (prefix, drain, latency) = labels;
+    let (closed, open) = (&loops.closed_loop, &loops.open_loop);
+    section.rows.extend([
+        (
+            format!("{prefix}closed loop, {} clients", c.params.concurrency),
+            rate(closed.per_second),
+        ),
+        (
+            format!("{prefix}closed loop p99"),
+            ms(closed.latency.p99_ms),
+        ),
+        (
+            format!("{prefix}open loop at {}/s", c.params.rate),
+            rate(open.per_second),
+        ),
+        (format!("{prefix}open loop p99"), ms(open.latency.p99_ms)),
+        (drain.to_owned(), format!("{:.1} s", loops.drain_secs)),
+    ]);
+    section.latencies.extend([
+        (format!("{latency}: closed"), closed.latency.clone()),
+        (format!("{latency}: open"), open.latency.clone()),
+    ]);
 }
 
 fn lifecycle(l: &LifecycleReport) -> Section {

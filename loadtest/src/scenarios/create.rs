@@ -45,7 +45,7 @@ pub struct CreateReport {
     pub params: CreateParams,
     /// Both loops with the planner's process stopped, when it was given.
     #[serde(default)]
-    pub api_alone: Option<ApiAlone>,
+    pub api_alone: Option<Loops>,
     /// Creations before the measured loops, not measured.
     pub warm_up: usize,
     pub closed_loop: LoopResult,
@@ -57,10 +57,10 @@ pub struct CreateReport {
     pub unsuccessful: usize,
 }
 
-/// The loops with the planner stopped, and how long it took to plan what they created once it
-/// went on.
+/// Both loops, and how long the planner took to finish what they created once they were over
+/// (with the planner stopped during the loops: once it went on).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiAlone {
+pub struct Loops {
     pub closed_loop: LoopResult,
     pub open_loop: LoopResult,
     pub drain_secs: f64,
@@ -145,29 +145,14 @@ pub async fn run(
         None => None,
         Some(pid) => {
             let stopped = Stopped::new(pid)?;
-            let closed_loop = closed_loop(
-                api,
-                &project,
-                params.concurrency,
-                params.count,
-                "closed, api alone",
-            )
-            .await;
-            let open_loop = open_loop(api, &project, params, "open, api alone").await;
-            drop(stopped);
-            check(&closed_loop, &open_loop)?;
-            let drain_secs = drain(api, &project).await?;
-            Some(ApiAlone {
-                closed_loop,
-                open_loop,
-                drain_secs,
-            })
+            Some(both_loops(api, &project, params, Some(stopped)).await?)
         }
     };
-    let closed_loop = closed_loop(api, &project, params.concurrency, params.count, "closed").await;
-    let open_loop = open_loop(api, &project, params, "open").await;
-    check(&closed_loop, &open_loop)?;
-    let drain_secs = drain(api, &project).await?;
+    let Loops {
+        closed_loop,
+        open_loop,
+        drain_secs,
+    } = both_loops(api, &project, params, None).await?;
     let unsuccessful = api.unsuccessful_changes(&project.code).await?.len();
     let alone = api_alone
         .as_ref()
@@ -182,6 +167,29 @@ pub async fn run(
         drain_secs,
         created,
         unsuccessful,
+    })
+}
+
+/// The closed loop, then the open loop, then the planner's drain; with the planner `stopped`
+/// during the loops (continued before the drain), the api alone.
+async fn both_loops(
+    api: &Api,
+    project: &BenchProject,
+    params: &CreateParams,
+    stopped: Option<Stopped>,
+) -> anyhow::Result<Loops> {
+    let (closed, open) = match stopped {
+        Some(_) => ("closed, api alone", "open, api alone"),
+        None => ("closed", "open"),
+    };
+    let closed_loop = closed_loop(api, project, params.concurrency, params.count, closed).await;
+    let open_loop = open_loop(api, project, params, open).await;
+    drop(stopped);
+    check(&closed_loop, &open_loop)?;
+    Ok(Loops {
+        closed_loop,
+        open_loop,
+        drain_secs: drain(api, project).await?,
     })
 }
 

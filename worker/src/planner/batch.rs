@@ -230,26 +230,26 @@ async fn write_batch_as(
     let log = TxLog::default();
     // New changes with a valid plan, set-based; retries (their steps are copied) and changes that
     // cannot run, one by one.
-    let (fresh, others): (Vec<_>, Vec<_>) = plans.iter().partition(|(_, (change, plan))| {
-        writes == Writes::SetBased && plan.is_ok() && change.retried_from.is_none()
-    });
-    let fresh: Vec<NewPlan<'_>> = fresh
-        .iter()
-        .filter_map(|(request, (change, plan))| {
-            let (sha, manifest) = plan.as_ref().ok()?;
-            Some(NewPlan {
-                change,
-                sha,
-                manifest,
-                span: &request.span,
-            })
-        })
-        .collect();
+    let mut fresh = Vec::new();
+    let mut others = Vec::new();
+    for (request, (change, plan)) in plans {
+        match plan {
+            Ok((sha, manifest)) if writes == Writes::SetBased && change.retried_from.is_none() => {
+                fresh.push(NewPlan {
+                    change,
+                    sha,
+                    manifest,
+                    span: &request.span,
+                })
+            }
+            _ => others.push((request, change, plan)),
+        }
+    }
     let mut queued = match fresh.is_empty() {
         true => 0,
         false => fresh::write(&tx, &log, &fresh).await?,
     };
-    let written = join_all(others.iter().map(|(request, (change, plan))| {
+    let written = join_all(others.iter().map(|(request, change, plan)| {
         write(&tx, &log, &ctx.cipher, change, plan).instrument(request.span.clone())
     }))
     .await;
@@ -356,6 +356,31 @@ mod tests {
         (stack, ctx, git_cache)
     }
 
+    /// Lets the changes of project `demo` run in parallel, or one at a time.
+    async fn allow_parallel_changes(stack: &TestStack, parallel: bool) {
+        stack
+            .sql(&format!(
+                "UPDATE projects SET settings = '{{\"allow_parallel_changes\": {parallel}}}'"
+            ))
+            .await;
+    }
+
+    /// The changes of `ids` loaded and their plans read, as a batch has them before it writes.
+    async fn plans_of(ctx: &Ctx, ids: &[Uuid]) -> Vec<(Request, (ChangeToPlan, Plan))> {
+        let client = ctx.pool.get().await.unwrap();
+        let mut changes = load::changes_to_plan(&client, &ctx.cipher, ids)
+            .await
+            .unwrap();
+        drop(client);
+        let mut plans = Vec::new();
+        for id in ids {
+            let change = changes.remove(id).unwrap();
+            let plan = read_plan(ctx, &change).await.unwrap();
+            plans.push((request(*id).0, (change, plan)));
+        }
+        plans
+    }
+
     /// A request for the change outside any trace, and where its answer arrives.
     fn request(change_id: Uuid) -> (Request, oneshot::Receiver<anyhow::Result<()>>) {
         let (done, answer) = oneshot::channel();
@@ -395,11 +420,7 @@ mod tests {
     async fn a_batch_plans_each_change_once_and_a_refused_plan_holds_back_no_other() {
         let (stack, ctx, _git_cache) = setup().await;
         for parallel in [false, true] {
-            stack
-                .sql(&format!(
-                    "UPDATE projects SET settings = '{{\"allow_parallel_changes\": {parallel}}}'"
-                ))
-                .await;
+            allow_parallel_changes(&stack, parallel).await;
             let mut changes = Vec::new();
             for action in ["default", "default", "job", "default", "default"] {
                 changes.push(create(&stack, action, json!({})).await);
@@ -457,17 +478,7 @@ mod tests {
         for metadata in [json!({}), json!({"poison": true}), json!({}), json!({})] {
             ids.push(create(&stack, "default", metadata).await.parse().unwrap());
         }
-        let client = ctx.pool.get().await.unwrap();
-        let mut changes = load::changes_to_plan(&client, &ctx.cipher, &ids)
-            .await
-            .unwrap();
-        drop(client);
-        let mut plans = Vec::new();
-        for &change_id in &ids {
-            let change = changes.remove(&change_id).unwrap();
-            let plan = read_plan(&ctx, &change).await.unwrap();
-            plans.push((request(change_id).0, (change, plan)));
-        }
+        let plans = plans_of(&ctx, &ids).await;
         let refused = write_batch(&ctx, &plans).await.unwrap_err();
         assert!(
             format!("{refused:#}").contains("poisoned plan"),
@@ -485,17 +496,7 @@ mod tests {
 
     /// Plans the changes of `ids` in one batch, written `writes`.
     async fn plan_as(ctx: &Ctx, ids: &[Uuid], writes: Writes) {
-        let client = ctx.pool.get().await.unwrap();
-        let mut changes = load::changes_to_plan(&client, &ctx.cipher, ids)
-            .await
-            .unwrap();
-        drop(client);
-        let mut plans = Vec::new();
-        for id in ids {
-            let change = changes.remove(id).unwrap();
-            let plan = read_plan(ctx, &change).await.unwrap();
-            plans.push((request(*id).0, (change, plan)));
-        }
+        let plans = plans_of(ctx, ids).await;
         write_batch_as(ctx, &plans, writes).await.unwrap();
     }
 
@@ -624,11 +625,7 @@ mod tests {
         let db = stack.db().await;
         let mut compared = 0;
         for parallel in [true, false] {
-            stack
-                .sql(&format!(
-                    "UPDATE projects SET settings = '{{\"allow_parallel_changes\": {parallel}}}'"
-                ))
-                .await;
+            allow_parallel_changes(&stack, parallel).await;
             let mut pairs = Vec::new();
             for action in ["first", "job", "default"] {
                 let mut pair = Vec::new();
@@ -649,21 +646,16 @@ mod tests {
             let step: Vec<Uuid> = pairs.iter().map(|p| p[1]).collect();
             plan_as(&ctx, &set, Writes::SetBased).await;
             plan_as(&ctx, &step, Writes::StepByStep).await;
+            let mut statuses = Vec::new();
             for pair in &pairs {
                 let (set, step) = (written(&db, pair[0]).await, written(&db, pair[1]).await);
                 assert_eq!(set, step, "parallel {parallel}");
                 assert!(!set["events"].as_array().unwrap().is_empty(), "{set}");
+                statuses.push(set["change"].clone());
                 compared += 1;
             }
             if parallel {
                 // The shapes differ: one finished, one queued for a runner, one a tree.
-                let statuses: Vec<serde_json::Value> = {
-                    let mut s = Vec::new();
-                    for pair in &pairs {
-                        s.push(written(&db, pair[0]).await["change"].clone());
-                    }
-                    s
-                };
                 assert!(
                     statuses[0].as_str().unwrap().starts_with("(\"success\""),
                     "{statuses:?}"

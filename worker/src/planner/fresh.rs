@@ -19,8 +19,9 @@ use gantry_shared::domain::{ChangeStatus, StepStatus};
 use gantry_shared::lifecycle::{ChangeEvent, StepEvent, change_transition, step_transition};
 use gantry_shared::logs::TxLog;
 use gantry_shared::manifest::{Manifest, WAIT_ACTION};
-use gantry_shared::messages::Message;
+use gantry_shared::messages::{EXCHANGE, Message, Queue};
 use gantry_shared::outbox::OutboxRow;
+use gantry_shared::protocol::ExecutionStrategy;
 use gantry_shared::transitions::{self, SYSTEM_ACTOR, StepRef};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -47,11 +48,11 @@ enum Start {
     Drive,
 }
 
-fn start_of(change: &ChangeToPlan, manifest: &Manifest) -> Start {
+/// How the root of `change`, an action with or without a command, starts.
+fn start_of(change: &ChangeToPlan, manifest: &Manifest, has_command: bool) -> Start {
     if !change.parallel_changes || change.action == WAIT_ACTION {
         return Start::Drive;
     }
-    let (_, has_command, _) = orchestrate::child_spec(manifest, &change.action);
     match has_command {
         true => Start::Queue,
         false if orchestrate::manifest_children(manifest, &change.action).is_empty() => {
@@ -66,9 +67,13 @@ struct Row<'a> {
     plan: &'a NewPlan<'a>,
     start: Start,
     tree: serde_json::Value,
-    /// The status the plan leaves the change in, and the root's.
+    /// The status the plan moves the change to (queued or pending), and the one it leaves it in
+    /// (success, when its root finished at once).
+    planned: ChangeStatus,
     status: ChangeStatus,
     root: Uuid,
+    has_command: bool,
+    strategy: ExecutionStrategy,
     root_status: StepStatus,
     message: Option<OutboxRow>,
 }
@@ -115,15 +120,12 @@ pub async fn write(
 
 fn row_of<'a>(plan: &'a NewPlan<'a>) -> anyhow::Result<Row<'a>> {
     let change = plan.change;
-    let start = start_of(change, plan.manifest);
-    let event = match change.parallel_changes {
-        true => ChangeEvent::Queue,
-        false => ChangeEvent::Plan,
-    };
-    let queued = change_transition(ChangeStatus::Initializing, event)?.status;
+    let (_, has_command, strategy) = orchestrate::child_spec(plan.manifest, &change.action);
+    let start = start_of(change, plan.manifest, has_command);
+    let planned = change_transition(ChangeStatus::Initializing, super::plan_event(change))?.status;
     let root = Uuid::now_v7();
     let (status, root_status, message) = match start {
-        Start::Drive => (queued, StepStatus::Pending, None),
+        Start::Drive => (planned, StepStatus::Pending, None),
         Start::Queue => {
             let message = plan.span.in_scope(|| {
                 OutboxRow::of(&Message::RunStepV1 {
@@ -132,12 +134,12 @@ fn row_of<'a>(plan: &'a NewPlan<'a>) -> anyhow::Result<Row<'a>> {
                 })
             });
             let root_status = step_transition(StepStatus::Pending, StepEvent::Queue)?;
-            (queued, root_status, Some(message))
+            (planned, root_status, Some(message))
         }
         Start::Finish => {
             let opened = step_transition(StepStatus::Pending, StepEvent::Open)?;
             let root_status = step_transition(opened, StepEvent::Succeed)?;
-            let status = change_transition(queued, ChangeEvent::Succeed)?.status;
+            let status = change_transition(planned, ChangeEvent::Succeed)?.status;
             (status, root_status, None)
         }
     };
@@ -145,8 +147,11 @@ fn row_of<'a>(plan: &'a NewPlan<'a>) -> anyhow::Result<Row<'a>> {
         plan,
         start,
         tree: serde_json::to_value(plan.manifest)?,
+        planned,
         status,
         root,
+        has_command,
+        strategy,
         root_status,
         message,
     })
@@ -165,14 +170,8 @@ async fn insert(
     let finished: Vec<bool> = rows.iter().map(|r| r.status.is_final()).collect();
     let roots: Vec<Uuid> = rows.iter().map(|r| r.root).collect();
     let actions: Vec<&str> = rows.iter().map(|r| r.plan.change.action.as_str()).collect();
-    let mut has_command = Vec::with_capacity(rows.len());
-    let mut strategies = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (_, command, strategy) =
-            orchestrate::child_spec(row.plan.manifest, &row.plan.change.action);
-        has_command.push(command);
-        strategies.push(strategy.as_str());
-    }
+    let has_command: Vec<bool> = rows.iter().map(|r| r.has_command).collect();
+    let strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
     let root_statuses: Vec<&str> = rows.iter().map(|r| r.root_status.as_str()).collect();
     let started: Vec<bool> = rows
         .iter()
@@ -186,10 +185,6 @@ async fn insert(
         .iter()
         .map(|r| r.message.as_ref().map(|m| &m.headers))
         .collect();
-    let route = OutboxRow::of(&Message::RunStepV1 {
-        change_id: Uuid::nil(),
-        step_id: Uuid::nil(),
-    });
     // A root that started (it succeeded at once) has run, and finished, its (absent) command.
     let planned = tx
         .query_cached(
@@ -228,8 +223,8 @@ async fn insert(
                 &started,
                 &payloads,
                 &headers,
-                &route.exchange,
-                &route.routing_key,
+                &EXCHANGE,
+                &Queue::Steps.name(),
             ],
         )
         .await?;
@@ -239,11 +234,7 @@ async fn insert(
 /// The audit events and log lines of a planned change, as the step-by-step path writes them.
 fn record(log: &TxLog, row: &Row<'_>) -> anyhow::Result<()> {
     let change = row.plan.change;
-    let planned = match row.start {
-        Start::Finish => ChangeStatus::Queued,
-        _ => row.status,
-    };
-    super::log_planned(log, change, row.plan.sha, planned);
+    super::log_planned(log, change, row.plan.sha, row.planned);
     let root = |status| StepRef {
         id: row.root,
         change_id: change.id,
@@ -279,7 +270,7 @@ fn record(log: &TxLog, row: &Row<'_>) -> anyhow::Result<()> {
             log.event(transitions::change_event(
                 SYSTEM_ACTOR,
                 change.id,
-                planned,
+                row.planned,
                 row.status,
             ));
             log.push(

@@ -128,13 +128,7 @@ async fn write_plan(
     manifest: &Manifest,
 ) -> anyhow::Result<Queued> {
     let tree = serde_json::to_value(manifest)?;
-    // With parallel changes allowed nothing holds the change back: it is queued as it is planned.
-    // Otherwise it is pending, and started below if it is the oldest and its environment is free.
-    let event = match change.parallel_changes {
-        true => ChangeEvent::Queue,
-        false => ChangeEvent::Plan,
-    };
-    let status = event.transition().status;
+    let status = plan_event(change).transition().status;
     // The change's lock, then (in a FIFO environment) the environment's: the reverse of a
     // finishing change that starts the next one, without a deadlock, since that one locks only
     // pending changes and this one is initializing until the commit.
@@ -167,6 +161,16 @@ async fn write_plan(
         queued += orchestrate::drive(tx, log, manifest, start).await?;
     }
     Ok(queued)
+}
+
+/// How a change leaves `initializing` when it is planned. With parallel changes allowed nothing
+/// holds it back: it is queued as it is planned. Otherwise it is pending, and started if it is
+/// the oldest and its environment is free.
+fn plan_event(change: &ChangeToPlan) -> ChangeEvent {
+    match change.parallel_changes {
+        true => ChangeEvent::Queue,
+        false => ChangeEvent::Plan,
+    }
 }
 
 /// The audit event and log lines of a change planned at `sha` into `status` (queued, or pending

@@ -30,43 +30,26 @@ const MAX_BATCH: usize = 256;
 /// eight; with four, the batches were smaller and the statements more.
 const CONCURRENT_BATCHES: usize = 2;
 
-/// A creation's row values, as the statement takes them.
+/// A creation as the statement takes it.
 pub(super) struct Creation {
     id: Uuid,
-    project: String,
-    environment: String,
-    remote: String,
-    git_rev: String,
-    action: String,
-    metadata: Value,
+    change: NewChange,
     created_by: String,
     /// The request's trace context: stored with the change, and the batch message's headers
     /// when it comes first.
     traceparent: Option<String>,
-    trace_headers: Value,
     /// The audit event's payload.
     event: Value,
 }
 
 impl Creation {
-    pub(super) fn new(
-        id: Uuid,
-        change: &NewChange,
-        created_by: &str,
-        traceparent: Option<String>,
-        event: Value,
-    ) -> Self {
+    /// A creation in the current request's trace.
+    pub(super) fn new(id: Uuid, change: &NewChange, created_by: &str, event: Value) -> Self {
         Self {
             id,
-            project: change.project.as_str().to_owned(),
-            environment: change.environment.as_str().to_owned(),
-            remote: change.remote.as_str().to_owned(),
-            git_rev: change.git_rev.as_str().to_owned(),
-            action: change.action.as_str().to_owned(),
-            metadata: change.metadata.clone(),
+            change: change.clone(),
             created_by: created_by.to_owned(),
-            traceparent,
-            trace_headers: Value::Object(gantry_shared::telemetry::current_trace_headers()),
+            traceparent: gantry_shared::telemetry::current_traceparent(),
             event,
         }
     }
@@ -153,13 +136,18 @@ async fn insert(
     client: &impl CachedStatements,
     creations: &[&Creation],
 ) -> Result<std::collections::HashMap<Uuid, ChangeRecord>, tokio_postgres::Error> {
-    let column =
-        |f: fn(&Creation) -> &str| -> Vec<&str> { creations.iter().map(|c| f(c)).collect() };
+    let column = |f: fn(&NewChange) -> &str| -> Vec<&str> {
+        creations.iter().map(|c| f(&c.change)).collect()
+    };
     let ids: Vec<Uuid> = creations.iter().map(|c| c.id).collect();
-    let metadata: Vec<&Value> = creations.iter().map(|c| &c.metadata).collect();
+    let metadata: Vec<&Value> = creations.iter().map(|c| &c.change.metadata).collect();
+    let created_by: Vec<&str> = creations.iter().map(|c| c.created_by.as_str()).collect();
     let events: Vec<&Value> = creations.iter().map(|c| &c.event).collect();
     let traceparents: Vec<Option<&str>> =
         creations.iter().map(|c| c.traceparent.as_deref()).collect();
+    let headers = Value::Object(gantry_shared::telemetry::trace_headers(
+        creations[0].traceparent.clone(),
+    ));
     let sql = format!(
         "WITH input AS ( \
            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
@@ -192,19 +180,19 @@ async fn insert(
             &sql,
             &[
                 &ids,
-                &column(|c| &c.project),
-                &column(|c| &c.environment),
-                &column(|c| &c.remote),
-                &column(|c| &c.git_rev),
-                &column(|c| &c.action),
+                &column(|c| c.project.as_str()),
+                &column(|c| c.environment.as_str()),
+                &column(|c| c.remote.as_str()),
+                &column(|c| c.git_rev.as_str()),
+                &column(|c| c.action.as_str()),
                 &metadata,
-                &column(|c| &c.created_by),
+                &created_by,
                 &traceparents,
                 &events,
                 &ChangeStatus::Initializing.as_str(),
                 &EXCHANGE,
                 &Queue::Changes.name(),
-                &creations[0].trace_headers,
+                &headers,
             ],
         )
         .await?;

@@ -39,6 +39,7 @@ pub struct CreateChangeAttributes {
     metadata: Option<UniqueKeys>,
 }
 
+#[derive(Clone)]
 pub(super) struct NewChange {
     pub project: Code,
     pub environment: Code,
@@ -169,24 +170,21 @@ async fn create_batched(
 ) -> Result<ChangeRecord, ApiError> {
     let id = Uuid::now_v7();
     tracing::Span::current().record("change_id", tracing::field::display(id));
-    let creation = Creation::new(
-        id,
-        change,
-        user,
-        telemetry::current_traceparent(),
-        event_payload(change, Origin::Create),
-    );
+    let creation = Creation::new(id, change, user, event_payload(change, Origin::Create));
     match state.creations.create(creation).await {
-        Batched::Created(created) => {
-            state.outbox.notify();
-            metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
-            Ok(*created)
-        }
+        Batched::Created(created) => Ok(counted(state, *created)),
         Batched::NoTarget | Batched::Failed => {
             let client = state.client().await?;
             insert(state, &client, change, user, Origin::Create).await
         }
     }
+}
+
+/// A change just committed with its plan message: the relay is woken, the change counted.
+fn counted(state: &AppState, created: ChangeRecord) -> ChangeRecord {
+    state.outbox.notify();
+    metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
+    created
 }
 
 /// The payload of a creation's audit event.
@@ -222,9 +220,7 @@ pub(super) async fn insert(
             .await
             .context("inserting the change")?
         {
-            state.outbox.notify();
-            metrics::counter!(gantry_shared::metrics::names::CHANGES_CREATED).increment(1);
-            return Ok(created);
+            return Ok(counted(state, created));
         }
         resolve_targets_one_by_one(client, change).await?;
     }
