@@ -36,6 +36,7 @@ pub mod names {
     pub const MESSAGE_SECONDS: &str = "gantry_message_duration_seconds";
     pub const PLAN_BATCH_SIZE: &str = "gantry_plan_batch_size";
     pub const CREATE_BATCH_SIZE: &str = "gantry_create_batch_size";
+    pub const RESULTS_BATCH_SIZE: &str = "gantry_results_batch_size";
     pub const IMAGES: &str = "gantry_step_images_total";
     pub const CONTAINER_SECONDS: &str = "gantry_container_phase_duration_seconds";
     pub const LEASE_EXPIRIES: &str = "gantry_lease_expiries_total";
@@ -55,7 +56,7 @@ const BUCKETS: &[f64] = &[
     60.0, 300.0, 1800.0,
 ];
 
-/// Buckets of `gantry_plan_batch_size`, in changes: up to the planner's largest batch.
+/// Buckets of the batch sizes (`gantry_plan_batch_size` …), in requests: up to the largest batch.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The statuses `gantry_steps` reports (the partial index `steps_not_final` covers them).
@@ -77,6 +78,11 @@ pub fn install() -> PrometheusHandle {
                 .expect("the bucket list is not empty")
                 .set_buckets_for_metric(
                     Matcher::Full(names::CREATE_BATCH_SIZE.into()),
+                    BATCH_BUCKETS,
+                )
+                .expect("the bucket list is not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(names::RESULTS_BATCH_SIZE.into()),
                     BATCH_BUCKETS,
                 )
                 .expect("the bucket list is not empty")
@@ -129,6 +135,11 @@ fn describe() {
     describe_histogram!(
         CREATE_BATCH_SIZE,
         "Changes created together in one statement by an api (POST /api/changes)"
+    );
+    describe_histogram!(
+        RESULTS_BATCH_SIZE,
+        "Step outcomes a results role received together and applied in one transaction (or, \
+         those it could not, each in one of its own)"
     );
     describe_counter!(
         IMAGES,

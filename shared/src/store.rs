@@ -101,6 +101,36 @@ pub async fn load(
     Versioned::open(cipher, id, row.get(0), row.get(1)).map_err(|e| StoreError::Crypto(id, e))
 }
 
+/// The current documents of properties `ids`, their rows locked in id order (the order every
+/// transaction locking several takes); each document, or why it cannot be read. A database error
+/// is returned as such.
+pub async fn load_locked(
+    client: &impl GenericClient,
+    cipher: &Cipher,
+    ids: &[Uuid],
+) -> Result<Vec<Result<Versioned, StoreError>>, tokio_postgres::Error> {
+    let rows = client
+        .query_cached(
+            "SELECT id, version, document FROM properties WHERE id = ANY($1) ORDER BY id \
+             FOR NO KEY UPDATE",
+            &[&ids],
+        )
+        .await?;
+    let mut found: std::collections::HashMap<Uuid, Result<Versioned, StoreError>> = rows
+        .iter()
+        .map(|row| {
+            let id: Uuid = row.get(0);
+            let opened = Versioned::open(cipher, id, row.get(1), row.get(2))
+                .map_err(|e| StoreError::Crypto(id, e));
+            (id, opened)
+        })
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|id| found.remove(id).unwrap_or(Err(StoreError::NotFound(*id))))
+        .collect())
+}
+
 impl Versioned {
     /// The current document of properties `id`, from its stored `version` and ciphertext (read
     /// by the caller, e.g. joined into a larger query).

@@ -37,3 +37,27 @@ pub struct Context {
 }
 
 pub type Ctx = Arc<Context>;
+
+/// A context over the database of a test stack, without Docker, and the directory its Git cache
+/// lives in (removed when dropped).
+#[cfg(test)]
+pub fn for_tests(stack: &gantry_testkit::TestStack, worker_id: &str) -> (Ctx, tempfile::TempDir) {
+    let git_cache = tempfile::tempdir().unwrap();
+    let ctx: Ctx = Arc::new(Context {
+        pool: gantry_shared::db::pool(&stack.settings.database).unwrap(),
+        cipher: Cipher::from_settings(&stack.settings.encryption).unwrap(),
+        settings: stack.settings.clone(),
+        step_defaults: EffectiveSettings::defaults(&stack.settings.worker),
+        signal: Default::default(),
+        notifier: Notifier::detached(),
+        host: "test".into(),
+        worker_id: worker_id.into(),
+        docker: None,
+        engine_id: String::new(),
+        git: crate::git::GitCache::new(git_cache.path().to_owned()),
+        images: Default::default(),
+        running: Default::default(),
+        parking: Default::default(),
+    });
+    (ctx, git_cache)
+}

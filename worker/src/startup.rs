@@ -134,22 +134,26 @@ impl Worker {
         // Its loop ends when the consumers, which hold the other clones, have stopped.
         let (plans, planning) = crate::planner::Batcher::start(ctx.clone());
         tasks.spawn(planning);
+        let (results, applying) = crate::results::Batcher::start(ctx.clone());
+        tasks.spawn(applying);
+        let batchers = Batchers { plans, results };
         for role in ctx.settings.worker.roles.clone() {
             let (queue, permits) = match role {
                 // The changes in flight are planned in batches (see planner::batch), and plans of
                 // one repository share a fetch (see git): more at once, fewer commits and fetches.
                 Role::Planner => (Queue::Changes, PLANNER_PERMITS),
                 Role::Runner => (Queue::Steps, ctx.settings.worker.concurrency),
-                Role::Results => (Queue::Results, 8),
+                // Outcomes in flight are applied in batches (see results::batch).
+                Role::Results => (Queue::Results, crate::results::batch::RESULTS_PERMITS),
             };
             let handler_ctx = ctx.clone();
-            let handler_plans = plans.clone();
+            let handler_batchers = batchers.clone();
             let handler_shutdown = shutdown.clone();
             let handler = move |message, ack| {
-                let (ctx, plans) = (handler_ctx.clone(), handler_plans.clone());
+                let (ctx, batchers) = (handler_ctx.clone(), handler_batchers.clone());
                 let shutdown = handler_shutdown.clone();
                 async move {
-                    let disposition = dispatch(ctx.clone(), plans, message, ack).await;
+                    let disposition = dispatch(ctx.clone(), batchers, message, ack).await;
                     if disposition == Disposition::Requeue {
                         wait_for_database(&ctx.pool, &shutdown).await;
                     }
@@ -164,7 +168,7 @@ impl Worker {
                 handler,
             ));
         }
-        drop(plans);
+        drop(batchers);
         tracing::info!(worker_id = %ctx.worker_id, roles = ?ctx.settings.worker.roles, metrics_port = self.ops_port, "worker running");
         shutdown.cancelled().await;
         if let Some(handle) = ops_handle {
@@ -198,16 +202,25 @@ impl Worker {
     }
 }
 
+/// The batching loops the handlers hand their work to.
+#[derive(Clone)]
+struct Batchers {
+    plans: crate::planner::Batcher,
+    results: crate::results::Batcher,
+}
+
 async fn dispatch(
     ctx: Ctx,
-    plans: crate::planner::Batcher,
+    batchers: Batchers,
     message: Message,
     ack: consume::EarlyAck,
 ) -> Disposition {
     match message {
-        Message::PlanChangeV1 { change_id } => crate::planner::handle(&plans, change_id).await,
+        Message::PlanChangeV1 { change_id } => {
+            crate::planner::handle(&batchers.plans, change_id).await
+        }
         Message::PlanChangesV1 { change_ids } => {
-            crate::planner::handle_all(&plans, change_ids).await
+            crate::planner::handle_all(&batchers.plans, change_ids).await
         }
         Message::StartNextChangesV1 { environment_id } => {
             crate::planner::start_next(&ctx, environment_id).await
@@ -215,7 +228,9 @@ async fn dispatch(
         Message::RunStepV1 { change_id, step_id } => {
             crate::runner::handle(ctx, change_id, step_id, ack).await
         }
-        Message::StepResultV1(outcome) => crate::results::handle_outcome(ctx, outcome).await,
+        Message::StepResultV1(outcome) => {
+            crate::results::handle_outcome(&batchers.results, outcome).await
+        }
         Message::RollUpV1 { change_id, step_id } => {
             crate::results::handle_roll_up(ctx, change_id, step_id).await
         }

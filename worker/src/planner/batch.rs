@@ -24,12 +24,12 @@ use uuid::Uuid;
 use gantry_shared::batching;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::telemetry;
-use tokio_postgres::error::SqlState;
 
 use super::fresh::{self, NewPlan};
 use super::load::{self, ChangeToPlan};
 use super::{Plan, read_plan, write};
 use crate::context::Ctx;
+use crate::results::batch::{cause, notify};
 use crate::results::orchestrate::Queued;
 use gantry_shared::logs::TxLog;
 
@@ -260,13 +260,8 @@ async fn write_batch_as(
             Err(e) => errors.push(e),
         }
     }
-    if !errors.is_empty() {
-        // The first error aborted the transaction; the plans sent after it failed only for that.
-        let cause = errors
-            .iter()
-            .position(|e| !failed_after_an_earlier_error(e))
-            .unwrap_or(0);
-        return Err(errors.swap_remove(cause));
+    if let Some(cause) = cause(errors) {
+        return Err(cause);
     }
     log.flush(&tx).await?;
     tx.commit().await?;
@@ -274,31 +269,12 @@ async fn write_batch_as(
     Ok(queued)
 }
 
-/// Whether a statement failed only because an earlier one had aborted its transaction.
-fn failed_after_an_earlier_error(e: &anyhow::Error) -> bool {
-    let code = e
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(tokio_postgres::Error::code);
-    code == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
-}
-
-/// After a commit that wrote messages to the outbox, wakes the relay.
-fn notify(ctx: &Ctx, queued: Queued) {
-    if queued > 0 {
-        ctx.signal.notify();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::Context;
-    use crate::git::GitCache;
-    use gantry_shared::crypto::Cipher;
     use gantry_shared::settings::Role;
     use gantry_testkit::TestStack;
     use serde_json::json;
-    use std::sync::Arc;
 
     const MANIFEST: &str = "actions:
   default: { steps: [first, pair] }
@@ -334,25 +310,7 @@ mod tests {
                  EXECUTE FUNCTION refuse_poison()",
             )
             .await;
-        let git_cache = tempfile::tempdir().unwrap();
-        let ctx: Ctx = Arc::new(Context {
-            pool: gantry_shared::db::pool(&stack.settings.database).unwrap(),
-            cipher: Cipher::from_settings(&stack.settings.encryption).unwrap(),
-            settings: stack.settings.clone(),
-            step_defaults: gantry_shared::project_settings::EffectiveSettings::defaults(
-                &stack.settings.worker,
-            ),
-            signal: Default::default(),
-            notifier: gantry_shared::logs::Notifier::detached(),
-            host: "test".into(),
-            worker_id: "batch-test".into(),
-            docker: None,
-            engine_id: String::new(),
-            git: GitCache::new(git_cache.path().to_owned()),
-            images: Default::default(),
-            running: Default::default(),
-            parking: Default::default(),
-        });
+        let (ctx, git_cache) = crate::context::for_tests(&stack, "batch-test");
         (stack, ctx, git_cache)
     }
 

@@ -22,34 +22,36 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::batch::Batcher;
 use super::fail::{Reason, fail};
 use super::orchestrate::{self, Queued, Work};
-use super::patches::{self, Edit, Write};
+use super::patches::{self, Edit, Sealed, Write};
 use super::retry;
 use super::rows::{self, StepRow};
 use crate::consume::Disposition;
 use crate::context::Ctx;
 
-pub async fn handle_outcome(ctx: Ctx, outcome: StepOutcome) -> Disposition {
-    match apply(&ctx, &outcome).await {
-        Ok(queued) => {
+/// Applies the outcome of a `step_result_v1` delivery, with the outcomes arriving beside it (see
+/// `batch`).
+pub async fn handle_outcome(results: &Batcher, outcome: StepOutcome) -> Disposition {
+    let step_id = outcome.step_id;
+    match results.apply(outcome).await {
+        Ok(()) => {
             fail::fail_point!("results::after_apply", |_| gantry_shared::crash::now(
                 "results::after_apply"
             ));
-            if queued > 0 {
-                ctx.signal.notify();
-            }
             Disposition::Ack
         }
         Err(e) => {
-            tracing::error!(error = ?e, step_id = %outcome.step_id, "applying a step outcome failed; it will be retried");
+            tracing::error!(error = ?e, %step_id, "applying a step outcome failed; it will be retried");
             Disposition::Requeue
         }
     }
 }
 
-/// Returns how many messages it wrote to the outbox.
-async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
+/// Applies one outcome in a transaction of its own; returns how many messages it wrote to the
+/// outbox.
+pub(super) async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
     // Every transaction that changes a step tree locks its change first, so the results of
@@ -106,7 +108,11 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
     };
     // (Empty after a success with property patches: see `success`.)
     log.flush(&tx).await?;
-    commit(&ctx.cipher, tx, step.id, &writes).await?;
+    let sealed: Vec<Sealed> = writes
+        .iter()
+        .map(|w| w.seal(&ctx.cipher, step.id))
+        .collect();
+    commit(tx, &sealed).await?;
     log.notify(&ctx.notifier);
     Ok(queued)
 }
@@ -118,30 +124,25 @@ async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Queued> {
 /// which the transaction handle rolls back when it is dropped, as it does with any transaction it
 /// did not commit itself.) A write that fails aborts the transaction, whose COMMIT then rolls
 /// everything back, and its error is returned.
-async fn commit(
-    cipher: &Cipher,
-    tx: Transaction<'_>,
-    step_id: Uuid,
-    writes: &[Write],
-) -> anyhow::Result<()> {
+pub(super) async fn commit(tx: Transaction<'_>, writes: &[Sealed]) -> anyhow::Result<()> {
     if writes.is_empty() {
         tx.commit().await?;
         return Ok(());
     }
-    let (author, step_id) = ("gantry", Some(step_id));
+    let author = "gantry";
     // Prepared first (when it is not cached yet): an unprepared statement would be sent only
     // after its preparation, behind the COMMIT.
     let statement = tx.prepare_cached(store::WRITE_LOCKED).await?;
     let (tx, statement) = (&tx, &statement);
     let sent = writes.iter().map(|write| {
-        let sealed = store::seal_next(cipher, write.properties_id, write.version, &write.document);
         let next = write.version + 1;
+        let step_id = Some(write.step_id);
         async move {
             let params: &[&(dyn ToSql + Sync)] = &[
                 &write.properties_id,
                 &write.version,
                 &next,
-                &sealed,
+                &write.sealed,
                 &author,
                 &step_id,
             ];
@@ -170,7 +171,7 @@ async fn commit(
 }
 
 /// The outcome as a usable result, or the reason the step failed.
-fn validate(
+pub(super) fn validate(
     cipher: &Cipher,
     outcome: &StepOutcome,
     manifest: &Manifest,
@@ -262,7 +263,7 @@ async fn success(
 }
 
 /// Records the step's success and starts its children.
-async fn advance(
+pub(super) async fn advance(
     ctx: &Ctx,
     client: &impl GenericClient,
     log: &TxLog,
@@ -311,7 +312,7 @@ async fn advance(
 }
 
 /// The step's non-empty patches, one per owner it edits.
-fn edits<'a>(
+pub(super) fn edits<'a>(
     (project_id, environment_id): (Uuid, Uuid),
     step: &StepRow,
     result: &'a StepResult,
@@ -411,7 +412,8 @@ mod tests {
             async move {
                 let mut client = pool.get().await.unwrap();
                 let tx = client.transaction().await.unwrap();
-                let outcome = commit(cipher, tx, step_id, &writes).await;
+                let sealed: Vec<Sealed> = writes.iter().map(|w| w.seal(cipher, step_id)).collect();
+                let outcome = commit(tx, &sealed).await;
                 // With its causes: an unexpected database error says which it was.
                 (outcome.map_err(|e| format!("{e:#}")), idle(&client).await)
             }

@@ -32,6 +32,48 @@ pub struct Write {
     pub document: Value,
 }
 
+impl Write {
+    /// The document sealed as the version it is written as, by step `step_id`.
+    pub fn seal(&self, cipher: &Cipher, step_id: Uuid) -> Sealed {
+        Sealed {
+            properties_id: self.properties_id,
+            version: self.version,
+            sealed: store::seal_next(cipher, self.properties_id, self.version, &self.document),
+            step_id,
+        }
+    }
+}
+
+/// A patched document sealed, to be written as the version after `version`; the step whose
+/// patch it is is recorded as its author.
+pub struct Sealed {
+    pub properties_id: Uuid,
+    pub version: i64,
+    pub sealed: Vec<u8>,
+    pub step_id: Uuid,
+}
+
+/// The owner's document after the step's patch, applied to `current` (read and locked by the
+/// caller, and moved on by the patches applied before this one); `None` when it cannot be saved
+/// (a conflict, or a document the checks refuse) or the version the step received was not
+/// recorded. The batched path (see `batch`) leaves such a step to the one-by-one path
+/// ([`patched`]), which fails it with the reason.
+pub fn patched_current(current: &Versioned, edit: &Edit<'_>) -> Option<Value> {
+    let received_version = edit.received_version?;
+    // A step that received the current version received the current document: what `patched`
+    // reads from the history for it is the same document, needed there only for a conflict log.
+    let document = apply_step_patch(
+        &current.document,
+        received_version,
+        &current.document,
+        current.version,
+        edit.patch,
+    )
+    .ok()?;
+    check_step_document(&current.document, &document).ok()?;
+    Some(document)
+}
+
 /// The owner's patched document, with its row locked, or why the step fails. Every reason is
 /// permanent — retrying cannot make tampered data readable, nor a conflict apply — so the step
 /// fails with it instead of the message looping; only a database error is returned (and the

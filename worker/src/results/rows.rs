@@ -1,5 +1,7 @@
 //! Step and change rows as the results role reads them, with their SQL.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::GenericClient;
 use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::StepStatus;
@@ -127,6 +129,56 @@ pub async fn lock_change_and_step(
         }),
         step.as_ref().map(step_from_row),
     ))
+}
+
+/// Locks the changes `change_ids` in id order, every environment they belong to in id order, and
+/// the steps `step_ids`, in one round trip: the locks a batch of outcomes takes first (see
+/// `batch`), in the order a single outcome takes them (change, then environment, then step tree;
+/// a step is locked only under its change's lock, so the order of the steps does not matter).
+/// Returns the changes found, by id, and the steps found.
+pub async fn lock_changes_and_steps(
+    client: &impl GenericClient,
+    change_ids: &[Uuid],
+    step_ids: &[Uuid],
+) -> Result<(HashMap<Uuid, LockedChange>, Vec<StepRow>), tokio_postgres::Error> {
+    let changes = client
+        .prepare_cached(
+            "SELECT c.id, c.step_tree, pp.id, ep.id FROM changes c \
+             JOIN properties pp ON pp.project_id = c.project_id \
+             JOIN properties ep ON ep.environment_id = c.environment_id \
+             WHERE c.id = ANY($1) ORDER BY c.id FOR NO KEY UPDATE OF c",
+        )
+        .await?;
+    let environments = client
+        .prepare_cached(
+            "SELECT 1 FROM environments WHERE id IN \
+             (SELECT environment_id FROM changes WHERE id = ANY($1)) ORDER BY id FOR NO KEY UPDATE",
+        )
+        .await?;
+    let steps = client
+        .prepare_cached(&format!(
+            "SELECT {STEP_COLUMNS} FROM steps WHERE id = ANY($1) FOR NO KEY UPDATE"
+        ))
+        .await?;
+    let (change_params, step_params): (&[&(dyn ToSql + Sync)], &[&(dyn ToSql + Sync)]) =
+        (&[&change_ids], &[&step_ids]);
+    // Sent together, in this order (see `lock_change_and_step`).
+    let (changes, _, steps) = tokio::try_join!(
+        client.query(&changes, change_params),
+        client.query(&environments, change_params),
+        client.query(&steps, step_params)
+    )?;
+    let changes = changes
+        .iter()
+        .map(|row| {
+            let change = LockedChange {
+                step_tree: row.get(1),
+                properties_ids: (row.get(2), row.get(3)),
+            };
+            (row.get(0), change)
+        })
+        .collect();
+    Ok((changes, steps.iter().map(step_from_row).collect()))
 }
 
 pub async fn lock_step(
