@@ -17,7 +17,6 @@
 use std::future::Future;
 
 use futures_util::future::join_all;
-use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -44,37 +43,31 @@ const MAX_BATCH: usize = 256;
 /// any batch with one of its changes waits for its fetch.
 const CONCURRENT_BATCHES: usize = 1;
 
-struct Request {
+/// A change to plan.
+struct ToPlan {
     change_id: Uuid,
     /// The span of the message's handler: what is written for the change belongs to its trace.
     /// For a message naming several changes, a span of this change's own, which continues the
     /// trace of the request that created it once it is loaded (`own_trace`).
     span: tracing::Span,
     own_trace: bool,
-    done: oneshot::Sender<anyhow::Result<()>>,
 }
 
-impl Request {
-    fn reply(self, result: anyhow::Result<()>) {
-        // The handler stopped waiting only if its task was dropped; the message is then
-        // redelivered and the plan found already written.
-        let _ = self.done.send(result);
-    }
-}
+type Request = batching::Request<ToPlan, anyhow::Result<()>>;
 
 /// The handlers' side of the planning loop.
 #[derive(Clone)]
-pub struct Batcher(mpsc::UnboundedSender<Request>);
+pub struct Batcher(batching::Sender<ToPlan, anyhow::Result<()>>);
 
 impl Batcher {
     /// The batcher, and the loop that plans what it is given; the loop ends once every clone
     /// of the batcher is dropped and the last batch is written.
     pub fn start(ctx: Ctx) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let planning = batching::run(receiver, MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
-            let ctx = ctx.clone();
-            async move { plan_batch(&ctx, batch).await }
-        });
+        let (sender, planning) =
+            batching::Sender::start(MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
+                let ctx = ctx.clone();
+                async move { plan_batch(&ctx, batch).await }
+            });
         (Self(sender), planning)
     }
 
@@ -91,25 +84,23 @@ impl Batcher {
         self.send(change_id, span, true).await
     }
 
+    /// A handler stops waiting only when its task is dropped; the message is then redelivered
+    /// and the plan found written.
     async fn send(
         &self,
         change_id: Uuid,
         span: tracing::Span,
         own_trace: bool,
     ) -> anyhow::Result<()> {
-        let (done, answer) = oneshot::channel();
-        let request = Request {
+        let change = ToPlan {
             change_id,
             span,
             own_trace,
-            done,
         };
         self.0
-            .send(request)
-            .map_err(|_| anyhow::anyhow!("the planning loop has stopped"))?;
-        answer
+            .send(change)
             .await
-            .map_err(|_| anyhow::anyhow!("the planning loop dropped the change"))?
+            .ok_or_else(|| anyhow::anyhow!("the planning loop has stopped or dropped the change"))?
     }
 }
 
@@ -275,6 +266,7 @@ mod tests {
     use gantry_shared::settings::Role;
     use gantry_testkit::TestStack;
     use serde_json::json;
+    use tokio::sync::oneshot;
 
     const MANIFEST: &str = "actions:
   default: { steps: [first, pair] }
@@ -341,15 +333,11 @@ mod tests {
 
     /// A request for the change outside any trace, and where its answer arrives.
     fn request(change_id: Uuid) -> (Request, oneshot::Receiver<anyhow::Result<()>>) {
-        let (done, answer) = oneshot::channel();
-        let span = tracing::Span::none();
-        let request = Request {
+        Request::new(ToPlan {
             change_id,
-            span,
+            span: tracing::Span::none(),
             own_trace: false,
-            done,
-        };
-        (request, answer)
+        })
     }
 
     async fn create(stack: &TestStack, action: &str, metadata: serde_json::Value) -> String {

@@ -28,7 +28,6 @@ use gantry_shared::manifest::Manifest;
 use gantry_shared::messages::StepOutcome;
 use gantry_shared::protocol::StepResult;
 use gantry_shared::store::{self, Versioned};
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -49,52 +48,43 @@ pub const RESULTS_PERMITS: usize = MAX_BATCH;
 /// for the same properties rows anyway when their steps patch one project.
 const CONCURRENT_BATCHES: usize = 1;
 
-struct Request {
+/// An outcome to apply.
+struct ToApply {
     outcome: StepOutcome,
     /// The span of the message's handler: what is written for the outcome belongs to its trace.
     span: tracing::Span,
-    done: oneshot::Sender<anyhow::Result<()>>,
 }
 
-impl Request {
-    fn reply(self, result: anyhow::Result<()>) {
-        // The handler stopped waiting only if its task was dropped; the message is then
-        // redelivered and found applied (or applied then).
-        let _ = self.done.send(result);
-    }
-}
+type Request = batching::Request<ToApply, anyhow::Result<()>>;
 
 /// The handlers' side of the results loop.
 #[derive(Clone)]
-pub struct Batcher(mpsc::UnboundedSender<Request>);
+pub struct Batcher(batching::Sender<ToApply, anyhow::Result<()>>);
 
 impl Batcher {
     /// The batcher, and the loop that applies what it is given; the loop ends once every clone
     /// of the batcher is dropped and the last batch is applied.
     pub fn start(ctx: Ctx) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let applying = batching::run(receiver, MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
-            let ctx = ctx.clone();
-            async move { apply_batch(&ctx, batch).await }
-        });
+        let (sender, applying) =
+            batching::Sender::start(MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
+                let ctx = ctx.clone();
+                async move { apply_batch(&ctx, batch).await }
+            });
         (Self(sender), applying)
     }
 
     /// Applies the outcome with the next batch (dropping it when it is stale or a duplicate);
-    /// an error means it should be tried again later.
+    /// an error means it should be tried again later. A handler stops waiting only when its task
+    /// is dropped; the message is then redelivered and found applied, or applied then.
     pub async fn apply(&self, outcome: StepOutcome) -> anyhow::Result<()> {
-        let (done, answer) = oneshot::channel();
-        let request = Request {
+        let outcome = ToApply {
             outcome,
             span: tracing::Span::current(),
-            done,
         };
         self.0
-            .send(request)
-            .map_err(|_| anyhow::anyhow!("the results loop has stopped"))?;
-        answer
+            .send(outcome)
             .await
-            .map_err(|_| anyhow::anyhow!("the results loop dropped the outcome"))?
+            .ok_or_else(|| anyhow::anyhow!("the results loop has stopped or dropped the outcome"))?
     }
 }
 
@@ -324,6 +314,7 @@ mod tests {
     use gantry_shared::settings::Role;
     use gantry_testkit::TestStack;
     use serde_json::{Value, json};
+    use tokio::sync::oneshot;
 
     /// A stack whose worker applies no results (the tests hand outcomes to the batch's
     /// functions), with project `demo`, the id of its project properties and a results context.
@@ -399,13 +390,10 @@ mod tests {
 
     /// A request outside any trace, and where its answer arrives.
     fn request(outcome: StepOutcome) -> (Request, oneshot::Receiver<anyhow::Result<()>>) {
-        let (done, answer) = oneshot::channel();
-        let request = Request {
+        Request::new(ToApply {
             outcome,
             span: tracing::Span::none(),
-            done,
-        };
-        (request, answer)
+        })
     }
 
     async fn status(stack: &TestStack, change_id: Uuid) -> String {

@@ -16,7 +16,6 @@ use gantry_shared::db::CachedStatements;
 use gantry_shared::domain::ChangeStatus;
 use gantry_shared::messages::{EXCHANGE, PLAN_CHANGES_SQL, Queue};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::create::NewChange;
@@ -65,41 +64,34 @@ pub(super) enum Batched {
     Failed,
 }
 
-struct Request {
-    creation: Creation,
-    done: oneshot::Sender<Batched>,
-}
+type Request = batching::Request<Creation, Batched>;
 
 /// The handlers' side of the creation loop.
 #[derive(Clone)]
-pub struct Creations(mpsc::UnboundedSender<Request>);
+pub struct Creations(batching::Sender<Creation, Batched>);
 
 impl Creations {
     /// The sender, and the loop that writes what it is sent; the loop ends once every clone of
     /// the sender is dropped and the last batch is written.
     pub fn start(pool: Pool) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let writing = batching::run(receiver, MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
-            let pool = pool.clone();
-            async move { write(&pool, batch).await }
-        });
+        let (sender, writing) =
+            batching::Sender::start(MAX_BATCH, CONCURRENT_BATCHES, move |batch| {
+                let pool = pool.clone();
+                async move { write(&pool, batch).await }
+            });
         (Self(sender), writing)
     }
 
     /// Writes the creation with the next batch.
     pub(super) async fn create(&self, creation: Creation) -> Batched {
-        let (done, answer) = oneshot::channel();
-        if self.0.send(Request { creation, done }).is_err() {
-            return Batched::Failed;
-        }
-        answer.await.unwrap_or(Batched::Failed)
+        self.0.send(creation).await.unwrap_or(Batched::Failed)
     }
 }
 
 async fn write(pool: &Pool, batch: Vec<Request>) {
     metrics::histogram!(gantry_shared::metrics::names::CREATE_BATCH_SIZE)
         .record(batch.len() as f64);
-    let creations: Vec<&Creation> = batch.iter().map(|r| &r.creation).collect();
+    let creations: Vec<&Creation> = batch.iter().map(|r| &**r).collect();
     let written = async {
         let client = pool.get().await.map_err(anyhow::Error::new)?;
         insert(&client, &creations)
@@ -109,11 +101,11 @@ async fn write(pool: &Pool, batch: Vec<Request>) {
     match written.await {
         Ok(mut created) => {
             for request in batch {
-                let answer = match created.remove(&request.creation.id) {
+                let answer = match created.remove(&request.id) {
                     Some(record) => Batched::Created(Box::new(record)),
                     None => Batched::NoTarget,
                 };
-                let _ = request.done.send(answer);
+                request.reply(answer);
             }
         }
         Err(e) => {
@@ -121,7 +113,7 @@ async fn write(pool: &Pool, batch: Vec<Request>) {
                 tracing::warn!(error = %format!("{e:#}"), creations = batch.len(), "a batch of creations failed; writing each on its own");
             }
             for request in batch {
-                let _ = request.done.send(Batched::Failed);
+                request.reply(Batched::Failed);
             }
         }
     }
