@@ -28,7 +28,7 @@ use super::fresh::{self, NewPlan};
 use super::load::{self, ChangeToPlan};
 use super::{Plan, read_plan, write};
 use crate::context::Ctx;
-use crate::results::batch::{cause, notify};
+use crate::results::batch::{notify, total};
 use crate::results::orchestrate::Queued;
 use gantry_shared::logs::TxLog;
 
@@ -236,7 +236,7 @@ async fn write_batch_as(
             _ => others.push((request, change, plan)),
         }
     }
-    let mut queued = match fresh.is_empty() {
+    let fresh_queued = match fresh.is_empty() {
         true => 0,
         false => fresh::write(&tx, &log, &fresh).await?,
     };
@@ -244,16 +244,7 @@ async fn write_batch_as(
         write(&tx, &log, &ctx.cipher, change, plan).instrument(request.span.clone())
     }))
     .await;
-    let mut errors = Vec::new();
-    for result in written {
-        match result {
-            Ok(q) => queued += q,
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(cause) = cause(errors) {
-        return Err(cause);
-    }
+    let queued = fresh_queued + total(written)?;
     log.flush(&tx).await?;
     tx.commit().await?;
     log.notify(&ctx.notifier);

@@ -62,11 +62,7 @@ pub(super) async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Qu
         tracing::warn!(step_id = %outcome.step_id, "dropping an outcome for an unknown step");
         return Ok(0);
     };
-    if step.change_id != outcome.change_id
-        || step.status != StepStatus::Running
-        || step.attempt != outcome.attempt
-        || step.command_finished
-    {
+    if !awaits(&step, outcome) {
         tracing::info!(step_id = %step.id, attempt = outcome.attempt, "dropping a stale or duplicate outcome");
         return Ok(0);
     }
@@ -115,6 +111,15 @@ pub(super) async fn apply(ctx: &Ctx, outcome: &StepOutcome) -> anyhow::Result<Qu
     commit(tx, &sealed).await?;
     log.notify(&ctx.notifier);
     Ok(queued)
+}
+
+/// Whether `step` awaits `outcome`: its current attempt is running and its command's result was
+/// not applied yet. Any other outcome is stale or a duplicate, and dropped (DESIGN §7 fencing).
+pub(super) fn awaits(step: &StepRow, outcome: &StepOutcome) -> bool {
+    step.change_id == outcome.change_id
+        && step.status == StepStatus::Running
+        && step.attempt == outcome.attempt
+        && !step.command_finished
 }
 
 /// Writes the patched properties documents and commits. The properties rows are the locks that

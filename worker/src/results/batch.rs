@@ -32,7 +32,7 @@ use tokio_postgres::error::SqlState;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::apply::{self, advance, commit, edits, validate};
+use super::apply::{self, advance, awaits, commit, edits, validate};
 use super::orchestrate::{self, Queued};
 use super::patches::{self, Sealed, Write};
 use super::rows::{self, StepRow};
@@ -163,11 +163,7 @@ async fn write_batch(ctx: &Ctx, requests: &[Request]) -> anyhow::Result<(Queued,
         ) else {
             continue;
         };
-        if step.change_id != outcome.change_id
-            || step.status != gantry_shared::domain::StepStatus::Running
-            || step.attempt != outcome.attempt
-            || step.command_finished
-        {
+        if !awaits(&step, outcome) {
             continue;
         }
         let properties_ids = change.properties_ids;
@@ -200,17 +196,7 @@ async fn write_batch(ctx: &Ctx, requests: &[Request]) -> anyhow::Result<(Queued,
         work.instrument(success.request.span.clone())
     }))
     .await;
-    let mut queued = 0;
-    let mut errors = Vec::new();
-    for result in moved {
-        match result {
-            Ok(q) => queued += q,
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(cause) = cause(errors) {
-        return Err(cause);
-    }
+    let queued = total(moved)?;
     log.flush(&tx).await?;
     commit(tx, &writes).await?;
     log.notify(&ctx.notifier);
@@ -279,17 +265,25 @@ async fn patch_all<'a>(
     Ok((kept, writes))
 }
 
-/// The error that failed a transaction, of those its interleaved statements returned: the first
-/// one aborted it, and the statements sent after it failed only for that.
-pub(crate) fn cause(mut errors: Vec<anyhow::Error>) -> Option<anyhow::Error> {
+/// The messages queued by work interleaved in one transaction, or the error that failed it: the
+/// first one aborted the transaction, and the work sent after it failed only for that.
+pub(crate) fn total(results: Vec<anyhow::Result<Queued>>) -> anyhow::Result<Queued> {
+    let mut queued = 0;
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(q) => queued += q,
+            Err(e) => errors.push(e),
+        }
+    }
     if errors.is_empty() {
-        return None;
+        return Ok(queued);
     }
     let first = errors
         .iter()
         .position(|e| !failed_after_an_earlier_error(e))
         .unwrap_or(0);
-    Some(errors.swap_remove(first))
+    Err(errors.swap_remove(first))
 }
 
 /// Whether a statement failed only because an earlier one had aborted its transaction.

@@ -96,10 +96,31 @@ pub fn manifest_of(step_tree: Option<serde_json::Value>) -> anyhow::Result<Manif
 /// concurrent inserts (`FOR KEY SHARE`: new changes of an environment, log lines of a change or
 /// step, versions of a properties row) go on instead of waiting for the lock holder's commit. No
 /// worker transaction deletes these rows or changes their keys.
-const LOCK_CHANGE: &str = "SELECT c.step_tree, pp.id, ep.id FROM changes c \
-     JOIN properties pp ON pp.project_id = c.project_id \
-     JOIN properties ep ON ep.environment_id = c.environment_id \
-     WHERE c.id = $1 FOR NO KEY UPDATE OF c";
+const LOCK_CHANGE: &str = locked_change!("c.id = $1");
+
+/// The statement that locks the changes matching `$condition` (`c` is the change) and reads what
+/// [`LockedChange::from_row`] needs, then the change's id.
+macro_rules! locked_change {
+    ($condition:literal) => {
+        concat!(
+            "SELECT c.step_tree, pp.id, ep.id, c.id FROM changes c \
+             JOIN properties pp ON pp.project_id = c.project_id \
+             JOIN properties ep ON ep.environment_id = c.environment_id WHERE ",
+            $condition,
+            " ORDER BY c.id FOR NO KEY UPDATE OF c"
+        )
+    };
+}
+use locked_change;
+
+impl LockedChange {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            step_tree: row.get(0),
+            properties_ids: (row.get(1), row.get(2)),
+        }
+    }
+}
 
 fn lock_step_sql() -> String {
     format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1 FOR NO KEY UPDATE")
@@ -123,10 +144,7 @@ pub async fn lock_change_and_step(
         client.query_opt(&step, step_params)
     )?;
     Ok((
-        change.map(|row| LockedChange {
-            step_tree: row.get(0),
-            properties_ids: (row.get(1), row.get(2)),
-        }),
+        change.as_ref().map(LockedChange::from_row),
         step.as_ref().map(step_from_row),
     ))
 }
@@ -142,12 +160,7 @@ pub async fn lock_changes_and_steps(
     step_ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, LockedChange>, Vec<StepRow>), tokio_postgres::Error> {
     let changes = client
-        .prepare_cached(
-            "SELECT c.id, c.step_tree, pp.id, ep.id FROM changes c \
-             JOIN properties pp ON pp.project_id = c.project_id \
-             JOIN properties ep ON ep.environment_id = c.environment_id \
-             WHERE c.id = ANY($1) ORDER BY c.id FOR NO KEY UPDATE OF c",
-        )
+        .prepare_cached(locked_change!("c.id = ANY($1)"))
         .await?;
     let environments = client
         .prepare_cached(
@@ -170,13 +183,7 @@ pub async fn lock_changes_and_steps(
     )?;
     let changes = changes
         .iter()
-        .map(|row| {
-            let change = LockedChange {
-                step_tree: row.get(1),
-                properties_ids: (row.get(2), row.get(3)),
-            };
-            (row.get(0), change)
-        })
+        .map(|row| (row.get(3), LockedChange::from_row(row)))
         .collect();
     Ok((changes, steps.iter().map(step_from_row).collect()))
 }
