@@ -21,6 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use gantry_shared::batching;
 use gantry_shared::logs::TxLog;
@@ -43,6 +44,9 @@ const MAX_BATCH: usize = 128;
 
 /// Outcomes a results role handles at once (its prefetch): the largest batch it can form.
 pub const RESULTS_PERMITS: usize = MAX_BATCH;
+
+/// Outcomes applied one by one at once (see `apply_batch`).
+const ONE_BY_ONE: usize = 8;
 
 /// Batches applied at once. One: while a batch is applied the next one grows; two would queue
 /// for the same properties rows anyway when their steps patch one project.
@@ -124,14 +128,18 @@ async fn apply_batch(ctx: &Ctx, batch: Vec<Request>) {
             }
         }
     }
-    // Concurrently: the outcomes of one change queue for its lock, as they would arriving apart.
-    join_all(later.into_iter().map(|request| async move {
-        let applied = apply::apply(ctx, &request.outcome)
-            .instrument(request.span.clone())
-            .await;
-        request.reply(applied.map(|queued| notify(ctx, queued)));
-    }))
-    .await;
+    // A few at once, as many as the results role handled before it batched: the outcomes of one
+    // change queue for its lock, each holding a connection of the pool the worker's other roles
+    // share meanwhile, and a batch may leave up to `MAX_BATCH` of them (a change's parallel
+    // siblings finishing together).
+    futures_util::stream::iter(later)
+        .for_each_concurrent(ONE_BY_ONE, |request| async move {
+            let applied = apply::apply(ctx, &request.outcome)
+                .instrument(request.span.clone())
+                .await;
+            request.reply(applied.map(|queued| notify(ctx, queued)));
+        })
+        .await;
 }
 
 /// An outcome the batch applies: its step succeeded and its result is usable.
@@ -535,6 +543,87 @@ mod tests {
             stack.properties(&properties).await,
             (3, json!({"a": "a", "c": "c"}))
         );
+        stack.stop().await;
+    }
+
+    /// The outcomes a batch leaves to the one-by-one path hold a few connections at most: while
+    /// the first of them waits for its step (locked here) with its change locked, the others of
+    /// that change wait for the change, and no more than `ONE_BY_ONE` of them are under way, with
+    /// a pool of more connections than they are. Every one is applied once the step is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outcomes_left_to_the_one_by_one_path_are_applied_a_few_at_a_time() {
+        let (mut stack, _ctx, _git, _) = setup().await;
+        stack.settings.database.pool_size = 32;
+        let (ctx, _git) = crate::context::for_tests(&stack, "results-batch-test");
+        let change = running(&stack, 1).await[0].0;
+        let siblings: Vec<Uuid> = (0..19).map(|_| Uuid::now_v7()).collect();
+        let mut db = stack.db().await;
+        db.execute(
+            "INSERT INTO steps (id, change_id, parent_id, position, action, name, has_command, \
+             status_code, attempt, started_at, project_properties_version, \
+             environment_properties_version) \
+             SELECT s, $2, NULL, n::int, 'default', 'default', true, 'running', 1, now(), 1, 1 \
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS t(s, n)",
+            &[&siblings, &change],
+        )
+        .await
+        .unwrap();
+        let first = stack
+            .db()
+            .await
+            .query_one(
+                "SELECT id FROM steps WHERE change_id = $1 AND position = 0",
+                &[&change],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let blocker = db.transaction().await.unwrap();
+        blocker
+            .execute(
+                "SELECT 1 FROM steps WHERE id = ANY($1) FOR UPDATE",
+                &[&siblings],
+            )
+            .await
+            .unwrap();
+        let (requests, answers): (Vec<_>, Vec<_>) = std::iter::once(first)
+            .chain(siblings.iter().copied())
+            .map(|step| request(outcome(&ctx, (change, step), 1, 0, json!([]))))
+            .unzip();
+        let applying = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { apply_batch(&ctx, requests).await }
+        });
+        let watcher = stack.db().await;
+        let waiting = || async {
+            let row = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while waiting().await < ONE_BY_ONE as i64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} waiting",
+                waiting().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // Given the time to start more, none does.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(waiting().await, ONE_BY_ONE as i64);
+        blocker.commit().await.unwrap();
+        applying.await.unwrap();
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        assert_eq!(status(&stack, change).await, "success");
         stack.stop().await;
     }
 }
